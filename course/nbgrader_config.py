@@ -1,0 +1,26 @@
+"""nbgrader configuration of the MedAI Lessons course.
+
+Instructors run nbgrader's own commands from this folder (``cd course``), e.g.
+``nbgrader generate_assignment ch02_activations_losses`` or
+``nbgrader autograde ch02_activations_losses``; the course's tests and the learner workspace
+build on the same file.
+"""
+
+c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
+
+c.CourseDirectory.course_id = "medai-lessons"
+c.CourseDirectory.root = "."
+
+# Every chapter names the standard "python3" kernel, so grading works on any machine; the CPU
+# and GPU kernels that learners may install are for interactive study only.
+c.Execute.kernel_name = "python3"
+# Seconds per cell. Graded cells never train (tests and autograding run in fast mode), so a
+# cell that needs longer than this is stuck: the per-cell limit ends it and that cell scores 0.
+c.Execute.timeout = 120
+# An answer that crashes the kernel must cost its own cells, not the whole notebook.
+c.Execute.interrupt_on_timeout = True
+
+c.ClearSolutions.code_stub = {
+    "python": "# YOUR CODE HERE\nraise NotImplementedError()",
+}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

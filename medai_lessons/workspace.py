@@ -1,0 +1,119 @@
+"""The learner's workspace: the released chapters (no solutions, no hidden tests) in a folder
+the learner owns.
+
+``sync_workspace`` generates each chapter's release with nbgrader in a temporary course and
+copies it into ``<workspace>/<chapter>/``. A manifest (``.medai-workspace.json``) remembers the
+hash of every file it delivered, so that a later run can tell an untouched file (updated in
+place when the course changed) from one the learner edited, which is never overwritten: the
+new version lands beside it as ``<name>.course-update-<date>.ipynb`` and the run says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from medai_lessons.course import GradingCourse, chapters, find_course_dir
+
+MANIFEST = ".medai-workspace.json"
+WORKSPACE_ENV = "MEDAI_WORKSPACE"
+
+
+def default_workspace() -> Path:
+    """``$MEDAI_WORKSPACE``, else ``~/medai-lessons-workspace``."""
+    return Path(os.environ.get(WORKSPACE_ENV) or Path.home() / "medai-lessons-workspace")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass
+class SyncReport:
+    workspace: Path
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    kept_with_update_beside: list[tuple[str, str]] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"Learner workspace: {self.workspace}"]
+        out += [f"  new:      {p}" for p in self.added]
+        out += [f"  updated:  {p} (you had not changed it)" for p in self.updated]
+        for mine, new in self.kept_with_update_beside:
+            out.append(f"  KEPT YOUR EDITS: {mine} is yours and was not touched; the course's "
+                       f"new version is beside it as {new}")
+        if self.unchanged:
+            out.append(f"  up to date: {len(self.unchanged)} file(s)")
+        return out
+
+
+def _atomic_write(dest: Path, data: bytes) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a workspace file is a normal file
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def sync_workspace(workspace: Path | None = None, chapter_ids: list[str] | None = None,
+                   course_dir: Path | None = None) -> SyncReport:
+    """Bring the released chapters into ``workspace`` without losing any learner edit."""
+    workspace = Path(workspace or default_workspace()).expanduser().resolve()
+    course_dir = Path(course_dir or find_course_dir())
+    chapter_ids = chapter_ids or chapters(course_dir)
+    workspace.mkdir(parents=True, exist_ok=True)
+    manifest_path = workspace / MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    delivered: dict[str, str] = manifest.setdefault("delivered", {})
+    report = SyncReport(workspace=workspace)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+
+    with tempfile.TemporaryDirectory(prefix="medai-release-") as tmp:
+        course = GradingCourse.create(Path(tmp), course_dir, chapter_ids)
+        for ch in chapter_ids:
+            release = course.generate(ch)
+            for src in sorted(p for p in release.rglob("*") if p.is_file()):
+                rel = (Path(ch) / src.relative_to(release)).as_posix()
+                dest = workspace / rel
+                new = src.read_bytes()
+                new_hash = hashlib.sha256(new).hexdigest()
+                if not dest.exists():
+                    _atomic_write(dest, new)
+                    delivered[rel] = new_hash
+                    report.added.append(rel)
+                    continue
+                current = _sha256(dest)
+                if current == new_hash:
+                    delivered[rel] = new_hash
+                    report.unchanged.append(rel)
+                elif delivered.get(rel) == current:  # untouched since we delivered it
+                    _atomic_write(dest, new)
+                    delivered[rel] = new_hash
+                    report.updated.append(rel)
+                else:  # the learner's own edits (or a file we did not deliver): keep it
+                    beside = dest.with_name(f"{dest.stem}.course-update-{stamp}{dest.suffix}")
+                    pattern = f"{dest.stem}.course-update-*{dest.suffix}"
+                    already = [p for p in dest.parent.glob(pattern) if _sha256(p) == new_hash]
+                    if already:
+                        beside = already[0]
+                    else:
+                        _atomic_write(beside, new)
+                    report.kept_with_update_beside.append(
+                        (rel, beside.relative_to(workspace).as_posix()))
+    manifest["course_dir"] = str(course_dir)
+    manifest["synced_at"] = stamp
+    _atomic_write(manifest_path, json.dumps(manifest, indent=1, sort_keys=True).encode())
+    return report

@@ -1,0 +1,45 @@
+"""Shared fixtures and the test session's environment.
+
+- ``MEDAI_FAST=1``: notebooks run their training cells in fast mode.
+- Jupyter's user folders point into a temporary directory, so that a kernelspec or config a
+  user installed by hand can neither help nor break a run: the ``python3`` kernel is this
+  interpreter's.
+- The interpreter's ``bin/`` goes first on ``PATH`` (nbgrader's Gradebook runs ``alembic``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+COURSE = ROOT / "course"
+SOURCE = COURSE / "source"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+_jupyter_home = Path(tempfile.mkdtemp(prefix="medai-jupyter-"))
+os.environ["MEDAI_FAST"] = "1"
+os.environ["JUPYTER_DATA_DIR"] = str(_jupyter_home / "data")
+os.environ["JUPYTER_CONFIG_DIR"] = str(_jupyter_home / "config")
+os.environ["JUPYTER_RUNTIME_DIR"] = str(_jupyter_home / "runtime")
+os.environ["IPYTHONDIR"] = str(_jupyter_home / "ipython")
+os.environ["MPLBACKEND"] = "Agg"
+os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def chapter_dirs() -> list[Path]:
+    """Every chapter folder in course/source that holds its notebook."""
+    return sorted(d for d in SOURCE.iterdir() if d.is_dir() and (d / f"{d.name}.ipynb").exists())
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real data files of ../shared/data; tests that need them skip when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data folder {SHARED_DATA} is not present on this machine")
+    return SHARED_DATA

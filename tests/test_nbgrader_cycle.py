@@ -1,0 +1,163 @@
+"""The nbgrader cycle for every chapter in course/source, in a temporary course folder.
+
+Generic over chapters: a new chapter folder is covered without new test code. For each one:
+generate_assignment; the release holds no solution code and no hidden-test text; autograding
+the source scores full marks on every autograded test cell; the untouched release scores zero;
+a partly answered submission scores exactly the points of the tests it should pass;
+generate_feedback writes HTML. Scores come from nbgrader's Gradebook.
+
+Which answers a test needs: by default the nearest answer cell above it; a test cell's
+metadata ``medai.requires`` (a list of answer-cell grade_ids) overrides that, e.g. when the
+learner's ``sigmoid_grad`` is expected to call their ``sigmoid``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import nbformat
+import pytest
+
+from conftest import COURSE, chapter_dirs
+from medai_lessons.course import GradingCourse
+
+pytestmark = pytest.mark.slow
+
+CHAPTERS = [d.name for d in chapter_dirs()]
+SOLUTION_BLOCK = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+HIDDEN_BLOCK = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
+
+
+def test_course_has_chapters():
+    assert "ch02_activations_losses" in CHAPTERS, f"chapters found: {CHAPTERS}"
+
+
+def nbg(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def answer_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code" and nbg(c).get("solution")]
+
+
+def grade_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code" and nbg(c).get("grade")
+            and not nbg(c).get("solution")]
+
+
+def requirements(nb) -> dict[str, set[str]]:
+    """grade_id of each test cell -> grade_ids of the answer cells it needs."""
+    needs, last_answer = {}, None
+    for c in nb.cells:
+        meta = nbg(c)
+        if c.cell_type == "code" and meta.get("solution"):
+            last_answer = meta["grade_id"]
+        elif c.cell_type == "code" and meta.get("grade"):
+            declared = c.metadata.get("medai", {}).get("requires")
+            needs[meta["grade_id"]] = set(declared) if declared else {last_answer}
+    return needs
+
+
+def as_learner_would_write(source: str) -> str:
+    """A solution cell without nbgrader's delimiters, as a learner's answer looks."""
+    return "\n".join(line for line in source.splitlines()
+                     if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+
+
+@pytest.fixture(scope="module", params=CHAPTERS)
+def graded(request, tmp_path_factory):
+    chapter = request.param
+    course = GradingCourse.create(tmp_path_factory.mktemp(chapter), COURSE, [chapter])
+    release_dir = course.generate(chapter)
+    source_nb = nbformat.read(course.root / "source" / chapter / f"{chapter}.ipynb", 4)
+    release_path = release_dir / f"{chapter}.ipynb"
+    release_nb = nbformat.read(release_path, 4)
+
+    # A partly answered submission: every other answer cell filled in.
+    answers = answer_cells(source_nb)
+    filled = {nbg(c)["grade_id"] for c in answers[::2]}
+    solutions = {nbg(c)["grade_id"]: c.source for c in answers}
+    partial = copy.deepcopy(release_nb)
+    for c in partial.cells:
+        if nbg(c).get("grade_id") in filled:
+            c.source = as_learner_would_write(solutions[nbg(c)["grade_id"]])
+    partial_path = course.root / "partial.ipynb"
+    nbformat.write(partial, partial_path)
+
+    course.submit(chapter, "reference", course.root / "source" / chapter / f"{chapter}.ipynb")
+    course.submit(chapter, "untouched", release_path)
+    course.submit(chapter, "partial", partial_path)
+    scores = {}
+    for student in ("reference", "untouched", "partial"):
+        course.autograde(chapter, student)
+        scores[student] = course.scores(chapter, student)
+    return {"chapter": chapter, "course": course, "source": source_nb, "release": release_nb,
+            "filled": filled, "scores": scores}
+
+
+def autograded(scores: dict) -> dict:
+    return {k: v for k, v in scores.items() if v["kind"] == "autograded"}
+
+
+def test_release_has_no_solutions_or_hidden_tests(graded):
+    text = nbformat.writes(graded["release"])
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+        assert marker not in text, f"release of {graded['chapter']} contains '{marker}'"
+    release_cells = {nbg(c).get("grade_id"): c for c in graded["release"].cells if nbg(c)}
+    for c in graded["source"].cells:
+        gid = nbg(c).get("grade_id")
+        if not gid:
+            continue
+        released = release_cells[gid].source
+        blocks = SOLUTION_BLOCK.findall(c.source) + HIDDEN_BLOCK.findall(c.source)
+        if c.cell_type == "markdown" and nbg(c).get("solution"):
+            blocks = [c.source]
+        for block in blocks:
+            for line in block.splitlines():
+                line = line.strip()
+                if len(line) > 8 and not line.startswith("#"):
+                    assert line not in released, (
+                        f"{graded['chapter']}: cell {gid} of the release still contains the "
+                        f"hidden line {line!r}")
+    stubs = [c for c in answer_cells(graded["release"])]
+    assert stubs and all("raise NotImplementedError()" in c.source for c in stubs)
+
+
+def test_reference_scores_full_marks(graded):
+    scores = autograded(graded["scores"]["reference"])
+    expected = {nbg(c)["grade_id"] for c in grade_cells(graded["source"])}
+    assert set(scores) == expected
+    lost = {k: v for k, v in scores.items() if v["auto_score"] != v["max_score"]}
+    assert not lost, f"the source notebook lost points on {lost}"
+
+
+def test_untouched_release_scores_zero(graded):
+    scores = autograded(graded["scores"]["untouched"])
+    assert scores and all(v["auto_score"] == 0 for v in scores.values()), scores
+
+
+def test_partial_submission_scores_exactly_its_tests(graded):
+    needs = requirements(graded["source"])
+    scores = autograded(graded["scores"]["partial"])
+    should_pass = {gid for gid, req in needs.items() if req <= graded["filled"]}
+    assert 0 < len(should_pass) < len(needs), "a partial submission passes some tests, not all"
+    for gid, v in scores.items():
+        want = v["max_score"] if gid in should_pass else 0
+        assert v["auto_score"] == want, (
+            f"{graded['chapter']}: {gid} scored {v['auto_score']} of {v['max_score']}, expected "
+            f"{want} (answers filled: {sorted(graded['filled'])}, it needs {sorted(needs[gid])})")
+
+
+def test_written_answers_wait_for_a_person(graded):
+    written = {k: v for k, v in graded["scores"]["reference"].items() if v["kind"] == "written"}
+    assert written, "every chapter has at least one written, manually graded answer"
+    assert all(v["auto_score"] is None for v in written.values())
+
+
+def test_feedback_is_html(graded):
+    for student in ("reference", "partial"):
+        html = graded["course"].generate_feedback(graded["chapter"], student)
+        text = html.read_text(encoding="utf-8")
+        assert text.lstrip().lower().startswith("<!doctype html") or "<html" in text[:500]
+        assert graded["chapter"] in text

@@ -1,0 +1,131 @@
+"""The course's notebook conventions, checked on every chapter's source notebook.
+
+Fast checks, no kernel: committed without outputs; the standard python3 kernel; nbgrader
+metadata schema 3 with unique grade_ids; test cells that import their checkers in the same
+cell; a written answer in every chapter; "From the source document" boxes that name their
+erratum, and every erratum of ../shared/ERRATA.md shown in one of its chapters.
+"""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+
+from conftest import SHARED_DATA, SOURCE, chapter_dirs
+
+CHAPTERS = chapter_dirs()
+ERRATA = SHARED_DATA.parent / "ERRATA.md"
+
+
+def load(chapter):
+    return nbformat.read(chapter / f"{chapter.name}.ipynb", as_version=4)
+
+
+def nbg(cell):
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+@pytest.fixture(params=CHAPTERS, ids=lambda d: d.name)
+def chapter(request):
+    return request.param
+
+
+def test_there_are_chapters():
+    assert CHAPTERS, f"no chapter notebooks found in {SOURCE}"
+
+
+def test_valid_and_committed_without_outputs(chapter):
+    nb = load(chapter)
+    nbformat.validate(nb)
+    dirty = [i for i, c in enumerate(nb.cells)
+             if c.cell_type == "code" and (c.outputs or c.execution_count is not None)]
+    assert not dirty, f"{chapter.name}: cells {dirty} have outputs; clear them before committing"
+
+
+def test_standard_kernel(chapter):
+    assert load(chapter).metadata["kernelspec"]["name"] == "python3"
+
+
+def test_nbgrader_metadata(chapter):
+    nb = load(chapter)
+    ids = [nbg(c)["grade_id"] for c in nb.cells if nbg(c)]
+    assert len(ids) == len(set(ids)), f"duplicate grade_ids in {chapter.name}"
+    for c in nb.cells:
+        meta = nbg(c)
+        if not meta:
+            continue
+        assert meta.get("schema_version") == 3, meta
+        assert re.fullmatch(r"[a-z][a-z0-9_]+", meta["grade_id"]), meta["grade_id"]
+        if meta.get("grade") and not meta.get("solution"):
+            assert meta.get("locked") and meta.get("points", 0) > 0, meta
+
+
+def test_test_cells_import_their_checkers_in_the_same_cell(chapter):
+    for c in load(chapter).cells:
+        meta = nbg(c)
+        if c.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
+            continue
+        visible = c.source.split("### BEGIN HIDDEN TESTS")[0]
+        called = set(re.findall(r"\b(check_\w+|assert_\w+)\(", c.source))
+        assert re.search(r"\bcheck_\w+\(", visible), f"{meta['grade_id']}: no visible checker call"
+        for name in called:
+            assert re.search(rf"import[^\n]*\b{name}\b", c.source), (
+                f"{meta['grade_id']} calls {name} without importing it in the same cell")
+        assert "assert " not in re.sub(r"assert_\w+", "", c.source), (
+            f"{meta['grade_id']}: use a checker with a message, not a bare assert")
+
+
+def test_every_chapter_has_a_written_answer(chapter):
+    written = [c for c in load(chapter).cells
+               if c.cell_type == "markdown" and nbg(c).get("solution") and nbg(c).get("grade")]
+    assert written, f"{chapter.name} has no manually graded written answer"
+
+
+def test_setup_cell_first(chapter):
+    first_code = next(c for c in load(chapter).cells if c.cell_type == "code")
+    assert "setup(" in first_code.source, "the first code cell calls medai_lessons' setup()"
+
+
+def test_source_boxes_name_their_erratum(chapter):
+    for c in load(chapter).cells:
+        if c.cell_type == "markdown" and "From the source document" in c.source:
+            assert re.search(r"\bE\d+\b", c.source), (
+                f"{chapter.name}: a 'From the source document' box names no erratum id:\n"
+                f"{c.source[:200]}")
+
+
+def test_no_solutions_in_files_copied_verbatim(chapter):
+    for f in chapter.rglob("*"):
+        if f.is_file() and f.suffix != ".ipynb":
+            text = f.read_text(encoding="utf-8", errors="replace")
+            assert not re.search(r"BEGIN (SOLUTION|HIDDEN TESTS)", text), (
+                f"{f} is copied verbatim into the release but holds solutions or hidden tests")
+
+
+def _errata_by_chapter() -> dict[str, set[str]]:
+    if not ERRATA.is_file():
+        pytest.skip(f"{ERRATA} is not present on this machine")
+    table = {}
+    for line in ERRATA.read_text(encoding="utf-8").splitlines():
+        m = re.match(r"\|\s*(E\d+)\s*\|.*\|\s*([\w/ ,]+)\s*\|\s*$", line)
+        if m:
+            table[m.group(1)] = {c.strip() for c in re.split(r"[/,]", m.group(2)) if c.strip()}
+    assert table, f"no errata rows parsed from {ERRATA}"
+    return table
+
+
+def test_every_erratum_of_a_built_chapter_is_shown():
+    shown: dict[str, set[str]] = {}
+    for ch in CHAPTERS:
+        for c in load(ch).cells:
+            if c.cell_type == "markdown" and "From the source document" in c.source:
+                for eid in re.findall(r"\bE\d+\b", c.source):
+                    shown.setdefault(eid, set()).add(ch.name.split("_")[0])
+    built = {ch.name.split("_")[0] for ch in CHAPTERS}
+    missing = []
+    for eid, chapters in _errata_by_chapter().items():
+        if chapters & built and not (shown.get(eid, set()) & chapters):
+            missing.append(f"{eid} (for {'/'.join(sorted(chapters))})")
+    assert not missing, f"errata with no 'From the source document' box: {missing}"

@@ -1,0 +1,93 @@
+"""The learner workspace of the study command: the released chapters without solutions, and
+a learner's edited notebook never overwritten."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import nbformat
+import pytest
+
+from conftest import COURSE
+from medai_lessons.cli import main
+from medai_lessons.workspace import MANIFEST, sync_workspace
+
+pytestmark = pytest.mark.slow
+CH = "ch02_activations_losses"
+
+
+@pytest.fixture
+def course_copy(tmp_path):
+    """A private copy of the course, so a test can publish a 'course update'."""
+    dest = tmp_path / "course"
+    shutil.copytree(COURSE, dest, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    return dest
+
+
+def publish_update(course_dir, text="A sentence added by a course update."):
+    path = course_dir / "source" / CH / f"{CH}.ipynb"
+    nb = nbformat.read(path, 4)
+    nb.cells[0].source += "\n\n" + text
+    nbformat.write(nb, path)
+
+
+def test_first_sync_delivers_the_release_without_solutions(tmp_path, course_copy):
+    ws = tmp_path / "ws"
+    report = sync_workspace(ws, [CH], course_copy)
+    nb_path = ws / CH / f"{CH}.ipynb"
+    assert report.added == [f"{CH}/{CH}.ipynb"]
+    text = nb_path.read_text()
+    assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
+    assert "strict=True" not in text, "hidden tests must not reach the learner"
+    assert "raise NotImplementedError()" in text
+    assert nbformat.read(nb_path, 4).metadata["kernelspec"]["name"] == "python3"
+    assert json.loads((ws / MANIFEST).read_text())["delivered"]
+
+
+def test_untouched_notebook_is_updated_and_edited_one_is_kept(tmp_path, course_copy):
+    ws = tmp_path / "ws"
+    sync_workspace(ws, [CH], course_copy)
+    again = sync_workspace(ws, [CH], course_copy)
+    assert again.unchanged and not (again.added or again.updated or again.kept_with_update_beside)
+
+    # The course changes; the learner has not touched the notebook: it is updated in place.
+    publish_update(course_copy, "First update.")
+    report = sync_workspace(ws, [CH], course_copy)
+    nb_path = ws / CH / f"{CH}.ipynb"
+    assert report.updated == [f"{CH}/{CH}.ipynb"]
+    assert "First update." in nb_path.read_text()
+
+    # The learner edits it; the course changes again: their file is kept byte for byte.
+    nb = nbformat.read(nb_path, 4)
+    nb.cells[0].source += "\n\nMy own notes."
+    nbformat.write(nb, nb_path)
+    mine = nb_path.read_bytes()
+    publish_update(course_copy, "Second update.")
+    report = sync_workspace(ws, [CH], course_copy)
+    assert nb_path.read_bytes() == mine
+    [(kept, beside)] = report.kept_with_update_beside
+    assert kept == f"{CH}/{CH}.ipynb" and ".course-update-" in beside
+    assert "Second update." in (ws / beside).read_text()
+    assert any("KEPT YOUR EDITS" in line for line in report.lines())
+
+    # Running again neither touches the learner's file nor piles up copies of the update.
+    sync_workspace(ws, [CH], course_copy)
+    assert nb_path.read_bytes() == mine
+    assert len(list((ws / CH).glob("*.course-update-*"))) == 1
+
+
+def test_cli_study_without_launch_and_chapters(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MEDAI_COURSE_DIR", str(COURSE))
+    assert main(["chapters"]) == 0
+    assert CH in capsys.readouterr().out.split()
+    assert main(["study", "--no-launch", "--workspace", str(tmp_path / "ws")]) == 0
+    assert "new:" in capsys.readouterr().out
+    assert (tmp_path / "ws" / CH / f"{CH}.ipynb").is_file()
+
+
+def test_cli_unknown_chapter_says_what_exists(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MEDAI_COURSE_DIR", str(COURSE))
+    assert main(["workspace", "--workspace", str(tmp_path / "ws"), "ch99_nothing"]) == 2
+    err = capsys.readouterr().err
+    assert "ch99_nothing" in err and CH in err
