@@ -96,6 +96,8 @@ def learner_or_reference(name: str, namespace: dict, verbose: bool = True):
             reason = "is not written yet"
         except AssertionError as exc:
             reason = f"does not pass its check yet ({str(exc).splitlines()[0]})"
+        except Exception as exc:  # noqa: BLE001 - any failure of the learner's code falls back
+            reason = f"fails its check with {type(exc).__name__}: {exc}"
         else:
             if verbose:
                 print(f"Using your {name}.")

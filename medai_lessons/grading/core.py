@@ -8,7 +8,10 @@ so that a learner sees the stub's own message.
 
 from __future__ import annotations
 
+import contextlib
+import dis
 import inspect
+import sys
 import types
 import warnings
 from collections.abc import Callable
@@ -59,10 +62,14 @@ def call(func: Callable, *args, exercise: str, case: str, strict_numpy: bool = F
     except AssertionError:
         raise
     except (FloatingPointError, RuntimeWarning) as exc:
+        if "log" in str(exc) or "divide" in str(exc):
+            hint = ("log(0) happened: clip probabilities with np.clip(p, eps, 1 - eps) before "
+                    "taking logs.")
+        else:
+            hint = ("a NumPy overflow or invalid value: rewrite the formula so that it never "
+                    "computes exp() of a large positive number.")
         fail(exercise, case, inputs=args[0] if args else None,
-             got=f"{type(exc).__name__}: {exc}",
-             hint="a NumPy overflow or invalid value: rewrite the formula so that it never "
-                  "computes exp() of a large positive number or log(0).")
+             got=f"{type(exc).__name__}: {exc}", hint=hint)
     except Exception as exc:  # noqa: BLE001 - any learner error is reported as this case's failure
         raise AssertionError(
             f"{exercise}: raised {type(exc).__name__} on case '{case}': {exc}\n"
@@ -71,6 +78,9 @@ def call(func: Callable, *args, exercise: str, case: str, strict_numpy: bool = F
 
 
 def as_array(got, exercise: str, case: str) -> np.ndarray:
+    if got is None:
+        fail(exercise, case, got="None",
+             hint="the function returned nothing: did you forget the `return` statement?")
     try:
         arr = np.asarray(got, dtype=np.float64)
     except (TypeError, ValueError):
@@ -104,13 +114,14 @@ def assert_close(got, expected, *, exercise: str, case: str, inputs=None, rtol: 
     if arr.shape != expected.shape:
         fail(exercise, case, inputs=inputs, expected=f"shape {expected.shape}",
              got=f"shape {arr.shape}", hint=hint or _diagnose(arr, expected, n))
+    # A specific diagnosis (a sign, a missing 1/n) beats the case's general hint.
     if not np.all(np.isfinite(arr[np.isfinite(expected)])):
         fail(exercise, case, inputs=inputs, expected=expected, got=arr,
              hint=hint or "nan or inf in the result: look for exp() overflowing or log(0).")
     if not np.allclose(arr, expected, rtol=rtol, atol=atol, equal_nan=True):
         worst = np.max(np.abs(arr - expected)) if arr.size else 0.0
         fail(exercise, f"{case} {tolerance}", inputs=inputs, expected=expected, got=arr,
-             hint=(hint or _diagnose(arr, expected, n)) + f" (largest difference {worst:.3g})")
+             hint=(_diagnose(arr, expected, n) or hint) + f" (largest difference {worst:.3g})")
 
 
 def relative_error(a, b) -> float:
@@ -125,14 +136,27 @@ def relative_error(a, b) -> float:
 
 # --- "is it the learner's own work?" ---------------------------------------------------------
 
-_REFERENCE_PACKAGES = ("medai_lessons.nn",)
+_PACKAGE = "medai_lessons"
+_GLOBAL_OPS = {"LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "LOAD_FROM_DICT_OR_GLOBALS"}
+_TRAP_MESSAGE = "medai-lessons: the course's reference implementation was called"
+
+#: exercise name -> a function returning sample arguments, for the runtime check of
+#: :func:`assert_own_implementation` (each chapter's checker module registers its exercises).
+SAMPLE_ARGS: dict[str, Callable[[], tuple]] = {}
 
 
-def _is_reference(obj) -> bool:
+def _from_package(obj) -> bool:
+    """True for the course package's modules, functions, classes and registries."""
     if isinstance(obj, types.ModuleType):
-        return obj.__name__.startswith(_REFERENCE_PACKAGES) or obj.__name__ == "medai_lessons"
+        return obj.__name__ == _PACKAGE or obj.__name__.startswith(_PACKAGE + ".")
     module = getattr(obj, "__module__", None) or ""
-    return module.startswith(_REFERENCE_PACKAGES)
+    if module == _PACKAGE or module.startswith(_PACKAGE + "."):
+        return True
+    if isinstance(obj, (dict, list, tuple, set)):
+        values = obj.values() if isinstance(obj, dict) else obj
+        return any(_from_package(v) for v in list(values)[:200]
+                   if not isinstance(v, (dict, list, tuple, set)))
+    return False
 
 
 def _code_objects(code: types.CodeType):
@@ -142,55 +166,101 @@ def _code_objects(code: types.CodeType):
             yield from _code_objects(const)
 
 
-def _referenced_objects(func, seen: set[int], depth: int = 0):
-    """Objects a function can reach by name: its globals, closure cells, defaults, and the
-    functions it calls in turn (the learner's helpers), a few levels deep."""
+def _global_names(code: types.CodeType) -> tuple[set[str], set[str]]:
+    """Names a function reads as globals (not attribute names like the ``tanh`` of
+    ``np.tanh``), and the modules it imports, in its body and nested functions."""
+    names, imports = set(), set()
+    for co in _code_objects(code):
+        for ins in dis.get_instructions(co):
+            if ins.opname in _GLOBAL_OPS:
+                names.add(ins.argval)
+            elif ins.opname == "IMPORT_NAME":
+                imports.add(ins.argval)
+    return names, imports
+
+
+def _own_implementation_problems(func, seen: set[int], depth: int = 0):
     func = inspect.unwrap(func)
-    if id(func) in seen or depth > 4:
+    if id(func) in seen or depth > 5:
         return
     seen.add(id(func))
     code = getattr(func, "__code__", None)
     if code is None:
         return
     namespace = getattr(func, "__globals__", {})
-    builtins_ns = namespace.get("__builtins__", {})
-    for co in _code_objects(code):
-        for name in co.co_names:
-            if name in namespace:
-                obj = namespace[name]
-            elif isinstance(builtins_ns, dict) and name in builtins_ns:
-                continue
-            else:
-                continue
-            yield name, obj
-            if inspect.isfunction(obj) and not _is_reference(obj):
-                yield from _referenced_objects(obj, seen, depth + 1)
+    names, imports = _global_names(code)
+    for module in imports:
+        if module == _PACKAGE or module.startswith(_PACKAGE + "."):
+            yield f"your code imports {module}, the course's reference code"
+    reachable = [(n, namespace[n]) for n in sorted(names) if n in namespace]
     for cell in func.__closure__ or ():
         try:
-            obj = cell.cell_contents
+            reachable.append(("<closure>", cell.cell_contents))
         except ValueError:
             continue
-        yield "<closure>", obj
-        if inspect.isfunction(obj):
-            yield from _referenced_objects(obj, seen, depth + 1)
-    for obj in func.__defaults__ or ():
-        yield "<default>", obj
+    reachable += [("<default argument>", d) for d in (func.__defaults__ or ())]
+    for name, obj in reachable:
+        if _from_package(obj):
+            label = getattr(obj, "__name__", type(obj).__name__)
+            yield f"your code uses '{name}', which is the course's reference code ({label})"
+        elif inspect.isfunction(obj):
+            yield from _own_implementation_problems(obj, seen, depth + 1)
 
 
-def assert_own_implementation(func: Callable, exercise: str) -> None:
-    """Fail if ``func`` is, or reaches, the course's reference implementation.
+@contextlib.contextmanager
+def _reference_trapped():
+    """While active, every function defined in ``medai_lessons.nn`` raises when called, however
+    the caller reached it (an alias, a registry, a module attribute)."""
+    import medai_lessons.nn as nn_pkg
+
+    def trap(*args, **kwargs):
+        raise RuntimeError("medai-lessons: the course's reference implementation was called")
+
+    saved = {}
+    for module in list(sys.modules.values()):
+        name = getattr(module, "__name__", "") or ""
+        if not (name == nn_pkg.__name__ or name.startswith(nn_pkg.__name__ + ".")):
+            continue
+        for obj in vars(module).values():
+            if (inspect.isfunction(obj) and obj.__module__ == name and id(obj) not in saved
+                    and not obj.__code__.co_freevars):
+                saved[id(obj)] = (obj, obj.__code__)
+    try:
+        for obj, _ in saved.values():
+            obj.__code__ = trap.__code__
+        yield
+    finally:
+        for obj, code in saved.values():
+            obj.__code__ = code
+
+
+def assert_own_implementation(func: Callable, exercise: str, sample_args: tuple | None = None
+                              ) -> None:
+    """Fail if ``func`` is, reaches or calls the course's own code.
 
     Used by hidden tests: an answer that returns ``medai_lessons.nn.sigmoid(x)`` (directly,
-    through an alias, a module, or a helper) earns nothing.
+    through an alias, a module, a registry, an import in its body or a helper of the learner's)
+    earns nothing. Two checks: the names the function reads as globals, and, when
+    ``sample_args`` are given, a call during which every reference function raises.
     """
     if not callable(func):
         fail(exercise, "own implementation", got=repr(func), hint="define the function.")
-    if _is_reference(func) or _is_reference(inspect.unwrap(func)):
+    if _from_package(func) or _from_package(inspect.unwrap(func)):
         fail(exercise, "own implementation", got=f"{func!r} from {func.__module__}",
              hint="this is the course's reference implementation; write your own.")
-    for name, obj in _referenced_objects(func, set()):
-        if _is_reference(obj):
-            label = getattr(obj, "__name__", repr(obj))
-            fail(exercise, "own implementation",
-                 got=f"your code uses '{name}', which is the course's reference ({label})",
-                 hint="the exercise asks for your own implementation; write it with NumPy.")
+    for problem in _own_implementation_problems(func, set()):
+        fail(exercise, "own implementation", got=problem,
+             hint="the exercise asks for your own implementation; write it with NumPy.")
+    if sample_args is None and exercise in SAMPLE_ARGS:
+        sample_args = SAMPLE_ARGS[exercise]()
+    if sample_args is not None:
+        with _reference_trapped():
+            try:
+                func(*sample_args)
+            except RuntimeError as exc:
+                if str(exc) == _TRAP_MESSAGE:
+                    fail(exercise, "own implementation",
+                         got="calling your function called the course's reference implementation",
+                         hint="write the computation yourself with NumPy.")
+            except Exception:  # noqa: BLE001 - only the trap matters here; values are checked elsewhere
+                pass
