@@ -55,8 +55,14 @@ def plot_descent_path(f: Callable[[np.ndarray], float], paths: Mapping[str, Sequ
     ax.contour(xs, ys, grid, levels=levels, cmap="viridis", linewidths=0.8)
     for label, path in paths.items():
         p = np.asarray(path)
-        ax.plot(p[:, 0], p[:, 1], "o-", ms=3, lw=1.5, label=f"{label} ({len(p) - 1} steps)")
-        ax.plot(*p[-1], "k*", ms=10)
+        inside = (np.all((p[:, 0] >= xlim[0]) & (p[:, 0] <= xlim[1]) & (p[:, 1] >= ylim[0])
+                         & (p[:, 1] <= ylim[1])))
+        note = "" if inside else ", leaves the frame"
+        ax.plot(p[:, 0], p[:, 1], "o-", ms=3, lw=1.5, label=f"{label} ({len(p) - 1} steps{note})")
+        if inside:
+            ax.plot(*p[-1], "k*", ms=10)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
     ax.set_xlabel("$w_1$")
     ax.set_ylabel("$w_2$")
     if title:

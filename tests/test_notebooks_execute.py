@@ -23,6 +23,7 @@ pytestmark = pytest.mark.slow
 def test_notebook_executes_clean_in_fast_mode(chapter, tmp_path):
     notebook = chapter / f"{chapter.name}.ipynb"
     env = dict(os.environ, MEDAI_FAST="1")
+    env.pop("MPLBACKEND", None)  # the kernel draws inline, as in JupyterLab
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
          "--nbval-cell-timeout=300", "-p", "no:cacheprovider", "-p", "no:xdist", "-q",
