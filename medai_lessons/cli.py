@@ -38,8 +38,14 @@ def cmd_study(args) -> int:
         cmd += [f"--ServerApp.port={args.port}", "--ServerApp.port_retries=0"]
     if args.ip:
         cmd.append(f"--ServerApp.ip={args.ip}")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        # Containers and some hubs run as root; JupyterLab refuses that unless told.
+        cmd.append("--allow-root")
+        print("Running as root (as in many containers): starting JupyterLab with --allow-root.")
     print("Starting JupyterLab:", " ".join(cmd))
-    return subprocess.call(cmd, env=dict(os.environ, MEDAI_WORKSPACE=str(workspace)))
+    # Started from the workspace, nbgrader's extensions (Validate) see it as their course root.
+    return subprocess.call(cmd, cwd=workspace,
+                           env=dict(os.environ, MEDAI_WORKSPACE=str(workspace)))
 
 
 def cmd_workspace(args) -> int:

@@ -83,6 +83,7 @@ def configure(mixed_precision: bool | None = None) -> DeviceInfo:
         import tensorflow as tf
 
         gpus = tf.config.list_physical_devices("GPU")
+        tf.config.list_logical_devices()  # starts the runtime (and its CUDA probe) here
     info = DeviceInfo(tensorflow=tf.__version__, keras=keras.__version__,
                       built_with_cuda=bool(tf.test.is_built_with_cuda()))
     for gpu in gpus:
