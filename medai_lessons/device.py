@@ -50,10 +50,7 @@ def _native_stderr_captured():
     lines printed before its logging is configured, a failed CUDA probe on CPU-only
     machines): notebooks show it as alarming red text. If the block raises, the captured
     text is printed so that nothing useful is lost."""
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # no real stderr (e.g. some kernels)
-        fd = 2
+    fd = 2  # native code writes to descriptor 2 (in a kernel, sys.stderr is something else)
     try:
         saved = os.dup(fd)
     except OSError:
