@@ -1,0 +1,159 @@
+"""Where the course keeps its data on this machine, and how to tell a good file from a bad one.
+
+The cache folder is, in this order:
+
+1. the folder named by the environment variable ``MEDAI_DATA_DIR`` (an instructor can point
+   every learner at a shared, pre-filled folder for an offline class);
+2. otherwise the user's cache folder for the course: ``$XDG_CACHE_HOME/medai-lessons`` or
+   ``~/.cache/medai-lessons`` on Linux, ``~/Library/Caches/medai-lessons`` on macOS and
+   ``%LOCALAPPDATA%\\medai-lessons\\Cache`` on Windows.
+
+Inside it each kind of data has its subfolder: ``medmnist/<name>.npz`` and
+``mitdb/<record>.{hea,dat,atr}``. To stage data for a class without internet, copy the
+official files to exactly those paths (``python -m medai_lessons.data where`` prints the
+folder, ``... list`` shows what is there, ``... verify`` checks it).
+
+A file whose checksum is wrong is never used: :func:`move_aside` renames it to
+``<name>.bad-<timestamp>`` so that it can be inspected, and a fresh copy can take its place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+from medai_lessons.data.errors import CorruptFile
+from medai_lessons.data.registry import DatasetInfo
+
+ENV_VAR = "MEDAI_DATA_DIR"
+APP_NAME = "medai-lessons"
+
+
+def default_cache_dir() -> Path:
+    """The per-user cache folder of this platform (ignores ``MEDAI_DATA_DIR``)."""
+    home = Path.home()
+    if sys.platform.startswith("win"):
+        base = os.environ.get("LOCALAPPDATA") or str(home / "AppData" / "Local")
+        return Path(base) / APP_NAME / "Cache"
+    if sys.platform == "darwin":
+        return home / "Library" / "Caches" / APP_NAME
+    base = os.environ.get("XDG_CACHE_HOME") or str(home / ".cache")
+    return Path(base) / APP_NAME
+
+
+def data_dir() -> Path:
+    """The cache folder in use: ``MEDAI_DATA_DIR`` if set, else :func:`default_cache_dir`.
+
+    The folder is not created here (nothing is written until something is fetched).
+    """
+    override = os.environ.get(ENV_VAR, "").strip()
+    if override:
+        return Path(override).expanduser().resolve()
+    return default_cache_dir()
+
+
+def dataset_dir(info: DatasetInfo) -> Path:
+    """The subfolder of the cache that holds a dataset's files (``medmnist``, ``mitdb``...)."""
+    sub = info.name if info.kind == "wfdb" else info.kind
+    return data_dir() / sub
+
+
+def dataset_path(info: DatasetInfo) -> Path:
+    """Where a single-file dataset lives (or should be staged) in the cache."""
+    if info.filename is None or info.kind == "package":
+        return dataset_dir(info)
+    return dataset_dir(info) / info.filename
+
+
+def file_md5(path: Path | str, chunk: int = 1 << 20) -> str:
+    """The MD5 hex digest of a file, read in chunks."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a bad file to ``<name>.bad-<timestamp>`` next to it, and return the new path.
+
+    The file is kept (not deleted) so that one can look at what was there; its new name
+    keeps it from ever being used in place of the real file.
+    """
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.bad-{stamp}")
+    n = 1
+    while target.exists():
+        target = path.with_name(f"{path.name}.bad-{stamp}-{n}")
+        n += 1
+    os.replace(path, target)
+    return target
+
+
+def describe_bad_npz(path: Path) -> str | None:
+    """Why a file named ``.npz`` cannot be an npz, or ``None`` if it looks like one.
+
+    Recognises an empty file, an HTML or other text page (e.g. a "page not found" saved under
+    the file's name) and a truncated or damaged zip archive. It does not check the arrays'
+    contents (see :func:`medai_lessons.data.medmnist.check_structure`).
+    """
+    size = path.stat().st_size
+    if size == 0:
+        return "the file is empty (0 bytes)"
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    if not head.startswith(b"PK"):
+        text = head.lstrip().lower()
+        if text.startswith((b"<!doctype html", b"<html", b"<?xml", b"<")) or b"<html" in text:
+            return (
+                "the file is a web page (HTML), not an npz archive: probably an error page "
+                "(e.g. 'page not found' or a login page) saved under this name"
+            )
+        return f"the file does not start like a zip/npz archive (first bytes: {head[:16]!r})"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except zipfile.BadZipFile as exc:
+        return f"the npz (zip) archive is truncated or damaged ({exc}; {size:,} bytes on disk)"
+    except (EOFError, OSError) as exc:
+        return f"the npz archive could not be read to the end ({exc}; {size:,} bytes on disk)"
+    if bad is not None:
+        return f"the member {bad!r} of the npz archive is damaged (CRC check failed)"
+    return None
+
+
+def require_npz(path: Path, what: str) -> None:
+    """Raise :class:`CorruptFile` with the reason when ``path`` is not a readable npz."""
+    reason = describe_bad_npz(path)
+    if reason is not None:
+        raise CorruptFile(
+            f"{what} at {path} cannot be used: {reason}. Replace it with the official file "
+            "(fetch it again, or copy a good copy over it)."
+        )
+
+
+def cache_state(info: DatasetInfo) -> str:
+    """The state of a dataset on this machine, for ``python -m medai_lessons.data list``.
+
+    One of ``"present"``, ``"missing"``, ``"bad checksum"``, ``"corrupt"`` (for a file with
+    no official checksum that is not a readable npz), or for data inside packages
+    ``"present"`` / ``"missing"`` (package not installed, or a file it must download first).
+    """
+    if info.kind == "package":
+        from medai_lessons.data.images import package_data_state
+
+        return package_data_state(info)
+    if info.kind == "wfdb":
+        from medai_lessons.data.ecg import folder_state
+
+        return folder_state(dataset_dir(info))
+    path = dataset_path(info)
+    if not path.is_file():
+        return "missing"
+    if info.md5 is not None:
+        return "present" if file_md5(path) == info.md5 else "bad checksum"
+    return "present" if describe_bad_npz(path) is None else "corrupt"

@@ -1,0 +1,123 @@
+"""``python -m medai_lessons.data``: see, fetch and check the course's data cache.
+
+Subcommands:
+
+- ``where``: print the cache folder (``MEDAI_DATA_DIR`` if set, else the per-user cache).
+- ``list``: every dataset with its state here: present / missing / bad checksum / corrupt.
+- ``fetch NAME [NAME ...]`` or ``fetch --all``: download into the cache (checksum-verified).
+- ``verify``: check every file in the cache; exit 1 if any is bad (with ``--strict``, also if
+  a downloadable dataset is missing: use it to check a folder staged for an offline class).
+
+Exit codes: 0 all good, 1 a dataset is bad, missing (strict) or could not be fetched,
+2 wrong usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from medai_lessons.data.cache import ENV_VAR, cache_state, data_dir, dataset_path, file_md5
+from medai_lessons.data.errors import DataError
+from medai_lessons.data.registry import get_info, list_datasets
+
+
+def _cmd_where(_: argparse.Namespace) -> int:
+    print(data_dir())
+    return 0
+
+
+def _cmd_list(_: argparse.Namespace) -> int:
+    print(f"cache folder: {data_dir()}  (set {ENV_VAR} to use another)")
+    rows = [(i.name, i.kind, cache_state(i), i.license) for i in list_datasets()]
+    widths = [max(len(r[k]) for r in rows + [("dataset", "kind", "state", "license")])
+              for k in range(3)]
+    header = ("dataset", "kind", "state", "license")
+    for row in [header, *rows]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row[:3], widths, strict=True)), row[3])
+    return 0
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    if args.all == bool(args.names):
+        print("fetch: name one or more datasets, or use --all (not both)", file=sys.stderr)
+        return 2
+    from medai_lessons.data.download import fetch
+
+    names = [i.name for i in list_datasets() if i.downloadable] if args.all else args.names
+    failed = 0
+    for name in names:
+        try:
+            info = get_info(name)
+        except KeyError as exc:
+            print(f"fetch: {exc.args[0]}", file=sys.stderr)
+            failed += 1
+            continue
+        if not info.downloadable:
+            print(f"{name}: ships inside a Python package: nothing to fetch")
+            continue
+        try:
+            path = fetch(info, progress=None if args.progress else False)
+        except DataError as exc:
+            print(f"{name}: FAILED: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{name}: ok ({path})")
+    return 1 if failed else 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    print(f"verifying {data_dir()}")
+    bad = missing = 0
+    for info in list_datasets():
+        if not info.downloadable:
+            continue
+        state = cache_state(info)
+        detail = ""
+        if state == "bad checksum":
+            detail = (
+                f": MD5 {file_md5(dataset_path(info))} != official {info.md5}; run "
+                f"`python -m medai_lessons.data fetch {info.name}` (moves it aside and "
+                "downloads it again) or copy the official file over it"
+            )
+        print(f"  {info.name}: {state}{detail}")
+        if state.startswith(("bad", "corrupt")):
+            bad += 1
+        elif state.startswith("missing"):
+            missing += 1
+    failed = bad + (missing if args.strict else 0)
+    verdict = "OK" if not failed else f"{bad} bad" + (f", {missing} missing" if args.strict else "")
+    print(f"verify: {verdict}")
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m medai_lessons.data",
+        description="The MedAI Lessons data cache: list, fetch, verify, where.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("where", help="print the cache folder").set_defaults(func=_cmd_where)
+    sub.add_parser("list", help="datasets and their state").set_defaults(func=_cmd_list)
+    fetch = sub.add_parser("fetch", help="download datasets into the cache")
+    fetch.add_argument("names", nargs="*", metavar="NAME")
+    fetch.add_argument("--all", action="store_true", help="every downloadable dataset")
+    fetch.add_argument("--no-progress", dest="progress", action="store_false")
+    fetch.set_defaults(func=_cmd_fetch)
+    verify = sub.add_parser("verify", help="check the cache; exit 1 if something is bad")
+    verify.add_argument(
+        "--strict", action="store_true", help="also fail when a downloadable dataset is missing"
+    )
+    verify.set_defaults(func=_cmd_verify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return int(args.func(args))

@@ -1,0 +1,480 @@
+"""MIT-BIH Arrhythmia Database: heartbeats cut from real ECGs, labelled with AAMI classes.
+
+Records are read with the ``wfdb`` package from a local folder (``path=``, or the course cache
+``<cache>/mitdb/``), or fetched from PhysioNet with ``wfdb.dl_database`` when online.
+
+**Beat windows.** Following the beat format of Kachuee et al. (2018) -- 187 samples at
+125 Hz -- each record's lead (MLII by default) is resampled from 360 Hz to 125 Hz with
+``scipy.signal.resample_poly`` (up 25, down 72: a polyphase filter that band-limits before
+decimating). Each annotated beat's R-peak position is mapped to the new rate
+(``round(sample * 125 / 360)``) and the window is cut around it:
+
+- 62 samples (0.496 s) before the R peak, the R sample, and 124 samples (0.992 s) after it:
+  ``187 = 62 + 1 + 124`` samples, 1.496 s in all. This holds the P wave, the QRS and the T
+  wave of the beat (and, at fast rates, the start of the next beat).
+- Beats whose window does not fit inside the record (the first and last ~1 s) are
+  **dropped**; their number is reported (``n_dropped_edge``).
+- With ``normalize=True`` (default) each window is min-max scaled to [0, 1], as in Kachuee et
+  al.; with ``normalize=False`` it stays in millivolts.
+
+Unlike Kachuee et al., who cut from one R peak over 1.2 median RR intervals and zero-padded,
+this fixed window is centred near the R peak; only the length and rate are theirs.
+
+**Labels.** Annotation symbols are mapped to the five AAMI EC57 classes:
+N (N, L, R, e, j), S (A, a, J, S), V (V, E), F (F), Q (/, f, Q). Every other symbol
+(rhythm changes ``+``, noise ``~``, comments ``"``, non-conducted P ``x``, flutter waves
+``!``, ...) is not a beat class and is skipped. AAMI recommends leaving out the paced records
+102, 104, 107 and 217 (:data:`PACED_RECORDS`) when comparing results.
+
+References: Moody GB, Mark RG (2001) IEEE EMB Magazine 20(3):45-50; Goldberger AL et al.
+(2000) Circulation 101(23):e215-e220; Kachuee M, Fazeli S, Sarrafzadeh M (2018) ECG
+heartbeat classification: a deep transferable representation, IEEE ICHI, arXiv:1805.00794;
+ANSI/AAMI EC57:2012, Testing and reporting performance results of cardiac rhythm and ST
+segment measurement algorithms.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from medai_lessons.data.cache import dataset_dir
+from medai_lessons.data.containers import Provenance, wrap
+from medai_lessons.data.errors import CorruptFile, DataUnavailable
+from medai_lessons.data.registry import get_info
+
+AAMI_CLASSES: tuple[str, ...] = ("N", "S", "V", "F", "Q")
+AAMI_MAP: dict[str, str] = {
+    **dict.fromkeys(["N", "L", "R", "e", "j"], "N"),
+    **dict.fromkeys(["A", "a", "J", "S"], "S"),
+    **dict.fromkeys(["V", "E"], "V"),
+    "F": "F",
+    **dict.fromkeys(["/", "f", "Q"], "Q"),
+}
+AAMI_DESCRIPTIONS: dict[str, str] = {
+    "N": "normal, bundle branch block or escape beat",
+    "S": "supraventricular ectopic beat",
+    "V": "ventricular ectopic beat",
+    "F": "fusion of ventricular and normal beat",
+    "Q": "paced, fusion of paced and normal, or unclassifiable beat",
+}
+
+TARGET_FS = 125
+PRE_R = 62
+POST_R = 124
+WINDOW = PRE_R + 1 + POST_R  # 187 samples
+
+MITDB_RECORDS: tuple[str, ...] = tuple(
+    str(r)
+    for r in [*range(100, 110), *range(111, 120), *range(121, 125),
+              200, 201, 202, 203, 205, 207, 208, 209, 210, 212, 213, 214, 215, 217,
+              219, 220, 221, 222, 223, 228, 230, 231, 232, 233, 234]
+)
+PACED_RECORDS: tuple[str, ...] = ("102", "104", "107", "217")
+
+
+def aami_class(symbol: str) -> str | None:
+    """The AAMI class of a beat annotation symbol, or ``None`` for a non-beat annotation."""
+    return AAMI_MAP.get(symbol)
+
+
+@dataclass
+class BeatSet(Provenance):
+    """Heartbeat windows with AAMI labels and where each came from.
+
+    ``X, y, class_names = beats`` unpacks the arrays.
+
+    Attributes:
+        X: ``(n_beats, 187)`` float32 windows at ``fs`` Hz.
+        y: ``(n_beats,)`` int64 index into ``class_names``.
+        class_names: ``("N", "S", "V", "F", "Q")``.
+        symbols: the original annotation symbol of each beat.
+        records: the record each beat comes from.
+        positions: the R-peak sample of each beat at the record's own rate (360 Hz).
+        fs: sampling rate of the windows (125 Hz).
+        n_dropped_edge: beats left out because their window did not fit in the record.
+        n_skipped_nonbeat: annotations skipped because they are not beats.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    class_names: tuple[str, ...]
+    symbols: np.ndarray
+    records: np.ndarray
+    positions: np.ndarray
+    fs: int = TARGET_FS
+    lead: str = "MLII"
+    normalized: bool = True
+    n_dropped_edge: int = 0
+    n_skipped_nonbeat: int = 0
+    source: str = "real"
+    name: str = "mitdb"
+    title: str = "MIT-BIH Arrhythmia Database"
+    citation: str = ""
+    license: str = ""
+    path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator:
+        yield self.X
+        yield self.y
+        yield self.class_names
+
+    def __len__(self) -> int:
+        return int(self.X.shape[0])
+
+    def counts(self) -> dict[str, int]:
+        """Beats per AAMI class."""
+        c = np.bincount(self.y, minlength=len(self.class_names))
+        return {name: int(c[i]) for i, name in enumerate(self.class_names)}
+
+    def symbol_counts(self) -> dict[str, int]:
+        """Beats per original annotation symbol."""
+        values, c = np.unique(self.symbols, return_counts=True)
+        return {str(v): int(n) for v, n in zip(values, c, strict=True)}
+
+    def _summary_head(self) -> list[str]:
+        recs = sorted(set(self.records.tolist()))
+        shown = ", ".join(recs[:8]) + (f", ... ({len(recs)} records)" if len(recs) > 8 else "")
+        counts = ", ".join(f"{k} {v:,}" for k, v in self.counts().items())
+        scale = "min-max scaled to [0, 1] per beat" if self.normalized else "in mV"
+        lines = [
+            f"[medai data] {self.title}: REAL data from {self.path} (records {shown})",
+            wrap(
+                f"{len(self):,} beats of {self.X.shape[1]} samples at {self.fs} Hz, lead "
+                f"{self.lead}, {scale}; AAMI classes: {counts}"
+            ),
+            wrap(
+                f"dropped {self.n_dropped_edge} beat(s) too near a record's ends for the "
+                f"window; skipped {self.n_skipped_nonbeat} non-beat annotation(s)"
+            ),
+        ]
+        return lines
+
+    def __repr__(self) -> str:
+        return f"BeatSet(n={len(self)}, counts={self.counts()}, fs={self.fs})"
+
+
+def resample(signal: np.ndarray, fs: float, target_fs: float = TARGET_FS) -> np.ndarray:
+    """Resample a 1-D signal from ``fs`` to ``target_fs`` with a polyphase filter."""
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(target_fs / fs).limit_denominator(1000)
+    if ratio == 1:
+        return np.asarray(signal, dtype=np.float64)
+    return resample_poly(np.asarray(signal, dtype=np.float64), ratio.numerator, ratio.denominator)
+
+
+def extract_beats(
+    signal: np.ndarray,
+    fs: float,
+    samples: Sequence[int] | np.ndarray,
+    symbols: Sequence[str],
+    *,
+    target_fs: int = TARGET_FS,
+    pre: int = PRE_R,
+    post: int = POST_R,
+    normalize: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """Cut a window around every annotated beat of one lead.
+
+    Args:
+        signal: one lead, 1-D, at ``fs`` Hz.
+        fs: its sampling rate.
+        samples, symbols: the annotation positions (at ``fs``) and symbols.
+        target_fs, pre, post: resampling rate and window (see the module docstring).
+        normalize: min-max scale each window to [0, 1].
+
+    Returns:
+        ``(X, y, kept_symbols, kept_positions, n_dropped_edge, n_skipped_nonbeat)``.
+    """
+    x = resample(signal, fs, target_fs)
+    samples = np.asarray(samples, dtype=np.int64)
+    windows, labels, kept_sym, kept_pos = [], [], [], []
+    dropped = skipped = 0
+    for pos, sym in zip(samples, symbols, strict=True):
+        cls = aami_class(sym)
+        if cls is None:
+            skipped += 1
+            continue
+        centre = int(round(pos * target_fs / fs))
+        start, stop = centre - pre, centre + post + 1
+        if start < 0 or stop > x.size:
+            dropped += 1
+            continue
+        w = x[start:stop]
+        if normalize:
+            lo, hi = w.min(), w.max()
+            w = (w - lo) / (hi - lo) if hi > lo else np.zeros_like(w)
+        windows.append(w)
+        labels.append(AAMI_CLASSES.index(cls))
+        kept_sym.append(sym)
+        kept_pos.append(pos)
+    n = pre + post + 1
+    X = np.asarray(windows, dtype=np.float32).reshape(-1, n)
+    return (
+        X,
+        np.asarray(labels, dtype=np.int64),
+        np.asarray(kept_sym, dtype="<U2"),
+        np.asarray(kept_pos, dtype=np.int64),
+        dropped,
+        skipped,
+    )
+
+
+def _wfdb():
+    try:
+        import wfdb
+    except ImportError as exc:
+        raise DataUnavailable(
+            "reading ECG records needs the package wfdb: install it with `pip install wfdb`"
+        ) from exc
+    return wfdb
+
+
+@contextmanager
+def _quiet_wfdb() -> Iterator[None]:
+    """Hide wfdb's pandas deprecation chatter ("The inplace keyword ...") from notebooks."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*inplace keyword.*")
+        yield
+
+
+def records_in(folder: Path) -> list[str]:
+    """Record names in a folder that have a header, a signal file and beat annotations."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p.stem for p in folder.glob("*.hea")
+        if (folder / f"{p.stem}.atr").is_file() and (folder / f"{p.stem}.dat").is_file()
+    )
+
+
+def check_record(folder: Path, record: str) -> str | None:
+    """What is wrong with one record's files, or ``None`` when they look whole.
+
+    Reads the header with wfdb and checks that every signal file holds as many bytes as the
+    header announces (formats 212, 16, 80) and that the annotation file is not empty.
+    """
+    wfdb = _wfdb()
+    base = folder / record
+    try:
+        with _quiet_wfdb():
+            header = wfdb.rdheader(str(base))
+    except Exception as exc:  # wfdb raises various errors for a damaged header
+        return f"header {record}.hea cannot be read ({exc})"
+    bytes_per_sample = {"212": 1.5, "16": 2, "80": 1, "61": 2}
+    files: dict[str, list[str]] = {}
+    for fname, fmt in zip(header.file_name or [], header.fmt or [], strict=False):
+        files.setdefault(fname, []).append(str(fmt))
+    for fname, fmts in files.items():
+        dat = folder / fname
+        if not dat.is_file():
+            return f"signal file {fname} is missing"
+        per = [bytes_per_sample.get(f) for f in fmts]
+        if None in per or not header.sig_len:
+            continue
+        expected = int(np.ceil(sum(per) * header.sig_len))
+        actual = dat.stat().st_size
+        if actual < expected:
+            return f"signal file {fname} is truncated ({actual:,} bytes, expected {expected:,})"
+    atr = folder / f"{record}.atr"
+    if not atr.is_file() or atr.stat().st_size == 0:
+        return f"annotation file {record}.atr is missing or empty"
+    return None
+
+
+def check_mitdb_folder(folder: Path) -> dict[str, str | None]:
+    """``{record: problem or None}`` for every record in ``folder``."""
+    return {rec: check_record(folder, rec) for rec in records_in(folder)}
+
+
+def folder_state(folder: Path) -> str:
+    """``"missing"`` (no record), ``"present"`` (all records whole) or ``"corrupt"``."""
+    recs = records_in(folder)
+    if not recs:
+        return "missing"
+    try:
+        problems = check_mitdb_folder(folder)
+    except DataUnavailable:
+        return f"present ({len(recs)} records; install wfdb to check them)"
+    bad = [r for r, p in problems.items() if p]
+    if bad:
+        return f"corrupt ({', '.join(bad)})"
+    return f"present ({len(recs)} of {len(MITDB_RECORDS)} records)"
+
+
+def _staging_hint(folder: Path, records: Iterable[str]) -> str:
+    recs = list(records)
+    files = ", ".join(f"{r}.hea, {r}.dat, {r}.atr" for r in recs[:3])
+    if len(recs) > 3:
+        files += f", ... ({len(recs)} records)"
+    return (
+        "To use it without internet, download the records from "
+        f"https://physionet.org/content/mitdb/1.0.0/ on a machine with internet "
+        f"(or with wfdb.dl_database('mitdb', folder)) and copy the files ({files}) into "
+        f"exactly this folder: {folder} -- or pass path= a folder that holds them."
+    )
+
+
+def fetch_mitdb(records: Sequence[str] | None = None, *, download: bool = True) -> Path:
+    """Make sure MIT-BIH records are in the cache (``<cache>/mitdb``) and return the folder.
+
+    Records already there are not fetched again. New ones are downloaded with
+    ``wfdb.dl_database`` into a temporary folder next to the cache folder and moved into
+    place only when the download finished, so an interrupted download leaves no half record.
+
+    Raises:
+        DataUnavailable: offline (or ``download=False``) and some records are missing.
+    """
+    info = get_info("mitdb")
+    folder = dataset_dir(info)
+    wanted = list(records) if records is not None else list(MITDB_RECORDS)
+    have = set(records_in(folder))
+    missing = [r for r in wanted if r not in have]
+    if not missing:
+        return folder
+    if not download:
+        raise DataUnavailable(
+            f"MIT-BIH records {missing[:5]}{'...' if len(missing) > 5 else ''} are not in "
+            f"{folder} and downloading is off. " + _staging_hint(folder, missing)
+        )
+    wfdb = _wfdb()
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=folder))
+    try:
+        try:
+            with _quiet_wfdb():
+                wfdb.dl_database("mitdb", str(tmp), records=missing, annotators=["atr"])
+        except Exception as exc:  # wfdb surfaces network errors under several types
+            raise DataUnavailable(
+                f"could not download MIT-BIH records {missing[:5]} from PhysioNet "
+                f"({type(exc).__name__}: {exc}). " + _staging_hint(folder, missing)
+            ) from exc
+        for rec in missing:
+            problem = check_record(tmp, rec) if (tmp / f"{rec}.hea").is_file() else "not sent"
+            if problem:
+                raise CorruptFile(
+                    f"the download of MIT-BIH record {rec} is incomplete: {problem}. "
+                    "Nothing was kept; try again. " + _staging_hint(folder, [rec])
+                )
+        for f in tmp.iterdir():
+            f.replace(folder / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def read_record(folder: Path | str, record: str, lead: str = "MLII"):
+    """Read one record: ``(signal of the lead in mV, fs, annotation samples, symbols, lead)``.
+
+    When the record has no lead of that name, its first lead is used (and named).
+    """
+    wfdb = _wfdb()
+    base = str(Path(folder) / record)
+    try:
+        with _quiet_wfdb():
+            rec = wfdb.rdrecord(base)
+            ann = wfdb.rdann(base, "atr")
+    except FileNotFoundError as exc:
+        raise DataUnavailable(f"record {record} is not complete in {folder}: {exc}") from exc
+    except Exception as exc:
+        raise CorruptFile(f"record {record} in {folder} cannot be read: {exc}") from exc
+    names = list(rec.sig_name or [])
+    channel = names.index(lead) if lead in names else 0
+    used = names[channel] if names else "lead 0"
+    return rec.p_signal[:, channel], float(rec.fs), np.asarray(ann.sample), list(ann.symbol), used
+
+
+def load_mitdb(
+    records: Sequence[str] | str | None = None,
+    *,
+    path: str | Path | None = None,
+    lead: str = "MLII",
+    normalize: bool = True,
+    download: bool = True,
+    verbose: bool = True,
+) -> BeatSet:
+    """Heartbeats of MIT-BIH records as 187-sample windows at 125 Hz with AAMI labels.
+
+    Args:
+        records: record names (``"100"`` or ``["100", "101"]``); default: every record in
+            the folder, or, when the folder is empty, all 48 (downloaded if allowed).
+        path: a local folder holding ``<record>.hea/.dat/.atr`` files; default: the course
+            cache ``<cache>/mitdb`` (fetched from PhysioNet when online).
+        lead: the lead to use (MLII in nearly every record; else the first lead).
+        normalize: min-max scale each beat to [0, 1] (as Kachuee et al.); False keeps mV.
+        download: allow fetching missing records into the cache.
+        verbose: print the summary.
+
+    Raises:
+        DataUnavailable: the records are neither in the folder nor downloadable now.
+        CorruptFile: a record's files are damaged.
+    """
+    info = get_info("mitdb")
+    wanted = [records] if isinstance(records, str) else (list(records) if records else None)
+    if path is not None:
+        folder = Path(path).expanduser()
+        have = records_in(folder)
+        if wanted is None:
+            wanted = have
+        missing = [r for r in wanted if r not in have]
+        if not wanted or missing:
+            raise DataUnavailable(
+                f"no complete MIT-BIH record{'s ' + str(missing) if missing else 's'} in "
+                f"{folder} (each record needs .hea, .dat and .atr files). "
+                + _staging_hint(folder, missing or ["100"])
+            )
+    else:
+        folder = dataset_dir(info)
+        if wanted is None:
+            wanted = records_in(folder) or list(MITDB_RECORDS)
+        folder = fetch_mitdb(wanted, download=download)
+
+    parts = []
+    dropped = skipped = 0
+    used_lead = lead
+    for rec in wanted:
+        problem = check_record(folder, rec)
+        if problem:
+            raise CorruptFile(
+                f"MIT-BIH record {rec} in {folder}: {problem}. " + _staging_hint(folder, [rec])
+            )
+        signal, fs, samples, symbols, used_lead = read_record(folder, rec, lead)
+        X, y, sym, pos, d, s = extract_beats(signal, fs, samples, symbols, normalize=normalize)
+        parts.append((X, y, sym, pos, np.full(len(y), rec, dtype="<U8")))
+        dropped += d
+        skipped += s
+    X = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, WINDOW), np.float32)
+    beats = BeatSet(
+        X=X.astype(np.float32),
+        y=np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64),
+        class_names=AAMI_CLASSES,
+        symbols=np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, "<U2"),
+        records=np.concatenate([p[4] for p in parts]) if parts else np.zeros(0, "<U8"),
+        positions=np.concatenate([p[3] for p in parts]) if parts else np.zeros(0, np.int64),
+        lead=used_lead,
+        normalized=normalize,
+        n_dropped_edge=dropped,
+        n_skipped_nonbeat=skipped,
+        citation=info.citation,
+        license=info.license,
+        path=folder,
+    )
+    paced = sorted(set(wanted) & set(PACED_RECORDS))
+    if paced:
+        beats.notes.append(
+            f"records {', '.join(paced)} are paced; AAMI EC57 recommends excluding them "
+            "when comparing results"
+        )
+    if verbose:
+        print(beats.summary())
+    return beats

@@ -1,0 +1,169 @@
+"""The data registry, the cache folder and its override, and what importing the package does."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from medai_lessons.data import cache, registry
+from medai_lessons.data.errors import ChecksumMismatch, CorruptFile, DataError, DataUnavailable
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDAI_DATA_DIR", str(tmp_path / "cache"))
+
+
+def test_every_entry_has_the_required_fields():
+    assert len(registry.REGISTRY) >= 5
+    for name, info in registry.REGISTRY.items():
+        assert info.name == name
+        for attr in ("title", "url", "size", "license", "citation", "description"):
+            assert getattr(info, attr).strip(), f"{name}.{attr} is empty"
+        assert "\n" not in info.description
+        if info.md5 is not None:
+            assert re.fullmatch(r"[0-9a-f]{32}", info.md5), f"{name}: not an MD5: {info.md5}"
+
+
+def test_medmnist_entries_point_at_the_zenodo_record_with_official_checksums():
+    wanted = {"pneumoniamnist", "breastmnist", "dermamnist", "bloodmnist"}
+    assert wanted <= set(registry.MEDMNIST_NAMES)
+    for name in wanted:
+        info = registry.get_info(name)
+        assert info.url == f"https://zenodo.org/records/10519652/files/{name}.npz?download=1"
+        assert info.filename == f"{name}.npz"
+        assert info.md5 is not None
+        assert set(info.n_samples) == {"train", "val", "test"}
+        assert info.n_channels in (1, 3)
+        assert "Scientific Data" in info.citation  # the MedMNIST v2 paper
+    # The official file's checksum (the shared data's README gives the same one).
+    assert registry.get_info("pneumoniamnist").md5 == "28209eda62fecd6e6a2d98b1501bb15f"
+    assert registry.get_info("pneumoniamnist").n_samples == {"train": 4708, "val": 524, "test": 624}
+    assert registry.get_info("dermamnist").n_channels == 3
+    assert registry.get_info("bloodmnist").n_channels == 3
+    assert len({registry.get_info(n).md5 for n in wanted}) == len(wanted)
+
+
+def test_dermamnist_license_is_non_commercial():
+    assert "NC" in registry.get_info("dermamnist").license
+    assert "NC" not in registry.get_info("pneumoniamnist").license
+
+
+def test_get_info_is_case_insensitive_and_unknown_names_list_known_ones():
+    assert registry.get_info(" PneumoniaMNIST ").name == "pneumoniamnist"
+    with pytest.raises(KeyError, match="pneumoniamnist"):
+        registry.get_info("no-such-set")
+
+
+def test_errors_share_one_base_class():
+    for cls in (DataUnavailable, ChecksumMismatch, CorruptFile):
+        assert issubclass(cls, DataError)
+
+
+def test_data_dir_follows_the_environment_variable(tmp_path, monkeypatch):
+    target = tmp_path / "class folder"
+    monkeypatch.setenv("MEDAI_DATA_DIR", str(target))
+    assert cache.data_dir() == target.resolve()
+    info = registry.get_info("pneumoniamnist")
+    assert cache.dataset_path(info) == target.resolve() / "medmnist" / "pneumoniamnist.npz"
+    assert cache.dataset_dir(registry.get_info("mitdb")) == target.resolve() / "mitdb"
+    assert not target.exists()  # asking where does not create anything
+
+
+def test_default_cache_dir_is_per_user(tmp_path, monkeypatch):
+    monkeypatch.delenv("MEDAI_DATA_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    found = cache.data_dir()
+    assert found == cache.default_cache_dir()
+    assert "medai-lessons" in found.parts
+    if sys.platform.startswith("linux"):
+        assert found == tmp_path / "xdg" / "medai-lessons"
+        monkeypatch.delenv("XDG_CACHE_HOME")
+        assert cache.data_dir() == tmp_path / "home" / ".cache" / "medai-lessons"
+    assert not found.exists()
+
+
+def test_importing_the_package_downloads_nothing_and_stays_light(tmp_path):
+    cache_dir = tmp_path / "import-cache"
+    code = (
+        "import sys, json, medai_lessons.data as d; d.REGISTRY; d.data_dir();"
+        "print(json.dumps(sorted(m for m in ('tensorflow', 'keras', 'pandas', 'wfdb', "
+        "'skimage', 'pydicom', 'pooch', 'requests', 'sklearn', 'scipy') if m in sys.modules)))"
+    )
+    env = {**os.environ, "MEDAI_DATA_DIR": str(cache_dir)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    assert not cache_dir.exists()
+
+
+def test_lazy_names_resolve():
+    import medai_lessons.data as d
+
+    assert callable(d.load_dataset)
+    assert callable(d.load_pneumoniamnist)
+    with pytest.raises(AttributeError):
+        d.no_such_loader  # noqa: B018
+
+
+def _write_npz(path: Path) -> None:
+    np.savez(path, a=np.arange(1000, dtype=np.int64), b=np.ones((10, 10), np.uint8))
+
+
+def test_describe_bad_npz_accepts_a_real_npz(tmp_path):
+    good = tmp_path / "good.npz"
+    _write_npz(good)
+    assert cache.describe_bad_npz(good) is None
+
+
+def test_describe_bad_npz_recognises_html_empty_truncated_and_crc(tmp_path):
+    html = tmp_path / "page.npz"
+    html.write_text("<!DOCTYPE html><html><body>404 page not found</body></html>")
+    assert "HTML" in cache.describe_bad_npz(html)
+
+    empty = tmp_path / "empty.npz"
+    empty.write_bytes(b"")
+    assert "empty" in cache.describe_bad_npz(empty)
+
+    good = tmp_path / "good.npz"
+    _write_npz(good)
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    assert "truncated" in cache.describe_bad_npz(cut)
+
+    # Flip a byte inside a stored member's data: the zip directory is intact, the CRC is not.
+    damaged = tmp_path / "damaged.npz"
+    data = bytearray(good.read_bytes())
+    with zipfile.ZipFile(good) as z:
+        member = z.getinfo("a.npy")
+    data[member.header_offset + 30 + len("a.npy") + 200] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    assert "CRC" in cache.describe_bad_npz(damaged)
+
+    with pytest.raises(CorruptFile, match="HTML"):
+        cache.require_npz(html, "test file")
+
+
+def test_move_aside_keeps_the_file_under_a_bad_name(tmp_path):
+    f = tmp_path / "x.npz"
+    f.write_bytes(b"junk")
+    first = cache.move_aside(f)
+    f.write_bytes(b"junk2")
+    second = cache.move_aside(f)
+    assert not f.exists()
+    assert first != second
+    for moved in (first, second):
+        assert moved.parent == tmp_path
+        assert moved.name.startswith("x.npz.bad-")
+    assert {first.read_bytes(), second.read_bytes()} == {b"junk", b"junk2"}
