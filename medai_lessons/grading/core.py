@@ -209,22 +209,25 @@ def _own_implementation_problems(func, seen: set[int], depth: int = 0):
 
 @contextlib.contextmanager
 def _reference_trapped():
-    """While active, every function defined in ``medai_lessons.nn`` raises when called, however
-    the caller reached it (an alias, a registry, a module attribute)."""
+    """While active, every function defined in ``medai_lessons.nn`` and every reference
+    registered in ``medai_lessons.grading.EXERCISES`` raises when called, however the caller
+    reached it (an alias, a registry, a module attribute)."""
     import medai_lessons.nn as nn_pkg
+    from medai_lessons.grading import EXERCISES
 
     def trap(*args, **kwargs):
         raise RuntimeError("medai-lessons: the course's reference implementation was called")
 
-    saved = {}
+    candidates = [reference for _, reference in EXERCISES.values()]
     for module in list(sys.modules.values()):
         name = getattr(module, "__name__", "") or ""
-        if not (name == nn_pkg.__name__ or name.startswith(nn_pkg.__name__ + ".")):
-            continue
-        for obj in vars(module).values():
-            if (inspect.isfunction(obj) and obj.__module__ == name and id(obj) not in saved
-                    and not obj.__code__.co_freevars):
-                saved[id(obj)] = (obj, obj.__code__)
+        if name == nn_pkg.__name__ or name.startswith(nn_pkg.__name__ + "."):
+            candidates += [obj for obj in vars(module).values()
+                           if inspect.isfunction(obj) and obj.__module__ == name]
+    saved = {}
+    for obj in candidates:
+        if inspect.isfunction(obj) and id(obj) not in saved and not obj.__code__.co_freevars:
+            saved[id(obj)] = (obj, obj.__code__)
     try:
         for obj, _ in saved.values():
             obj.__code__ = trap.__code__
