@@ -24,3 +24,16 @@ c.ClearSolutions.code_stub = {
     "python": "# YOUR CODE HERE\nraise NotImplementedError()",
 }
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# The grading kernel starts with a guard (medai_lessons/grading/guard.py, KERNEL_ARGUMENT there;
+# tests keep the two identical): os._exit() in an answer then fails that cell instead of
+# killing the kernel, which would leave the whole notebook without a grade.
+c.Execute.extra_arguments = [
+    "--HistoryManager.hist_file=:memory:",
+    "--IPKernelApp.exec_lines=['import medai_lessons.grading.guard as _guard; "
+    "_guard.install(); del _guard']",
+]
+
+# A test cell deleted from a submission is put back (with a note saying so) and graded, so
+# that deleting a test neither hides a failure nor costs a right answer its points.
+c.OverwriteCells.add_missing_cells = True

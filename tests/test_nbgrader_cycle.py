@@ -13,7 +13,6 @@ learner's ``sigmoid_grad`` is expected to call their ``sigmoid``.
 
 from __future__ import annotations
 
-import copy
 import re
 
 import nbformat
@@ -21,6 +20,7 @@ import pytest
 
 from conftest import COURSE, chapter_dirs
 from medai_lessons.course import GradingCourse
+from nbtools import answer_cells, answered, grade_cells, nbg, requirements
 
 pytestmark = pytest.mark.slow
 
@@ -33,38 +33,6 @@ def test_course_has_chapters():
     assert "ch02_activations_losses" in CHAPTERS, f"chapters found: {CHAPTERS}"
 
 
-def nbg(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
-
-
-def answer_cells(nb):
-    return [c for c in nb.cells if c.cell_type == "code" and nbg(c).get("solution")]
-
-
-def grade_cells(nb):
-    return [c for c in nb.cells if c.cell_type == "code" and nbg(c).get("grade")
-            and not nbg(c).get("solution")]
-
-
-def requirements(nb) -> dict[str, set[str]]:
-    """grade_id of each test cell -> grade_ids of the answer cells it needs."""
-    needs, last_answer = {}, None
-    for c in nb.cells:
-        meta = nbg(c)
-        if c.cell_type == "code" and meta.get("solution"):
-            last_answer = meta["grade_id"]
-        elif c.cell_type == "code" and meta.get("grade"):
-            declared = c.metadata.get("medai", {}).get("requires")
-            needs[meta["grade_id"]] = set(declared) if declared else {last_answer}
-    return needs
-
-
-def as_learner_would_write(source: str) -> str:
-    """A solution cell without nbgrader's delimiters, as a learner's answer looks."""
-    return "\n".join(line for line in source.splitlines()
-                     if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
-
-
 @pytest.fixture(scope="module", params=CHAPTERS)
 def graded(request, tmp_path_factory):
     chapter = request.param
@@ -75,13 +43,8 @@ def graded(request, tmp_path_factory):
     release_nb = nbformat.read(release_path, 4)
 
     # A partly answered submission: every other answer cell filled in.
-    answers = answer_cells(source_nb)
-    filled = {nbg(c)["grade_id"] for c in answers[::2]}
-    solutions = {nbg(c)["grade_id"]: c.source for c in answers}
-    partial = copy.deepcopy(release_nb)
-    for c in partial.cells:
-        if nbg(c).get("grade_id") in filled:
-            c.source = as_learner_would_write(solutions[nbg(c)["grade_id"]])
+    filled = {nbg(c)["grade_id"] for c in answer_cells(source_nb)[::2]}
+    partial = answered(release_nb, source_nb, filled)
     partial_path = course.root / "partial.ipynb"
     nbformat.write(partial, partial_path)
 

@@ -67,12 +67,18 @@ def test_test_cells_import_their_checkers_in_the_same_cell(chapter):
         meta = nbg(c)
         if c.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
             continue
-        visible = c.source.split("### BEGIN HIDDEN TESTS")[0]
-        called = set(re.findall(r"\b(check_\w+|assert_\w+)\(", c.source))
+        visible, _, hidden = c.source.partition("### BEGIN HIDDEN TESTS")
+        # Checkers called by bare name must be imported in the same cell ...
+        called = set(re.findall(r"(?<![\w.])(check_\w+|assert_\w+)\(", c.source))
         assert re.search(r"\bcheck_\w+\(", visible), f"{meta['grade_id']}: no visible checker call"
         for name in called:
             assert re.search(rf"import[^\n]*\b{name}\b", c.source), (
                 f"{meta['grade_id']} calls {name} without importing it in the same cell")
+        # ... and hidden tests use a fresh copy of the checking code (grading/fresh.py).
+        assert "importlib.reload(_fresh).grading()" in hidden, (
+            f"{meta['grade_id']}: hidden tests must reload the checkers (see grading/fresh.py)")
+        assert "_g.assert_own_implementation(" in hidden, (
+            f"{meta['grade_id']}: hidden tests must check that the answer is the learner's own")
         assert "assert " not in re.sub(r"assert_\w+", "", c.source), (
             f"{meta['grade_id']}: use a checker with a message, not a bare assert")
 

@@ -1,0 +1,69 @@
+"""Notebook helpers the grading tests share: which cells are answers and tests, which answers
+a test needs, and an answer as a learner would write it."""
+
+from __future__ import annotations
+
+import copy
+
+import nbformat
+
+
+def nbg(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def answer_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code" and nbg(c).get("solution")]
+
+
+def grade_cells(nb):
+    """Autograded test cells."""
+    return [c for c in nb.cells if c.cell_type == "code" and nbg(c).get("grade")
+            and not nbg(c).get("solution")]
+
+
+def cell(nb, grade_id):
+    return next(c for c in nb.cells if nbg(c).get("grade_id") == grade_id)
+
+
+def requirements(nb) -> dict[str, set[str]]:
+    """grade_id of each test cell -> grade_ids of the answer cells it needs: the nearest answer
+    cell above it, unless its metadata ``medai.requires`` lists them."""
+    needs, last_answer = {}, None
+    for c in nb.cells:
+        meta = nbg(c)
+        if c.cell_type == "code" and meta.get("solution"):
+            last_answer = meta["grade_id"]
+        elif c.cell_type == "code" and meta.get("grade"):
+            declared = c.metadata.get("medai", {}).get("requires")
+            needs[meta["grade_id"]] = set(declared) if declared else {last_answer}
+    return needs
+
+
+def as_learner_would_write(source: str) -> str:
+    """A solution cell without nbgrader's delimiters, as a learner's answer looks."""
+    return "\n".join(line for line in source.splitlines()
+                     if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+
+
+def answered(release_nb, source_nb, answer_ids=None):
+    """The release with the given answer cells (default: all) filled in from the source."""
+    solutions = {nbg(c)["grade_id"]: c.source for c in answer_cells(source_nb)}
+    nb = copy.deepcopy(release_nb)
+    for c in nb.cells:
+        gid = nbg(c).get("grade_id")
+        if gid in solutions and (answer_ids is None or gid in answer_ids):
+            c.source = as_learner_would_write(solutions[gid])
+    return nb
+
+
+def expected_scores(source_nb, broken: set[str]) -> dict[str, float]:
+    """Points of each test cell when the answers in ``broken`` are wrong or missing."""
+    needs = requirements(source_nb)
+    return {nbg(c)["grade_id"]: (0.0 if needs[nbg(c)["grade_id"]] & broken
+                                 else float(nbg(c)["points"]))
+            for c in grade_cells(source_nb)}
+
+
+def read(path):
+    return nbformat.read(path, as_version=4)
