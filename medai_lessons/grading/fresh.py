@@ -23,8 +23,8 @@ import sys
 #: Modules whose code the checks depend on, in the order they are reloaded: the reference
 #: implementations first, then the grading core, the chapters' checker modules, and the
 #: grading package last (its __init__ collects the chapters' checkers).
-_PREFIXES = ("medai_lessons.nn", "medai_lessons.metrics", "medai_lessons.data.tables",
-             "medai_lessons.grading")
+_PREFIXES = ("medai_lessons.nn", "medai_lessons.metrics", "medai_lessons.tabular",
+             "medai_lessons.models", "medai_lessons.data.tables", "medai_lessons.grading")
 
 
 def _rank(name: str) -> tuple:
