@@ -1,12 +1,25 @@
-"""``medai-course``: the course's command line.
+"""``medai-course``: the course's command line, a thin layer over nbgrader and Jupyter.
 
+Learners:
     medai-course study [--workspace DIR] [--no-browser] [--port N] [--no-launch]
         Copy the released chapters (no solutions) into the learner's workspace, keeping any
         notebook the learner edited, and open JupyterLab there.
     medai-course workspace [--workspace DIR] [CHAPTER ...]
         Only bring the workspace up to date.
+    medai-course check NOTEBOOK [--timeout S] [--kernel NAME]
+        Run a notebook's visible tests (fast mode) and summarise them per exercise.
     medai-course chapters
         List the course's chapters.
+Everyone:
+    medai-course doctor
+        Versions, CPU/GPU, Jupyter kernels, data cache; what to do about each gap.
+    medai-course kernels install [--user | --sys-prefix | --prefix PATH] / kernels list
+        The "MedAI (CPU)" and "MedAI (GPU)" Jupyter kernels.
+Instructors (nbgrader's steps, in course/ or in --course-root DIR):
+    medai-course release [CHAPTER ...]            nbgrader generate_assignment
+    medai-course autograde [CHAPTER ...]          nbgrader autograde, then a score table
+    medai-course export [--to grades.csv]         nbgrader export (CSV)
+    medai-course feedback [CHAPTER ...]           nbgrader generate_feedback
 """
 
 from __future__ import annotations
@@ -18,6 +31,7 @@ import sys
 from pathlib import Path
 
 from medai_lessons.course import CourseError, chapters, find_course_dir
+from medai_lessons.selfcheck import CheckError
 from medai_lessons.workspace import default_workspace, sync_workspace
 
 
@@ -59,8 +73,100 @@ def cmd_chapters(args) -> int:
     return 0
 
 
+def cmd_check(args) -> int:
+    from medai_lessons.selfcheck import check_notebook
+
+    report = check_notebook(args.notebook, timeout=args.timeout, kernel_name=args.kernel,
+                            log=lambda text: print(text, flush=True))
+    print("\n".join(report.lines()))
+    return 0 if report.ok else 1
+
+
+def cmd_doctor(args) -> int:
+    from medai_lessons.doctor import run
+
+    return run()
+
+
+def cmd_kernels_install(args) -> int:
+    from medai_lessons import kernels
+
+    for kernel, path in kernels.install(user=args.user, prefix=args.prefix):
+        print(f"installed \"{kernel.display_name}\" ({kernel.name}) in {path}")
+    print("Pick them in JupyterLab's kernel menu (restart JupyterLab if it is running). Notebooks "
+          "keep the standard python3 kernel for grading.")
+    return 0
+
+
+def cmd_kernels_list(args) -> int:
+    from medai_lessons.kernels import installed
+
+    for k in installed():
+        print(f"{k.name:<14} {k.display_name:<24} policy {k.policy:<5} {k.resource_dir}")
+    return 0
+
+
+def cmd_release(args) -> int:
+    from medai_lessons.instructor import release
+
+    release(args.course_root, args.chapters or None)
+    return 0
+
+
+def cmd_autograde(args) -> int:
+    from medai_lessons.instructor import autograde, cell_timeout, course_root, table
+
+    course = course_root(args.course_root, timeout=args.timeout)
+    print(f"Autograding in {course.root}, per-cell limit {cell_timeout(course)}", flush=True)
+    rows = autograde(course, args.chapters or None, args.student or None)
+    print("\n".join(table(rows)))
+    failed = [r for r in rows if not r.graded]
+    if any(r.graded for r in rows):
+        print("Written answers wait for a person: grade them in nbgrader's formgrader "
+              "(JupyterLab started in the course root, menu Nbgrader > Formgrader), then "
+              "`medai-course export`.")
+    if failed:
+        print(f"{len(failed)} of {len(rows)} submission(s) could not be graded (see "
+              "their notes in the table); the others were graded.")
+    return 1 if failed else 0
+
+
+def cmd_export(args) -> int:
+    from medai_lessons.instructor import course_root
+
+    course = course_root(args.course_root)
+    if not (course.root / "gradebook.db").is_file():
+        raise CourseError(f"No Gradebook in {course.root} yet: release and autograde first.")
+    dest = course.export_csv(args.to, args.chapters or None, args.student or None)
+    rows = len(dest.read_text(encoding="utf-8").splitlines()) - 1
+    print(f"exported {rows} grade row(s) to {dest}")
+    return 0
+
+
+def cmd_feedback(args) -> int:
+    from medai_lessons.instructor import course_root, feedback
+
+    course = course_root(args.course_root)
+    files, problems = feedback(course, args.chapters or None, args.student or None)
+    print(f"{len(files)} feedback file(s) in {course.root / 'feedback'}"
+          + (f"; {len(problems)} failed" if problems else ""))
+    return 1 if problems else 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of seconds > 0, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="medai-course", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="medai-course", description=__doc__.splitlines()[0],
+                                     epilog="\n".join(__doc__.splitlines()[2:]),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add_workspace_args(p):
@@ -83,6 +189,63 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("chapters", help="list the chapters")
     p.set_defaults(func=cmd_chapters)
+
+    p = sub.add_parser("check", help="run a notebook's visible tests and summarise them")
+    p.add_argument("notebook", type=Path, help="the notebook, e.g. <workspace>/<ch>/<ch>.ipynb")
+    p.add_argument("--timeout", type=_positive, default=120, help="seconds per cell (120)")
+    p.add_argument("--kernel", default=None,
+                   help="Jupyter kernel to run it with (default: the notebook's, python3)")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("doctor", help="check this machine for the course")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("kernels", help="the MedAI (CPU) and MedAI (GPU) Jupyter kernels")
+    ksub = p.add_subparsers(dest="kernels_command", required=True)
+    k = ksub.add_parser("install", help="install both kernelspecs")
+    where = k.add_mutually_exclusive_group()
+    where.add_argument("--user", action="store_true", help="for this user only")
+    where.add_argument("--sys-prefix", action="store_true",
+                       help=f"in this environment ({sys.prefix}); the default")
+    where.add_argument("--prefix", type=Path, default=None,
+                       help="under PATH/share/jupyter/kernels (e.g. a hub's shared prefix)")
+    k.set_defaults(func=cmd_kernels_install)
+    k = ksub.add_parser("list", help="the kernels Jupyter finds here")
+    k.set_defaults(func=cmd_kernels_list)
+
+    def add_course_root(p):
+        p.add_argument("--course-root", type=Path, default=None,
+                       help="the nbgrader course folder (default: the course's course/)")
+
+    def add_selection(p, chapters_help):
+        p.add_argument("chapters", nargs="*", metavar="CHAPTER", help=chapters_help)
+        p.add_argument("--student", action="append", default=None,
+                       help="only this student (repeat for more)")
+
+    p = sub.add_parser("release", help="nbgrader generate_assignment for chapters")
+    add_course_root(p)
+    p.add_argument("chapters", nargs="*", metavar="CHAPTER", help="chapter ids (default: all)")
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("autograde", help="autograde submitted/<student>/<chapter>/ and "
+                                         "print a score table")
+    add_course_root(p)
+    add_selection(p, "chapters to grade (default: every one submitted)")
+    p.add_argument("--timeout", type=_positive, default=None,
+                   help="seconds per cell (default: Execute.timeout of the course's config)")
+    p.set_defaults(func=cmd_autograde)
+
+    p = sub.add_parser("export", help="nbgrader export: the grades as CSV")
+    add_course_root(p)
+    p.add_argument("--to", type=Path, default=Path("grades.csv"),
+                   help="the CSV file to write (default: grades.csv)")
+    add_selection(p, "chapters to export (default: all)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("feedback", help="nbgrader generate_feedback for graded submissions")
+    add_course_root(p)
+    add_selection(p, "chapters (default: every one autograded)")
+    p.set_defaults(func=cmd_feedback)
     return parser
 
 
@@ -90,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except CourseError as exc:
+    except (CourseError, CheckError) as exc:
         print(f"medai-course: {exc}", file=sys.stderr)
         return 2
 

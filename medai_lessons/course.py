@@ -71,23 +71,43 @@ class GradingCourse:
 
     root: Path
     course_dir: Path
+    timeout: int | None = None  # per-cell limit (nbgrader's Execute.timeout); None: the config's
 
     @classmethod
     def create(cls, root: Path, course_dir: Path | None = None,
-               chapter_ids: list[str] | None = None) -> GradingCourse:
-        """Copy the configuration and the chosen chapters' sources into ``root``."""
+               chapter_ids: list[str] | None = None,
+               keep_existing: bool = False) -> GradingCourse:
+        """Copy the configuration and the chosen chapters' sources into ``root``.
+
+        With ``keep_existing`` a configuration or chapter source already in ``root`` (an
+        instructor's own course folder, perhaps edited) is left as it is."""
         course_dir = Path(course_dir or find_course_dir())
         root = Path(root)
         (root / "source").mkdir(parents=True, exist_ok=True)
-        shutil.copy2(course_dir / CONFIG_NAME, root / CONFIG_NAME)
+        if not (keep_existing and (root / CONFIG_NAME).is_file()):
+            shutil.copy2(course_dir / CONFIG_NAME, root / CONFIG_NAME)
         for ch in chapter_ids or chapters(course_dir):
             src = course_dir / "source" / ch
+            dest = root / "source" / ch
+            if keep_existing and (dest / f"{ch}.ipynb").is_file():
+                continue
             if not (src / f"{ch}.ipynb").is_file():
                 raise CourseError(f"No chapter '{ch}' in {course_dir / 'source'}; chapters: "
                                   f"{', '.join(chapters(course_dir))}")
-            shutil.copytree(src, root / "source" / ch, dirs_exist_ok=True,
+            shutil.copytree(src, dest, dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
         return cls(root=root.resolve(), course_dir=course_dir)
+
+    @classmethod
+    def open(cls, root: Path, timeout: int | None = None) -> GradingCourse:
+        """An existing nbgrader course folder, with the configuration it holds."""
+        root = Path(root).expanduser().resolve()
+        if not (root / CONFIG_NAME).is_file():
+            raise CourseError(
+                f"{root} is not an nbgrader course folder (it has no {CONFIG_NAME}). Pass the "
+                "folder you released into with --course-root, or create one with "
+                f"`medai-course release --course-root {root}`.")
+        return cls(root=root, course_dir=root, timeout=timeout)
 
     @property
     def db_url(self) -> str:
@@ -99,6 +119,8 @@ class GradingCourse:
 
         _ensure_alembic_on_path()
         config = load_config(self.course_dir, self.root, self.db_url)
+        if self.timeout is not None:
+            config.Execute.timeout = self.timeout
         return NbGraderAPI(CourseDirectory(config=config), config=config)
 
     def _run(self, what: str, result: dict) -> dict:
@@ -129,13 +151,55 @@ class GradingCourse:
                   self.api().generate_feedback(chapter, student, force=True))
         return self.root / "feedback" / student / chapter / f"{chapter}.html"
 
-    def scores(self, chapter: str, student: str) -> dict[str, dict]:
-        """Per-cell grades from the Gradebook: grade_id -> {auto_score, max_score, kind}."""
+    def gradebook(self):
+        """nbgrader's ``Gradebook`` of this course (use it in a ``with`` block)."""
         from nbgrader.api import Gradebook
 
         _ensure_alembic_on_path()
+        return Gradebook(self.db_url)
+
+    def has_assignment(self, chapter: str) -> bool:
+        """Whether ``generate_assignment`` has put the chapter into the Gradebook."""
+        from nbgrader.api import MissingEntry
+
+        if not (self.root / "gradebook.db").is_file():
+            return False
+        with self.gradebook() as gb:
+            try:
+                gb.find_assignment(chapter)
+            except MissingEntry:
+                return False
+        return True
+
+    def total(self, chapter: str, student: str) -> tuple[float, float] | None:
+        """(score, max_score) of a submission in the Gradebook, or None if there is none."""
+        from nbgrader.api import MissingEntry
+
+        with self.gradebook() as gb:
+            try:
+                sub = gb.find_submission(chapter, student)
+            except MissingEntry:
+                return None
+            return float(sub.score), float(sub.max_score)
+
+    def export_csv(self, dest: Path, chapter_ids: list[str] | None = None,
+                   students: list[str] | None = None) -> Path:
+        """``nbgrader export``: the Gradebook as CSV, with nbgrader's ``CsvExportPlugin``
+        (one row per student and chapter; a student with no submission scores 0)."""
+        from nbgrader.plugins import CsvExportPlugin
+
+        dest = Path(dest).expanduser().resolve()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        plugin = CsvExportPlugin(to=str(dest), assignment=list(chapter_ids or []),
+                                 student=list(students or []))
+        with self.gradebook() as gb:
+            plugin.export(gb)
+        return dest
+
+    def scores(self, chapter: str, student: str) -> dict[str, dict]:
+        """Per-cell grades from the Gradebook: grade_id -> {auto_score, max_score, kind}."""
         out = {}
-        with Gradebook(self.db_url) as gb:
+        with self.gradebook() as gb:
             nb = gb.find_submission_notebook(chapter, chapter, student)
             for grade in nb.grades:
                 kind = "written" if grade.cell.cell_type == "markdown" else "autograded"

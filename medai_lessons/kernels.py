@@ -1,0 +1,83 @@
+"""The course's two Jupyter kernels: "MedAI (CPU)" and "MedAI (GPU)".
+
+Both run this environment's Python (ipykernel's own kernelspec, written by
+``ipykernel.kernelspec.install``) and differ only in the environment they start with:
+
+- ``medai-cpu``: ``CUDA_VISIBLE_DEVICES=-1`` hides every GPU, ``MEDAI_DEVICE=cpu``;
+- ``medai-gpu``: ``MEDAI_DEVICE=gpu`` and ``TF_FORCE_GPU_ALLOW_GROWTH=true``: memory growth
+  and (on GPUs with tensor cores) mixed precision, see :mod:`medai_lessons.device`; on a
+  machine without a GPU it runs on the CPU and the set-up line says so.
+
+They are for interactive study. Notebooks keep the standard ``python3`` kernel in their
+metadata, so that nbgrader grades them on any machine; a learner picks a MedAI kernel in
+JupyterLab's kernel menu.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from medai_lessons.device import POLICY_ENV
+
+
+@dataclass(frozen=True)
+class CourseKernel:
+    name: str
+    display_name: str
+    env: dict[str, str]
+
+
+KERNELS = (
+    CourseKernel("medai-cpu", "MedAI (CPU)", {"CUDA_VISIBLE_DEVICES": "-1", POLICY_ENV: "cpu"}),
+    CourseKernel("medai-gpu", "MedAI (GPU)", {POLICY_ENV: "gpu",
+                                              "TF_FORCE_GPU_ALLOW_GROWTH": "true"}),
+)
+
+
+def install(user: bool = False,
+            prefix: str | Path | None = None) -> list[tuple[CourseKernel, Path]]:
+    """Install both kernelspecs: for this user (``user=True``), under ``prefix``
+    (``<prefix>/share/jupyter/kernels``), or by default under this environment's
+    ``sys.prefix``, where this environment's Jupyter finds them. Returns where each went."""
+    from ipykernel.kernelspec import install as install_kernelspec
+
+    if user and prefix is not None:
+        raise ValueError("choose either user=True or a prefix, not both")
+    if not user and prefix is None:
+        prefix = sys.prefix
+    done = []
+    for kernel in KERNELS:
+        path = install_kernelspec(user=user, prefix=None if prefix is None else str(prefix),
+                                  kernel_name=kernel.name, display_name=kernel.display_name,
+                                  env=dict(kernel.env))
+        done.append((kernel, Path(path)))
+    return done
+
+
+@dataclass(frozen=True)
+class InstalledKernel:
+    name: str
+    display_name: str
+    resource_dir: Path
+    argv: list[str]
+    env: dict[str, str]
+
+    @property
+    def policy(self) -> str:
+        return self.env.get(POLICY_ENV, "auto")
+
+
+def installed(kernel_spec_manager=None) -> list[InstalledKernel]:
+    """Every kernelspec Jupyter finds here (``jupyter kernelspec list``), sorted by name."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    ksm = kernel_spec_manager or KernelSpecManager()
+    out = []
+    for name, entry in sorted(ksm.get_all_specs().items()):
+        spec = entry["spec"]
+        out.append(InstalledKernel(name=name, display_name=spec.get("display_name", name),
+                                   resource_dir=Path(entry["resource_dir"]),
+                                   argv=list(spec.get("argv", [])), env=dict(spec.get("env", {}))))
+    return out

@@ -1,0 +1,171 @@
+"""The instructor's commands, run for real on a temporary course root: ``release``,
+``autograde`` (with a broken and a misnamed submission beside a good one), ``export`` and
+``feedback``, each a step of nbgrader."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import shutil
+
+import nbformat
+import pytest
+
+from conftest import COURSE, SOURCE
+from medai_lessons.cli import main
+from medai_lessons.instructor import cell_timeout, course_root, submission_problem
+
+CH = "ch02_activations_losses"
+
+
+def submit(root, student, name=f"{CH}.ipynb", text=None):
+    folder = root / "submitted" / student / CH
+    folder.mkdir(parents=True, exist_ok=True)
+    if text is None:
+        shutil.copy2(SOURCE / CH / f"{CH}.ipynb", folder / name)
+    else:
+        (folder / name).write_text(text)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Release into a fresh course root, then autograde three submissions: the source (full
+    marks on the autograded cells), invalid JSON, and a notebook under the wrong name."""
+    root = tmp_path_factory.mktemp("instructor") / "my-course"
+    runs = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEDAI_COURSE_DIR", str(COURSE))
+        runs["release"] = run(["release", "--course-root", str(root), CH])
+        submit(root, "alice")
+        submit(root, "bob", text='{"cells": [')
+        submit(root, "carol", name="Untitled.ipynb")
+        runs["autograde"] = run(["autograde", "--course-root", str(root)])
+    return root, runs
+
+
+def run(argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.slow
+def test_release_generates_into_the_chosen_root(graded):
+    root, runs = graded
+    code, out, _ = runs["release"]
+    assert code == 0 and f"released {CH}" in out
+    released = (root / "release" / CH / f"{CH}.ipynb").read_text()
+    assert "BEGIN SOLUTION" not in released and "raise NotImplementedError()" in released
+    config = "nbgrader_config.py"
+    assert (root / config).read_bytes() == (COURSE / config).read_bytes()
+    assert (root / "gradebook.db").is_file()
+
+
+@pytest.mark.slow
+def test_autograde_prints_a_table_and_survives_broken_submissions(graded):
+    _, runs = graded
+    code, out, _ = runs["autograde"]
+    assert code == 1, "a submission that could not be graded makes the exit code 1"
+    assert "per-cell limit 120 s (Execute.timeout" in out
+    rows = {line.split()[0]: line for line in out.splitlines()
+            if line.split() and line.split()[0] in ("alice", "bob", "carol")
+            and CH in line}
+    assert rows["alice"].split()[2] == "19/22", rows["alice"]  # 3 written points wait for a person
+    assert "NOT GRADED" not in rows["alice"]
+    assert "NOT GRADED" in rows["bob"] and "not valid JSON" in rows["bob"]
+    assert "NOT GRADED" in rows["carol"] and "found Untitled.ipynb" in rows["carol"]
+    assert "rename" in rows["carol"]
+    assert "2 of 3 submission(s) could not be graded" in out
+
+
+@pytest.mark.slow
+def test_export_writes_nbgraders_csv(graded, tmp_path):
+    root, _ = graded
+    dest = tmp_path / "grades" / "ch02.csv"
+    code, out, _ = run(["export", "--course-root", str(root), "--to", str(dest), CH])
+    assert code == 0 and str(dest) in out
+    rows = {r["student_id"]: r for r in csv.DictReader(dest.open())}
+    assert set(rows) == {"alice", "bob", "carol"}
+    assert float(rows["alice"]["score"]) == 19 and float(rows["alice"]["max_score"]) == 22
+    assert float(rows["bob"]["score"]) == 0
+    code, _, _ = run(["export", "--course-root", str(root), "--to", str(dest), "--student",
+                      "alice"])
+    assert code == 0 and [r["student_id"] for r in csv.DictReader(dest.open())] == ["alice"]
+
+
+@pytest.mark.slow
+def test_feedback_is_generated_for_graded_submissions(graded):
+    root, _ = graded
+    code, out, _ = run(["feedback", "--course-root", str(root), CH])
+    assert code == 0, out
+    html = root / "feedback" / "alice" / CH / f"{CH}.html"
+    assert html.is_file() and "<html" in html.read_text(encoding="utf-8")[:2000].lower()
+    assert not (root / "feedback" / "bob").exists(), "nothing was graded for bob"
+    assert "1 feedback file(s)" in out
+
+
+@pytest.mark.slow
+def test_release_keeps_an_instructors_own_source(graded):
+    root, _ = graded
+    path = root / "source" / CH / f"{CH}.ipynb"
+    nb = nbformat.read(path, 4)
+    nb.cells[0].source += "\n\nNote from the instructor."
+    nbformat.write(nb, path)
+    mine = path.read_bytes()
+    code, out, _ = run(["release", "--course-root", str(root), CH])
+    assert code == 0 and f"Using the source/{CH} already in" in out
+    assert path.read_bytes() == mine
+    assert "Note from the instructor." in (root / "release" / CH / f"{CH}.ipynb").read_text()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["autograde"], "is not an nbgrader course folder"),
+    (["export"], "is not an nbgrader course folder"),
+    (["feedback"], "is not an nbgrader course folder"),
+    (["release", "ch99_nothing"], "No chapter ch99_nothing in the course; chapters: "),
+])
+def test_bad_course_root_or_chapter_says_what_to_do(tmp_path, monkeypatch, argv, message):
+    monkeypatch.setenv("MEDAI_COURSE_DIR", str(COURSE))
+    code, out, err = run([*argv, "--course-root", str(tmp_path / "nowhere")])
+    assert code == 2 and message in err, err
+    assert "--course-root" in err or CH in err
+    assert not (tmp_path / "nowhere").exists(), "bad input creates nothing"
+
+
+def test_empty_course_root_has_nothing_to_grade_or_send(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDAI_COURSE_DIR", str(COURSE))
+    root = tmp_path / "c"
+    root.mkdir()
+    shutil.copy2(COURSE / "nbgrader_config.py", root)
+    code, _, err = run(["autograde", "--course-root", str(root)])
+    assert code == 2 and "submitted/<student>/<chapter>/<chapter>.ipynb" in err
+    code, _, err = run(["feedback", "--course-root", str(root)])
+    assert code == 2 and "run `medai-course autograde` first" in err
+    code, _, err = run(["export", "--course-root", str(root)])
+    assert code == 2 and "No Gradebook" in err
+
+
+def test_submission_problems_are_named(tmp_path):
+    folder = tmp_path / "s"
+    folder.mkdir()
+    assert "the folder holds no notebook" in submission_problem(folder, CH)
+    (folder / f"{CH}.ipynb").write_text('{"cells": 3}')
+    assert "is not a valid notebook" in submission_problem(folder, CH)
+    shutil.copy2(SOURCE / CH / f"{CH}.ipynb", folder)
+    assert submission_problem(folder, CH) is None
+
+
+def test_timeout_option_reaches_nbgraders_execute(tmp_path, capsys):
+    shutil.copy2(COURSE / "nbgrader_config.py", tmp_path)
+    course = course_root(tmp_path, timeout=7)
+    assert course.api().config.Execute.timeout == 7
+    assert cell_timeout(course) == "7 s (--timeout)"
+    default = course_root(tmp_path)
+    assert default.api().config.Execute.timeout == 120
+    assert cell_timeout(default).startswith("120 s (Execute.timeout in ")
+    with pytest.raises(SystemExit):
+        main(["autograde", "--timeout", "-5", "--course-root", str(tmp_path)])
+    assert "seconds > 0" in capsys.readouterr().err
