@@ -83,6 +83,16 @@ def test_test_cells_import_their_checkers_in_the_same_cell(chapter):
             f"{meta['grade_id']}: use a checker with a message, not a bare assert")
 
 
+def test_test_cells_let_run_all_go_on(chapter):
+    """An unanswered exercise's test cell raises NotImplementedError; JupyterLab's Run All
+    stops at the first error unless the cell is tagged raises-exception."""
+    for c in load(chapter).cells:
+        meta = nbg(c)
+        if c.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+            assert "raises-exception" in c.metadata.get("tags", []), (
+                f"{meta['grade_id']} is not tagged raises-exception")
+
+
 def test_every_chapter_has_a_written_answer(chapter):
     written = [c for c in load(chapter).cells
                if c.cell_type == "markdown" and nbg(c).get("solution") and nbg(c).get("grade")]

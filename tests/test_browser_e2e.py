@@ -1,0 +1,271 @@
+"""The course in a real JupyterLab, driven in a real (headless) Chromium.
+
+Starts the README's study command (JupyterLab on a free loopback port, a temporary
+workspace, no browser of its own), then, through Playwright pointed at the system's Chromium:
+opens the learner copy of ch02 and runs all cells from the menu; checks that no cell shows an
+error other than the expected NotImplementedError of unanswered exercises and that plots
+rendered as images; fills one exercise in the editor, re-runs its test cell and sees it pass;
+finds nbgrader's Validate button; opens the formgrader of an instructor session. Screenshots
+go to tests/artifacts/.
+
+Needs Chromium (Debian's package: /usr/bin/chromium) and the playwright package; it skips
+with a reason without them, except under CI (CI=true), where a skip would hide a missing
+install step and is a failure instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import COURSE, ROOT
+
+pytestmark = pytest.mark.slow
+CH = "ch02_activations_losses"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"]
+SIGMOID_ANSWER = '''def sigmoid(x):
+    x = np.asarray(x, dtype=float)
+    z = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
+'''
+
+
+def _missing(reason: str):
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}: CI must install it (.ci/run), a skip would hide that")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = os.environ.get("MEDAI_CHROMIUM") or shutil.which("chromium") or shutil.which(
+        "chromium-browser")
+    if not path:
+        _missing("no Chromium found (install Debian's chromium package)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _missing("the playwright package is not installed (pip install -e '.[dev]')")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A JupyterLab server started by a command on a free loopback port, with a known token."""
+
+    def __init__(self, cmd: list[str], cwd: Path, log: Path, port: int):
+        self.port, self.token, self.log = port, secrets.token_hex(16), log
+        env = dict(os.environ, MEDAI_FAST="1", JUPYTER_TOKEN=self.token)
+        env.pop("MPLBACKEND", None)  # the kernel draws inline, as for a learner
+        self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log.open("w"),
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.url = f"http://127.0.0.1:{port}"
+        self.wait()
+
+    def wait(self, timeout: float = 180) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the server exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                self.api("GET", "/api/status")
+                return
+            except OSError:
+                time.sleep(1)
+        raise AssertionError(f"no server after {timeout} s:\n{self.log.read_text()[-3000:]}")
+
+    def api(self, method: str, path: str, body: dict | None = None) -> dict:
+        req = urllib.request.Request(f"{self.url}{path}", method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Authorization": f"token {self.token}",
+                                              "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            text = r.read().decode()
+        return json.loads(text) if text else {}
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def browser(chromium, tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    profile = tmp_path_factory.mktemp("chromium-profile")  # a fresh --user-data-dir
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(profile), executable_path=chromium, headless=True, args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(60_000)
+        yield context
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def study(chromium, tmp_path_factory):
+    """The README's study command as a learner runs it, plus a port and no browser of its own."""
+    ws = tmp_path_factory.mktemp("workspace")
+    port = _free_port()
+    cmd = [str(Path(sys.executable).parent / "medai-course"), "study", "--workspace", str(ws),
+           "--no-browser", "--port", str(port), "--ip", "127.0.0.1"]
+    server = Server(cmd, ROOT, tmp_path_factory.mktemp("logs") / "study.log", port)
+    # Render every cell (JupyterLab 4 otherwise draws only the cells in view).
+    server.api("PUT", "/lab/api/settings/@jupyterlab/notebook-extension:tracker",
+               {"raw": json.dumps({"windowingMode": "none"})})
+    # No "get notified about news?" toast over the screenshots.
+    server.api("PUT", "/lab/api/settings/@jupyterlab/apputils-extension:notification",
+               {"raw": json.dumps({"fetchNews": "false"})})
+    yield server, ws
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def notebook_page(browser, study):
+    server, ws = study
+    assert (ws / CH / f"{CH}.ipynb").is_file(), "the study command made no learner copy"
+    page = browser.new_page()
+    page.goto(f"{server.url}/lab/tree/{CH}/{CH}.ipynb?token={server.token}")
+    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for()
+    _wait_kernel_idle(server)
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    _wait_done(page, server)
+    yield page
+    page.close()
+
+
+def _kernel_states(server) -> list[str]:
+    return [s["kernel"]["execution_state"] for s in server.api("GET", "/api/sessions")
+            if s.get("path", "").endswith(f"{CH}.ipynb")]
+
+
+def _wait_kernel_idle(server, timeout: float = 120) -> None:
+    """Until the notebook's kernel has started and is idle (the server's own account: the
+    page's indicator says 'idle' before a kernel is even connected)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if _kernel_states(server) == ["idle"]:
+            return
+        time.sleep(1)
+    raise AssertionError(f"the kernel did not become idle: {_kernel_states(server)}")
+
+
+def _wait_done(page, server, timeout: float = 300) -> None:
+    """Until no cell is queued or running (no [*] prompt) and the kernel is idle, three
+    checks in a row."""
+    deadline, calm = time.time() + timeout, 0
+    time.sleep(2)
+    while time.time() < deadline:
+        prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
+        running = any("*" in t for t in prompts)
+        ran = any(any(ch.isdigit() for ch in t) for t in prompts)
+        calm = calm + 1 if (ran and not running and _kernel_states(server) == ["idle"]) else 0
+        if calm >= 3:
+            return
+        time.sleep(1)
+    raise AssertionError("the notebook did not finish running")
+
+
+def _save_and_read(page, server) -> dict:
+    page.keyboard.press("Control+s")
+    time.sleep(2)
+    return server.api("GET", f"/api/contents/{CH}/{CH}.ipynb?content=1")["content"]
+
+
+def test_run_all_shows_only_the_expected_errors_and_plots(notebook_page, study):
+    server, ws = study
+    page = notebook_page
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ch02-learner-notebook.png"))
+    nb = _save_and_read(page, server)
+    errors = {}
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            if out["output_type"] == "error":
+                gid = cell["metadata"].get("nbgrader", {}).get("grade_id", "(no id)")
+                errors[gid] = out["ename"]
+    assert errors, "an untouched learner copy must show its unanswered exercises"
+    unexpected = {k: v for k, v in errors.items() if v != "NotImplementedError"}
+    assert not unexpected, f"cells with unexpected errors: {unexpected}"
+    assert all(k.startswith("test_") for k in errors), errors
+    plots = sum("image/png" in out.get("data", {}) for cell in nb["cells"]
+                for out in cell.get("outputs", []))
+    assert plots >= 5, f"only {plots} plots in the saved notebook"
+    images = page.locator(".jp-OutputArea-output img")  # drawn in the page, not just stored
+    assert images.count() >= 1, "no plot rendered as an image in the page"
+    images.first.scroll_into_view_if_needed()
+    assert images.first.evaluate("img => img.complete && img.naturalWidth") > 100
+    page.screenshot(path=str(ARTIFACTS / "ch02-plot.png"))
+
+
+def test_filling_an_exercise_in_the_editor_makes_its_test_pass(notebook_page, study):
+    page = notebook_page
+    answer = page.locator(".jp-CodeCell").filter(has_text="def sigmoid(x):").filter(
+        has_text="raise NotImplementedError").first
+    answer.locator(".cm-content").click()
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text(SIGMOID_ANSWER)  # typed as text: no editor auto-indent
+    page.keyboard.press("Shift+Enter")  # runs the answer, moves to its test cell
+    page.keyboard.press("Shift+Enter")  # runs the test cell
+    _wait_done(page, study[0])
+    test_cell = page.locator(".jp-CodeCell").filter(
+        has_text="from medai_lessons.grading import check_sigmoid").first
+    test_cell.locator(".jp-OutputArea").filter(
+        has_text="sigmoid: the visible checks passed.").wait_for()
+    test_cell.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "ch02-sigmoid-passes.png"))
+
+
+def test_nbgrader_validate_button_is_in_the_toolbar(notebook_page):
+    button = notebook_page.locator(".jp-NotebookPanel-toolbar").get_by_text("Validate")
+    button.first.wait_for()
+    assert button.first.is_visible()
+
+
+def test_formgrader_in_an_instructor_session(browser, tmp_path_factory):
+    from medai_lessons.course import GradingCourse
+
+    root = tmp_path_factory.mktemp("instructor")
+    course = GradingCourse.create(root / "course", COURSE, [CH])
+    course.generate(CH)
+    port = _free_port()
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}",
+           "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0",
+           f"--ServerApp.root_dir={course.root}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    server = Server(cmd, course.root, root / "lab.log", port)
+    try:
+        page = browser.new_page()
+        page.goto(f"{server.url}/formgrader?token={server.token}")
+        page.get_by_text("Manage Assignments").first.wait_for()
+        page.get_by_text(CH).first.wait_for()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "formgrader.png"))
+        page.close()
+    finally:
+        server.stop()
