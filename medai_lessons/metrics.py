@@ -1,37 +1,269 @@
-"""Clinical metrics for binary classifiers (1 = disease present).
+"""Clinical metrics for binary classifiers (1 = disease present, 0 = healthy).
 
-Sensitivity (recall of the diseased), specificity (recall of the healthy), PPV and NPV
-depend on a decision threshold; ROC AUC does not. scikit-learn does the counting.
+Chapter 1 introduces them; every later chapter reports its models with them.
+
+- **Counts** (:func:`confusion_counts`): ``(tp, fp, tn, fn)`` of predictions against truth.
+- **Threshold metrics** (:func:`metrics_from_counts`, :func:`diagnostic_metrics` and the
+  one-metric helpers :func:`sensitivity`, :func:`specificity`, :func:`ppv`, :func:`npv`,
+  :func:`f1`): sensitivity (recall of the diseased), specificity (recall of the healthy), PPV
+  and NPV (how often a positive / negative result is right), accuracy and F1. **A metric
+  whose denominator is 0 is** ``nan`` (e.g. sensitivity when no patient has the disease): the
+  data cannot tell, and 0 or 1 would be a claim. :func:`metrics_from_counts` is the one place
+  where each formula is written.
+- **Prevalence** (:func:`ppv_from_prevalence`, :func:`npv_from_prevalence`): Bayes' rule
+  turns a test's sensitivity and specificity into PPV and NPV in a population.
+- **Ranking** (:func:`roc_curve`, :func:`roc_auc`, :func:`bootstrap_auc_ci`): the ROC curve
+  and its area do not depend on a threshold. scikit-learn does the counting.
+- **Calibration** (:func:`calibration`): do predicted probabilities match observed rates?
+- **Reports** (:func:`binary_report`, :func:`format_report`): everything above at one
+  threshold, as a dict and as one readable line.
+
+Plots of a confusion matrix, ROC curves and calibration live in :mod:`medai_lessons.plotting`.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+from sklearn.calibration import calibration_curve
 from sklearn.metrics import confusion_matrix, roc_auc_score
+from sklearn.metrics import roc_curve as _sk_roc_curve
+
+METRIC_NAMES: tuple[str, ...] = ("sensitivity", "specificity", "ppv", "npv", "accuracy", "f1")
+
+
+def _labels(values, name: str) -> np.ndarray:
+    """A flat int array of 0/1 labels (booleans allowed); anything else is a ValueError."""
+    arr = np.asarray(values).reshape(-1)
+    if arr.dtype == bool:
+        return arr.astype(np.int64)
+    if arr.size and not np.all(np.isin(arr, (0, 1))):
+        bad = np.unique(arr[~np.isin(arr, (0, 1))])[:5]
+        raise ValueError(f"{name} must hold only 0 and 1 (1 = disease); found {bad}")
+    return arr.astype(np.int64)
+
+
+def _pair(y_true, y_other, other_name: str) -> tuple[np.ndarray, np.ndarray]:
+    y_true = _labels(y_true, "y_true")
+    other = np.asarray(y_other).reshape(-1)
+    if other.shape != y_true.shape:
+        raise ValueError(f"y_true has {y_true.size} values but {other_name} has {other.size}.")
+    return y_true, other
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    """numerator / denominator, or nan when the denominator is 0 (the metric is undefined)."""
+    return float(numerator / denominator) if denominator else float("nan")
+
+
+# --- counts and threshold metrics ------------------------------------------------------------
+
+
+def confusion_counts(y_true, y_pred) -> tuple[int, int, int, int]:
+    """``(tp, fp, tn, fn)``: true positives (diseased, predicted diseased), false positives
+    (healthy, predicted diseased), true negatives and false negatives (diseased, predicted
+    healthy). Labels are 0/1 (or booleans), 1 = disease."""
+    y_true, y_pred = _pair(y_true, y_pred, "y_pred")
+    y_pred = _labels(y_pred, "y_pred")
+    if y_true.size == 0:
+        return 0, 0, 0, 0
+    tn, fp, fn, tp = confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
+    return int(tp), int(fp), int(tn), int(fn)
+
+
+def metrics_from_counts(tp: int, fp: int, tn: int, fn: int) -> dict[str, float]:
+    """Sensitivity, specificity, PPV, NPV, accuracy and F1 from the four counts.
+
+    - sensitivity = tp / (tp + fn)   (of the diseased, the share the test finds)
+    - specificity = tn / (tn + fp)   (of the healthy, the share the test clears)
+    - ppv = tp / (tp + fp)           (of the positive results, the share that are right)
+    - npv = tn / (tn + fn)           (of the negative results, the share that are right)
+    - accuracy = (tp + tn) / n
+    - f1 = 2 tp / (2 tp + fp + fn)   (the harmonic mean of PPV and sensitivity; 0 when tp = 0)
+
+    A metric whose denominator is 0 is ``nan``.
+    """
+    return {
+        "sensitivity": _ratio(tp, tp + fn),
+        "specificity": _ratio(tn, tn + fp),
+        "ppv": _ratio(tp, tp + fp),
+        "npv": _ratio(tn, tn + fn),
+        "accuracy": _ratio(tp + tn, tp + fp + tn + fn),
+        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+    }
+
+
+def diagnostic_metrics(y_true, y_pred) -> dict[str, float]:
+    """The six metrics of :func:`metrics_from_counts` for 0/1 predictions (the exercise of
+    chapter 1 has this name and signature)."""
+    return metrics_from_counts(*confusion_counts(y_true, y_pred))
+
+
+def sensitivity(y_true, y_pred) -> float:
+    """tp / (tp + fn); nan when no patient has the disease."""
+    return diagnostic_metrics(y_true, y_pred)["sensitivity"]
+
+
+def specificity(y_true, y_pred) -> float:
+    """tn / (tn + fp); nan when every patient has the disease."""
+    return diagnostic_metrics(y_true, y_pred)["specificity"]
+
+
+def ppv(y_true, y_pred) -> float:
+    """Positive predictive value tp / (tp + fp); nan when no prediction is positive."""
+    return diagnostic_metrics(y_true, y_pred)["ppv"]
+
+
+def npv(y_true, y_pred) -> float:
+    """Negative predictive value tn / (tn + fn); nan when no prediction is negative."""
+    return diagnostic_metrics(y_true, y_pred)["npv"]
+
+
+def f1(y_true, y_pred) -> float:
+    """F1 = 2 tp / (2 tp + fp + fn); nan only when there is no positive at all."""
+    return diagnostic_metrics(y_true, y_pred)["f1"]
+
+
+# --- prevalence ------------------------------------------------------------------------------
+
+
+def _probabilities(**values):
+    arrays = {k: np.asarray(v, dtype=float) for k, v in values.items()}
+    for name, arr in arrays.items():
+        if np.any((arr < 0) | (arr > 1)):
+            raise ValueError(f"{name} must lie in [0, 1] (a fraction, not a percentage)")
+    return arrays.values()
+
+
+def _bayes(numerator: np.ndarray, other: np.ndarray, scalar: bool):
+    """numerator / (numerator + other), nan where both are 0; a float for scalar inputs."""
+    total = numerator + other
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(total > 0, numerator / np.where(total > 0, total, 1.0), np.nan)
+    return float(out) if scalar else out
+
+
+def ppv_from_prevalence(sensitivity, specificity, prevalence):
+    """PPV in a population with the given prevalence (Bayes' rule), element-wise:
+
+        PPV = sens * p / (sens * p + (1 - spec) * (1 - p))
+
+    Numbers or NumPy arrays (broadcast), all fractions in [0, 1]; a float for scalar inputs.
+    nan where nobody would test positive (0/0). The exercise of chapter 1 has this name.
+    """
+    sens, spec, p = _probabilities(sensitivity=sensitivity, specificity=specificity,
+                                   prevalence=prevalence)
+    scalar = sens.ndim == spec.ndim == p.ndim == 0
+    return _bayes(sens * p, (1 - spec) * (1 - p), scalar)
+
+
+def npv_from_prevalence(sensitivity, specificity, prevalence):
+    """NPV in a population with the given prevalence (Bayes' rule), element-wise:
+
+        NPV = spec * (1 - p) / (spec * (1 - p) + (1 - sens) * p)
+    """
+    sens, spec, p = _probabilities(sensitivity=sensitivity, specificity=specificity,
+                                   prevalence=prevalence)
+    scalar = sens.ndim == spec.ndim == p.ndim == 0
+    return _bayes(spec * (1 - p), (1 - sens) * p, scalar)
+
+
+# --- ranking: ROC and AUC --------------------------------------------------------------------
+
+
+def roc_curve(y_true, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(fpr, tpr, thresholds)`` of the ROC curve (scikit-learn's ``roc_curve``):
+    fpr = 1 - specificity and tpr = sensitivity at every distinct threshold."""
+    y_true, scores = _pair(y_true, scores, "scores")
+    return _sk_roc_curve(y_true, scores.astype(float))
+
+
+def roc_auc(y_true, scores) -> float:
+    """Area under the ROC curve (scikit-learn's ``roc_auc_score``): the probability that a
+    randomly chosen diseased patient scores higher than a randomly chosen healthy one (ties
+    count one half). nan when ``y_true`` holds only one class."""
+    y_true, scores = _pair(y_true, scores, "scores")
+    if len(np.unique(y_true)) < 2:
+        return float("nan")
+    return float(roc_auc_score(y_true, scores.astype(float)))
+
+
+class AUCInterval(NamedTuple):
+    """ROC AUC with a bootstrap confidence interval: ``auc, low, high = bootstrap_auc_ci(...)``."""
+
+    auc: float
+    low: float
+    high: float
+    level: float
+    n_boot: int
+
+
+def bootstrap_auc_ci(y_true, scores, n_boot: int = 1000, level: float = 0.95,
+                     seed: int = 0) -> AUCInterval:
+    """ROC AUC and its percentile bootstrap confidence interval.
+
+    Each of ``n_boot`` resamples draws, with replacement, as many diseased patients as there
+    are diseased and as many healthy as there are healthy (**stratified** resampling): every
+    resample holds both classes, so its AUC is always defined and no resample is skipped.
+    The interval is the ``(1 - level) / 2`` and ``(1 + level) / 2`` percentiles of the
+    resampled AUCs (the percentile method). The same ``seed`` gives the same interval.
+
+    Raises ``ValueError`` when ``y_true`` lacks one of the classes.
+    """
+    y_true, scores = _pair(y_true, scores, "scores")
+    scores = scores.astype(float)
+    pos, neg = np.flatnonzero(y_true == 1), np.flatnonzero(y_true == 0)
+    if pos.size == 0 or neg.size == 0:
+        raise ValueError("the AUC needs both diseased (1) and healthy (0) patients in y_true")
+    if not 0 < level < 1:
+        raise ValueError("level is a fraction in (0, 1), e.g. 0.95")
+    rng = np.random.default_rng(seed)
+    labels = np.r_[np.ones(pos.size, int), np.zeros(neg.size, int)]
+    aucs = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = np.r_[rng.choice(pos, pos.size), rng.choice(neg, neg.size)]
+        aucs[b] = roc_auc_score(labels, scores[idx])
+    low, high = np.percentile(aucs, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
+    return AUCInterval(roc_auc(y_true, scores), float(low), float(high), level, n_boot)
+
+
+# --- calibration -----------------------------------------------------------------------------
+
+
+class CalibrationCurve(NamedTuple):
+    """Per bin of predicted probability: the mean prediction and the observed share of
+    diseased patients (only bins that hold at least one prediction)."""
+
+    mean_predicted: np.ndarray
+    fraction_positive: np.ndarray
+
+
+def calibration(y_true, probabilities, n_bins: int = 10,
+                strategy: str = "uniform") -> CalibrationCurve:
+    """Reliability curve of predicted probabilities (scikit-learn's ``calibration_curve``).
+
+    ``strategy="uniform"`` cuts [0, 1] into ``n_bins`` equal bins; ``"quantile"`` gives each
+    bin the same number of patients. A well calibrated model's points lie on the diagonal:
+    of the patients given 0.8, about 80 % have the disease.
+    """
+    y_true, probabilities = _pair(y_true, probabilities, "probabilities")
+    observed, predicted = calibration_curve(y_true, probabilities.astype(float), n_bins=n_bins,
+                                            strategy=strategy)
+    return CalibrationCurve(predicted, observed)
+
+
+# --- reports ---------------------------------------------------------------------------------
 
 
 def binary_report(y_true, scores, threshold: float = 0.5) -> dict[str, float]:
-    """Sensitivity, specificity, PPV, NPV, accuracy at ``threshold``, and ROC AUC."""
-    y_true = np.asarray(y_true).astype(int).reshape(-1)
-    scores = np.asarray(scores, dtype=float).reshape(-1)
-    if y_true.shape != scores.shape:
-        raise ValueError(f"y_true has {y_true.size} values but scores has {scores.size}.")
-    y_pred = (scores >= threshold).astype(int)
-    tn, fp, fn, tp = confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
-
-    def ratio(a, b):
-        return float(a / b) if b else float("nan")
-
-    auc = roc_auc_score(y_true, scores) if len(np.unique(y_true)) == 2 else float("nan")
-    return {
-        "sensitivity": ratio(tp, tp + fn),
-        "specificity": ratio(tn, tn + fp),
-        "ppv": ratio(tp, tp + fp),
-        "npv": ratio(tn, tn + fn),
-        "accuracy": ratio(tp + tn, tp + tn + fp + fn),
-        "roc_auc": float(auc),
-        "tp": int(tp), "fp": int(fp), "tn": int(tn), "fn": int(fn),
-    }
+    """Every metric at ``threshold`` (a score >= threshold counts as positive), ROC AUC, and
+    the four counts."""
+    y_true, scores = _pair(y_true, scores, "scores")
+    scores = scores.astype(float)
+    tp, fp, tn, fn = confusion_counts(y_true, scores >= threshold)
+    return {**metrics_from_counts(tp, fp, tn, fn), "roc_auc": roc_auc(y_true, scores),
+            "tp": tp, "fp": fp, "tn": tn, "fn": fn}
 
 
 def format_report(report: dict[str, float], name: str = "") -> str:

@@ -83,3 +83,153 @@ def plot_weights(values: Mapping[str, float], title: str = "", xlabel: str = "we
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def _finish(fig, ax, title: str | None):
+    """Title the main axes (if a title is given), tighten the layout, return the figure."""
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+# --- clinical evaluation (chapter 1 onwards) -------------------------------------------------
+
+
+def plot_confusion_matrix(counts: Sequence[int], class_names: Sequence[str] = ("healthy",
+                                                                                 "disease"),
+                          title: str | None = None):
+    """The 2x2 confusion matrix of ``counts = (tp, fp, tn, fn)``: rows are the truth, columns
+    the prediction; each cell shows its count and its share of the row (so the diagonal
+    cells read as specificity and sensitivity)."""
+    tp, fp, tn, fn = (int(c) for c in counts)
+    table = np.array([[tn, fp], [fn, tp]])
+    names = [["TN", "FP"], ["FN", "TP"]]
+    rows = table.sum(axis=1, keepdims=True)
+    shares = np.divide(table, rows, out=np.full(table.shape, np.nan), where=rows > 0)
+    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    ax.imshow(np.nan_to_num(shares), cmap="Blues", vmin=0, vmax=1)
+    for i in range(2):
+        for j in range(2):
+            share = "" if np.isnan(shares[i, j]) else f"\n{100 * shares[i, j]:.1f} % of row"
+            ax.text(j, i, f"{names[i][j]} {table[i, j]}{share}", ha="center", va="center",
+                    color="white" if shares[i, j] > 0.6 else "black", fontsize=10)
+    ax.set_xticks([0, 1], [f"predicted {c}" for c in class_names])
+    ax.set_yticks([0, 1], [f"truly {c}" for c in class_names])
+    ax.grid(False)
+    return _finish(fig, ax, title)
+
+
+def plot_roc(y_true, scores: Mapping[str, Sequence[float]], threshold: float | None = 0.5,
+             intervals: Mapping[str, Sequence[float]] | None = None, title: str | None = None):
+    """ROC curves of one or more models on the same patients, with each AUC (and its
+    confidence interval from ``intervals[name] = (auc, low, high, ...)``, e.g. a
+    :func:`medai_lessons.metrics.bootstrap_auc_ci` result) in the legend, the chance
+    diagonal, and a dot where each model operates at ``threshold``."""
+    from medai_lessons import metrics
+
+    fig, ax = plt.subplots(figsize=(4.8, 4.4))
+    for name, s in scores.items():
+        fpr, tpr, _ = metrics.roc_curve(y_true, s)
+        label = f"{name}: AUC {metrics.roc_auc(y_true, s):.3f}"
+        if intervals and name in intervals:
+            _, low, high = intervals[name][:3]
+            label += f" (95 % CI {low:.3f}-{high:.3f})"
+        line, = ax.plot(fpr, tpr, lw=2, label=label, drawstyle="steps-post")
+        if threshold is not None:
+            r = metrics.diagnostic_metrics(y_true, np.asarray(s, dtype=float) >= threshold)
+            ax.plot(1 - r["specificity"], r["sensitivity"], "o", ms=8, color=line.get_color())
+    ax.plot([0, 1], [0, 1], "--", color="grey", lw=1, label="chance (AUC 0.5)")
+    ax.set_xlabel("1 - specificity (false-positive rate)")
+    ax.set_ylabel("sensitivity (true-positive rate)")
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_aspect("equal")
+    if threshold is not None:
+        ax.plot([], [], "ko", label=f"threshold {threshold:g}")
+    ax.legend(fontsize=8, loc="lower right")
+    return _finish(fig, ax, title)
+
+
+def plot_calibration(y_true, probabilities: Mapping[str, Sequence[float]], n_bins: int = 10,
+                     title: str | None = None):
+    """Reliability diagram (observed share of diseased patients against the mean predicted
+    probability, per bin) with the diagonal of perfect calibration, and below it how many
+    patients received each predicted probability."""
+    from medai_lessons import metrics
+
+    fig, (ax, hist) = plt.subplots(2, 1, figsize=(4.8, 5.2), sharex=True,
+                                   gridspec_kw={"height_ratios": [3, 1]})
+    ax.plot([0, 1], [0, 1], "--", color="grey", lw=1, label="perfectly calibrated")
+    for name, p in probabilities.items():
+        curve = metrics.calibration(y_true, p, n_bins=n_bins)
+        ax.plot(curve.mean_predicted, curve.fraction_positive, "o-", lw=2, label=name)
+        hist.hist(np.asarray(p, dtype=float), bins=np.linspace(0, 1, n_bins + 1),
+                  histtype="step", lw=2, label=name)
+    ax.set_ylabel("observed share diseased")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8)
+    hist.set_xlabel("predicted probability of disease")
+    hist.set_ylabel("patients")
+    return _finish(fig, ax, title)
+
+
+# --- medical images and signals --------------------------------------------------------------
+
+
+def plot_images(panels: Mapping[str, np.ndarray], cmap: str = "gray", ncols: int | None = None,
+                size: float = 3.4, suptitle: str | None = None, **imshow):
+    """Images side by side, one per entry of ``panels`` ({title: array}), without axes
+    ticks. Extra keyword arguments go to ``imshow`` (e.g. ``vmin``, ``vmax``); 2-d arrays use
+    ``cmap``. Returns the figure; ``fig.axes`` gives the panels to draw on."""
+    n = len(panels)
+    ncols = ncols or n
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3),
+                             squeeze=False)
+    for ax, (title, image) in zip(list(axes.flat)[:n], panels.items(), strict=True):
+        ax.imshow(image, cmap=cmap if np.ndim(image) == 2 else None, **imshow)
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ecg(signal, fs: float, start: float = 0.0, seconds: float = 10.0,
+             beats: Mapping[int, str] | None = None, title: str | None = None):
+    """An ECG strip in mV on ECG paper: minor grid 0.04 s x 0.1 mV, major grid 0.2 s x 0.5 mV
+    (a clinician's 1 mm and 5 mm squares at 25 mm/s, 10 mm/mV). ``beats`` maps sample indices
+    (of the whole ``signal``) to annotation symbols written above the R peaks."""
+    signal = np.asarray(signal, dtype=float)
+    first, last = int(round(start * fs)), int(round((start + seconds) * fs))
+    t = np.arange(first, min(last, signal.size)) / fs
+    y = signal[first:first + t.size]
+    fig, ax = plt.subplots(figsize=(min(2.0 + 1.3 * seconds, 15), 3.2))
+    lo = np.floor((y.min() - 0.2) * 2) / 2
+    hi = np.ceil((y.max() + 0.4) * 2) / 2
+    ax.set_xticks(np.arange(t[0], t[-1] + 1e-9, 0.2), minor=False)
+    ax.set_xticks(np.arange(t[0], t[-1] + 1e-9, 0.04), minor=True)
+    ax.set_yticks(np.arange(lo, hi + 1e-9, 0.5))
+    ax.set_yticks(np.arange(lo, hi + 1e-9, 0.1), minor=True)
+    ax.grid(True, which="major", color="tab:red", alpha=0.35, lw=0.8)
+    ax.grid(True, which="minor", color="tab:red", alpha=0.12, lw=0.5)
+    ax.plot(t, y, color="black", lw=0.9)
+    if beats:
+        for sample, symbol in beats.items():
+            if first <= sample < first + t.size:
+                ax.annotate(symbol, (sample / fs, signal[sample]), xytext=(0, 6),
+                            textcoords="offset points", ha="center", fontsize=9,
+                            color="tab:blue" if symbol in ("N", ".") else "tab:red")
+    ax.set_xlim(t[0], t[-1])
+    ax.set_ylim(lo, hi)
+    ax.set_xticklabels([f"{v:g}" if abs(v - round(v)) < 1e-6 else "" for v in ax.get_xticks()])
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("mV")
+    return _finish(fig, ax, title)

@@ -13,10 +13,11 @@ import re
 import nbformat
 import pytest
 
-from conftest import SHARED_DATA, SOURCE, chapter_dirs
+from conftest import ROOT, SHARED_DATA, SOURCE, chapter_dirs
 
 CHAPTERS = chapter_dirs()
 ERRATA = SHARED_DATA.parent / "ERRATA.md"
+OWN_ERRATA = ROOT / "docs" / "errata.md"
 
 
 def load(chapter):
@@ -120,16 +121,24 @@ def test_no_solutions_in_files_copied_verbatim(chapter):
                 f"{f} is copied verbatim into the release but holds solutions or hidden tests")
 
 
-def _errata_by_chapter() -> dict[str, set[str]]:
-    if not ERRATA.is_file():
-        pytest.skip(f"{ERRATA} is not present on this machine")
+def _parse_errata(path) -> dict[str, set[str]]:
     table = {}
-    for line in ERRATA.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         m = re.match(r"\|\s*(E\d+)\s*\|.*\|\s*([\w/ ,]+)\s*\|\s*$", line)
         if m:
             table[m.group(1)] = {c.strip() for c in re.split(r"[/,]", m.group(2)) if c.strip()}
-    assert table, f"no errata rows parsed from {ERRATA}"
+    assert table, f"no errata rows parsed from {path}"
     return table
+
+
+def _errata_by_chapter() -> dict[str, set[str]]:
+    """The shared list (E1-E20) and the course's own (docs/errata.md, from E21 on)."""
+    if not ERRATA.is_file():
+        pytest.skip(f"{ERRATA} is not present on this machine")
+    shared, own = _parse_errata(ERRATA), _parse_errata(OWN_ERRATA)
+    assert not set(shared) & set(own), "the course's own errata must use new ids"
+    assert min(int(e[1:]) for e in own) == max(int(e[1:]) for e in shared) + 1
+    return {**shared, **own}
 
 
 def test_every_erratum_of_a_built_chapter_is_shown():

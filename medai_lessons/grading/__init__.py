@@ -9,6 +9,12 @@ so that an answer cell that redefines ``check_sigmoid`` gains nothing. Hidden te
 ``strict=True`` and :func:`assert_own_implementation`.
 """
 
+from medai_lessons.grading.ch01 import (
+    check_confusion_counts,
+    check_diagnostic_metrics,
+    check_missingness_report,
+    check_ppv_from_prevalence,
+)
 from medai_lessons.grading.ch02 import (
     check_binary_cross_entropy,
     check_gradient_descent,
@@ -30,8 +36,11 @@ EXERCISES = {}
 
 
 def _register() -> None:
-    from medai_lessons import nn
+    from medai_lessons import metrics, nn, tabular
 
+    for name in ("confusion_counts", "diagnostic_metrics", "ppv_from_prevalence"):
+        EXERCISES[name] = (globals()[f"check_{name}"], getattr(metrics, name))
+    EXERCISES["missingness_report"] = (check_missingness_report, tabular.missingness_report)
     for name in ("sigmoid", "tanh", "relu", "sigmoid_grad", "tanh_grad", "relu_grad", "mse",
                  "binary_cross_entropy", "gradient_descent", "mlp_forward", "mlp_backward"):
         EXERCISES[name] = (globals()[f"check_{name}"], getattr(nn, name))
@@ -43,10 +52,14 @@ __all__ = [
     "EXERCISES",
     "assert_own_implementation",
     "check_binary_cross_entropy",
+    "check_confusion_counts",
+    "check_diagnostic_metrics",
     "check_gradient_descent",
+    "check_missingness_report",
     "check_mlp_backward",
     "check_mlp_forward",
     "check_mse",
+    "check_ppv_from_prevalence",
     "check_relu",
     "check_relu_grad",
     "check_sigmoid",
@@ -55,3 +68,26 @@ __all__ = [
     "check_tanh_grad",
     "relative_error",
 ]
+
+
+def _discover_chapters() -> None:
+    """Chapter checker modules (``grading/chNN*.py``) register themselves: each may define
+    ``EXERCISES = {name: (checker, reference)}``; its ``check_*`` functions become names of
+    this package, so a new chapter needs no edit here."""
+    import importlib
+    import pkgutil
+    import re
+
+    for info in pkgutil.iter_modules(__path__):
+        if not re.fullmatch(r"ch\d\d\w*", info.name):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for name, value in vars(module).items():
+            if name.startswith("check_") and callable(value):
+                globals().setdefault(name, value)
+                if name not in __all__:
+                    __all__.append(name)
+        EXERCISES.update(getattr(module, "EXERCISES", {}))
+
+
+_discover_chapters()

@@ -40,12 +40,13 @@ def fail(exercise: str, case: str, *, inputs=None, expected=None, got=None, hint
     raise AssertionError("\n".join(lines))
 
 
-def call(func: Callable, *args, exercise: str, case: str, strict_numpy: bool = False, **kwargs):
+def call(func: Callable, *args, exercise: str, case: str, strict_numpy: bool = False,
+         hint: str = "", **kwargs):
     """Call a learner's function on one case.
 
     With ``strict_numpy`` any NumPy overflow/invalid/divide warning becomes a failure of that
     case. Exceptions other than ``NotImplementedError`` become an ``AssertionError`` that names
-    the case (the original exception is chained).
+    the case (the original exception is chained) and ends with ``hint`` when one is given.
     """
     if not callable(func):
         fail(exercise, case, got=repr(func),
@@ -74,6 +75,7 @@ def call(func: Callable, *args, exercise: str, case: str, strict_numpy: bool = F
         raise AssertionError(
             f"{exercise}: raised {type(exc).__name__} on case '{case}': {exc}\n"
             f"  input: {_short(args[0]) if args else '(none)'}"
+            + (f"\n  hint: {hint}" if hint else "")
         ) from exc
 
 

@@ -1,0 +1,326 @@
+"""Clinical metrics (medai_lessons.metrics) against scikit-learn and hand-counted tables, the
+bootstrap interval, calibration, the reports, and the plots that draw them."""
+
+from __future__ import annotations
+
+import itertools
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from sklearn.calibration import calibration_curve  # noqa: E402
+from sklearn.metrics import (  # noqa: E402
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+from sklearn.metrics import roc_curve as sk_roc_curve  # noqa: E402
+
+from medai_lessons import metrics, plotting  # noqa: E402
+
+# 10 patients counted by hand: tp 3 (0, 2, 7), fp 2 (4, 5), tn 4 (3, 6, 8, 9), fn 1 (1)
+HAND_TRUE = np.array([1, 1, 1, 0, 0, 0, 0, 1, 0, 0])
+HAND_PRED = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 0])
+
+
+def patients(seed: int, n: int = 200, prevalence: float = 0.3):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < prevalence).astype(int)
+    scores = np.clip(0.35 * y + rng.normal(0.35, 0.2, n), 0, 1)
+    return y, scores
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+# --- counts ----------------------------------------------------------------------------------
+
+
+def test_confusion_counts_of_a_hand_counted_table():
+    assert metrics.confusion_counts(HAND_TRUE, HAND_PRED) == (3, 2, 4, 1)
+    assert all(type(c) is int for c in metrics.confusion_counts(HAND_TRUE, HAND_PRED))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_confusion_counts_agree_with_scikit_learn(seed):
+    y, s = patients(seed)
+    y_pred = s >= 0.5
+    tn, fp, fn, tp = confusion_matrix(y, y_pred, labels=[0, 1]).ravel()
+    assert metrics.confusion_counts(y, y_pred) == (tp, fp, tn, fn)
+    assert sum(metrics.confusion_counts(y, y_pred)) == len(y)
+
+
+@pytest.mark.parametrize(("y_true", "y_pred", "expected"), [
+    ([0, 0, 0], [0, 0, 0], (0, 0, 3, 0)),
+    ([1, 1], [1, 1], (2, 0, 0, 0)),
+    ([1, 0], [True, False], (1, 0, 1, 0)),
+    ([1.0, 0.0, 1.0], [0, 0, 1], (1, 0, 1, 1)),
+    ([], [], (0, 0, 0, 0)),
+], ids=["all healthy", "all diseased", "booleans", "float labels", "empty"])
+def test_confusion_counts_edge_cases(y_true, y_pred, expected):
+    assert metrics.confusion_counts(y_true, y_pred) == expected
+
+
+@pytest.mark.parametrize(("y_true", "y_pred", "message"), [
+    ([0, 1, 2], [0, 1, 1], "only 0 and 1"),
+    ([0, 1], [0, 0.7], "only 0 and 1"),
+    ([0, 1, 1], [0, 1], "has 2"),
+])
+def test_confusion_counts_rejects_bad_labels(y_true, y_pred, message):
+    with pytest.raises(ValueError, match=message):
+        metrics.confusion_counts(y_true, y_pred)
+
+
+# --- threshold metrics -----------------------------------------------------------------------
+
+
+def test_metrics_of_the_hand_counted_table():
+    m = metrics.diagnostic_metrics(HAND_TRUE, HAND_PRED)
+    assert m == pytest.approx({"sensitivity": 3 / 4, "specificity": 4 / 6, "ppv": 3 / 5,
+                               "npv": 4 / 5, "accuracy": 7 / 10, "f1": 6 / 9})
+    assert list(m) == list(metrics.METRIC_NAMES)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_metrics_agree_with_scikit_learn(seed):
+    y, s = patients(seed)
+    y_pred = (s >= 0.5).astype(int)
+    m = metrics.diagnostic_metrics(y, y_pred)
+    assert m["sensitivity"] == pytest.approx(recall_score(y, y_pred))
+    assert m["specificity"] == pytest.approx(recall_score(y, y_pred, pos_label=0))
+    assert m["ppv"] == pytest.approx(precision_score(y, y_pred))
+    assert m["npv"] == pytest.approx(precision_score(y, y_pred, pos_label=0))
+    assert m["accuracy"] == pytest.approx(accuracy_score(y, y_pred))
+    assert m["f1"] == pytest.approx(f1_score(y, y_pred))
+    for name in ("sensitivity", "specificity", "ppv", "npv", "f1"):
+        assert getattr(metrics, name)(y, y_pred) == m[name]
+
+
+@pytest.mark.parametrize(("counts", "undefined", "zero"), [
+    ((0, 2, 6, 0), {"sensitivity"}, {"ppv", "f1"}),          # nobody diseased
+    ((0, 0, 4, 2), {"ppv"}, {"sensitivity", "f1"}),          # nothing predicted positive
+    ((5, 0, 0, 2), {"specificity"}, {"npv"}),                # everybody diseased
+    ((3, 0, 0, 0), {"specificity", "npv"}, set()),           # all positive and right
+    ((0, 0, 3, 0), {"sensitivity", "ppv", "f1"}, set()),     # all negative and right
+    ((0, 0, 0, 0), set(metrics.METRIC_NAMES), set()),        # nobody at all
+])
+def test_a_zero_denominator_gives_nan_and_nothing_else_does(counts, undefined, zero):
+    m = metrics.metrics_from_counts(*counts)
+    assert {k for k, v in m.items() if np.isnan(v)} == undefined
+    assert {k for k, v in m.items() if v == 0} == zero
+
+
+def test_f1_is_the_harmonic_mean_where_both_are_defined():
+    for counts in itertools.product(range(4), repeat=4):
+        m = metrics.metrics_from_counts(*counts)
+        if m["ppv"] + m["sensitivity"] > 0:
+            harmonic = 2 * m["ppv"] * m["sensitivity"] / (m["ppv"] + m["sensitivity"])
+            assert m["f1"] == pytest.approx(harmonic), counts
+
+
+# --- prevalence ------------------------------------------------------------------------------
+
+
+def test_ppv_from_prevalence_by_hand():
+    assert metrics.ppv_from_prevalence(0.9, 0.99, 0.005) == pytest.approx(
+        0.0045 / (0.0045 + 0.01 * 0.995))
+    assert isinstance(metrics.ppv_from_prevalence(0.9, 0.99, 0.005), float)
+    assert metrics.ppv_from_prevalence(0.7, 1.0, 0.01) == 1.0
+    assert metrics.ppv_from_prevalence(0.9, 0.9, 0.0) == 0.0
+    assert np.isnan(metrics.ppv_from_prevalence(0.0, 1.0, 0.3))   # nobody tests positive
+    assert np.isnan(metrics.npv_from_prevalence(1.0, 0.0, 0.3))   # nobody tests negative
+
+
+@pytest.mark.parametrize(("sens", "spec", "prevalence", "people"), [
+    (0.9, 0.99, 0.005, 100_000), (0.8, 0.7, 0.25, 1_000), (0.6, 0.95, 0.5, 200)])
+def test_bayes_agrees_with_counting_a_population(sens, spec, prevalence, people):
+    ill = round(prevalence * people)
+    tp = round(sens * ill)
+    tn = round(spec * (people - ill))
+    counted = metrics.metrics_from_counts(tp, people - ill - tn, tn, ill - tp)
+    assert metrics.ppv_from_prevalence(sens, spec, prevalence) == pytest.approx(counted["ppv"])
+    assert metrics.npv_from_prevalence(sens, spec, prevalence) == pytest.approx(counted["npv"])
+
+
+def test_ppv_from_prevalence_broadcasts_over_arrays():
+    prevalences = np.array([0.001, 0.01, 0.1, 0.5])
+    got = metrics.ppv_from_prevalence(0.9, 0.99, prevalences)
+    assert got.shape == (4,)
+    assert np.all(np.diff(got) > 0)                  # PPV rises with prevalence
+    np.testing.assert_allclose(got, [metrics.ppv_from_prevalence(0.9, 0.99, p)
+                                     for p in prevalences])
+    grid = metrics.ppv_from_prevalence(np.array([[0.8], [0.9]]), 0.99, prevalences)
+    assert grid.shape == (2, 4)
+
+
+def test_prevalence_given_as_a_percentage_is_an_error():
+    with pytest.raises(ValueError, match="fraction"):
+        metrics.ppv_from_prevalence(0.9, 0.99, 5)
+
+
+# --- ROC and AUC -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_roc_and_auc_agree_with_scikit_learn(seed):
+    y, s = patients(seed)
+    for ours, theirs in zip(metrics.roc_curve(y, s), sk_roc_curve(y, s), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    assert metrics.roc_auc(y, s) == pytest.approx(roc_auc_score(y, s))
+
+
+def test_auc_is_the_probability_that_a_diseased_patient_scores_higher():
+    y, s = patients(7, n=60)
+    s = np.round(s, 1)                                  # with ties, which count one half
+    pos, neg = s[y == 1], s[y == 0]
+    pairs = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    assert metrics.roc_auc(y, s) == pytest.approx(pairs.mean())
+
+
+def test_auc_of_one_class_is_nan():
+    assert np.isnan(metrics.roc_auc([0, 0, 0], [0.1, 0.5, 0.9]))
+
+
+def test_bootstrap_interval_is_deterministic_and_contains_the_estimate():
+    y, s = patients(3)
+    first = metrics.bootstrap_auc_ci(y, s, n_boot=300, seed=5)
+    assert first == metrics.bootstrap_auc_ci(y, s, n_boot=300, seed=5)
+    assert first != metrics.bootstrap_auc_ci(y, s, n_boot=300, seed=6)
+    assert first.auc == pytest.approx(roc_auc_score(y, s))
+    assert first.low < first.auc < first.high
+    assert (first.level, first.n_boot) == (0.95, 300)
+    auc, low, high, *_ = first                          # unpacks like a tuple
+    assert (auc, low, high) == first[:3]
+
+
+def test_bootstrap_interval_widens_with_the_level_and_narrows_with_more_patients():
+    y, s = patients(4, n=150)
+    narrow = metrics.bootstrap_auc_ci(y, s, n_boot=400, level=0.8, seed=0)
+    wide = metrics.bootstrap_auc_ci(y, s, n_boot=400, level=0.99, seed=0)
+    assert wide.low < narrow.low and wide.high > narrow.high
+    y_big, s_big = patients(4, n=1500)
+    big = metrics.bootstrap_auc_ci(y_big, s_big, n_boot=200, seed=0)
+    small = metrics.bootstrap_auc_ci(y, s, n_boot=200, seed=0)
+    assert big.high - big.low < small.high - small.low
+
+
+def test_bootstrap_resamples_are_stratified():
+    # 2 diseased among 40: unstratified resamples would often hold no diseased patient
+    y = np.r_[np.ones(2, int), np.zeros(38, int)]
+    s = np.linspace(0, 1, 40)[::-1]
+    ci = metrics.bootstrap_auc_ci(y, s, n_boot=200, seed=0)
+    assert np.isfinite([ci.low, ci.high]).all()
+    with pytest.raises(ValueError, match="both"):
+        metrics.bootstrap_auc_ci(np.zeros(5, int), np.arange(5.0))
+
+
+# --- calibration -----------------------------------------------------------------------------
+
+
+def test_calibration_wraps_scikit_learn():
+    y, s = patients(1, n=500)
+    curve = metrics.calibration(y, s, n_bins=8)
+    observed, predicted = calibration_curve(y, s, n_bins=8)
+    np.testing.assert_array_equal(curve.mean_predicted, predicted)
+    np.testing.assert_array_equal(curve.fraction_positive, observed)
+    assert curve.mean_predicted.shape == curve.fraction_positive.shape
+    assert 1 <= len(curve.mean_predicted) <= 8
+    quantile = metrics.calibration(y, s, n_bins=5, strategy="quantile")
+    assert len(quantile.mean_predicted) == 5
+
+
+def test_calibrated_probabilities_lie_near_the_diagonal():
+    rng = np.random.default_rng(0)
+    p = rng.random(20_000)
+    y = (rng.random(20_000) < p).astype(int)            # y drawn with exactly probability p
+    curve = metrics.calibration(y, p, n_bins=10)
+    np.testing.assert_allclose(curve.fraction_positive, curve.mean_predicted, atol=0.03)
+    overconfident = metrics.calibration(y, np.clip(2 * p - 0.5, 0, 1), n_bins=10)
+    assert np.max(np.abs(overconfident.fraction_positive - overconfident.mean_predicted)) > 0.1
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+
+def test_binary_report_uses_the_same_metrics_at_the_threshold():
+    y, s = patients(2)
+    for threshold in (0.3, 0.5, 0.7):
+        r = metrics.binary_report(y, s, threshold=threshold)
+        m = metrics.diagnostic_metrics(y, s >= threshold)
+        assert {k: r[k] for k in m} == m
+        assert (r["tp"], r["fp"], r["tn"], r["fn"]) == metrics.confusion_counts(y, s >= threshold)
+        assert r["roc_auc"] == pytest.approx(roc_auc_score(y, s))
+    r = metrics.binary_report([1, 0], [0.5, 0.49])      # a score equal to the threshold is positive
+    assert (r["tp"], r["tn"]) == (1, 1)
+
+
+def test_binary_report_rejects_mismatched_lengths():
+    with pytest.raises(ValueError, match="y_true has 3 values but scores has 2"):
+        metrics.binary_report([0, 1, 1], [0.2, 0.8])
+
+
+def test_format_report_is_one_line_with_the_numbers():
+    y, s = patients(2)
+    r = metrics.binary_report(y, s)
+    line = metrics.format_report(r, "test")
+    assert "\n" not in line and line.startswith("test: ")
+    assert f"sensitivity {r['sensitivity']:.3f}" in line and f"missed: {r['fn']}" in line
+
+
+# --- plots -----------------------------------------------------------------------------------
+
+
+def test_confusion_matrix_plot_shows_each_count():
+    fig = plotting.plot_confusion_matrix((3, 2, 4, 1), class_names=("benign", "malignant"))
+    assert isinstance(fig, plt.Figure)
+    texts = " ".join(t.get_text() for t in fig.axes[0].texts)
+    for cell in ("TP 3", "FP 2", "TN 4", "FN 1", "75.0 % of row"):
+        assert cell in texts
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == ["predicted benign", "predicted malignant"]
+
+
+def test_confusion_matrix_plot_of_an_empty_row():
+    fig = plotting.plot_confusion_matrix((0, 0, 5, 0))
+    assert "TP 0" in " ".join(t.get_text() for t in fig.axes[0].texts)
+
+
+def test_roc_plot_has_one_curve_per_model_with_its_auc():
+    y, s = patients(0)
+    ci = metrics.bootstrap_auc_ci(y, s, n_boot=50)
+    fig = plotting.plot_roc(y, {"model": s, "noise": np.random.default_rng(0).random(len(y))},
+                            intervals={"model": ci})
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend[0].startswith(f"model: AUC {ci.auc:.3f} (95 % CI {ci.low:.3f}-")
+    assert legend[1].startswith("noise: AUC")
+    assert any("chance" in t for t in legend)
+
+
+def test_calibration_plot_has_curve_and_histogram():
+    y, s = patients(0)
+    fig = plotting.plot_calibration(y, {"model": s}, n_bins=5, title="t")
+    assert len(fig.axes) == 2
+    assert fig.axes[0].get_title() == "t"
+
+
+def test_image_panels_and_ecg_strip():
+    fig = plotting.plot_images({"a": np.zeros((4, 4)), "b": np.ones((4, 4, 3)),
+                                "c": np.eye(4)}, ncols=2)
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["a", "b", "c"]
+    assert not fig.axes[3].axison                     # the unused fourth panel is hidden
+    fs = 250.0
+    signal = np.sin(np.arange(0, 5, 1 / fs) * 2 * np.pi)
+    fig = plotting.plot_ecg(signal, fs, start=1.0, seconds=2.0, beats={300: "N", 400: "V"})
+    ax = fig.axes[0]
+    assert ax.get_xlim() == pytest.approx((1.0, 3.0 - 1 / fs))
+    assert sorted(t.get_text() for t in ax.texts) == ["N", "V"]
