@@ -876,3 +876,21 @@ def test_every_reference_is_reloaded_by_the_fresh_copy_of_the_checks():
         module = reference.__module__
         assert any(module == p or module.startswith(p + ".") for p in fresh._PREFIXES), (
             f"the reference of {name} lives in {module}; add it to fresh._PREFIXES")
+
+
+def test_fresh_reload_replaces_checkers_patched_into_the_package():
+    """An answer cell may assign into medai_lessons.grading; the hidden tests' fresh reload must
+    put every checker back, those of chapters found by discovery included."""
+    import importlib
+
+    import medai_lessons.grading as package
+    from medai_lessons.grading import fresh
+
+    names = [n for n in package.__all__ if n.startswith("check_")]
+    assert len(names) >= 11
+    for name in names:
+        setattr(package, name, lambda *a, **k: None)
+    fresh_package = importlib.reload(fresh).grading()
+    for name in names:
+        checker = getattr(fresh_package, name)
+        assert checker.__module__.startswith("medai_lessons.grading."), (name, checker)

@@ -84,7 +84,9 @@ def _discover_chapters() -> None:
         module = importlib.import_module(f"{__name__}.{info.name}")
         for name, value in vars(module).items():
             if name.startswith("check_") and callable(value):
-                globals().setdefault(name, value)
+                # Assigned, never setdefault: on the fresh reload of hidden tests this
+                # replaces anything an answer cell assigned into the package.
+                globals()[name] = value
                 if name not in __all__:
                     __all__.append(name)
         EXERCISES.update(getattr(module, "EXERCISES", {}))

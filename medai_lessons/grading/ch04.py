@@ -1,0 +1,387 @@
+"""Checkers for chapter 4: GRU and LSTM cells, a GRU over whole sequences, a GRU classifier.
+
+The expected values come from real Keras layers: each case builds a ``keras.layers.GRU`` or
+``keras.layers.LSTM`` in float64, loads seeded random weights into it (biases included, so that
+every term of the formulas matters), hands the learner the same weights as a params dict
+(:func:`medai_lessons.nn.rnn.gru_params_from_keras`) and compares the learner's numbers with
+the layer's output. Tolerance: ``rtol=1e-5, atol=1e-6``, loose enough for an answer computed in
+float32, far tighter than any of the usual mistakes (they differ by 1e-2 or more). When a wrong
+answer matches a known mistake (the reset gate applied before the product, the update gate the
+wrong way round, forget and input gates swapped, ...) the hint names it.
+
+``strict=True`` adds more seeds and sizes of the same kinds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from medai_lessons import models as ref_models
+from medai_lessons.grading.core import SAMPLE_ARGS, as_array, assert_close, call, fail
+from medai_lessons.nn import rnn as ref
+
+RTOL, ATOL = 1e-5, 1e-6
+UNITS = ref_models.RNN_UNITS
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -500, 500)))
+
+
+def _copy(params: dict) -> dict:
+    return {k: np.array(v, dtype=np.float64, copy=True) for k, v in params.items()}
+
+
+def _keras_layer(kind: str, params: dict, n_inputs: int):
+    """A float64 Keras GRU/LSTM (all hidden states and the final states returned) holding
+    ``params``."""
+    import keras
+
+    units = params["U_z" if kind == "gru" else "U_i"].shape[0]
+    cls = keras.layers.GRU if kind == "gru" else keras.layers.LSTM
+    layer = cls(units, return_sequences=True, return_state=True, dtype="float64",
+                use_cudnn=False)
+    layer.build((None, None, n_inputs))
+    to_keras = ref.gru_params_to_keras if kind == "gru" else ref.lstm_params_to_keras
+    layer.set_weights(to_keras(params))
+    return layer
+
+
+def _case_arrays(seed: int, n: int, steps: int, d: int, u: int, zero_state: bool = False):
+    rng = np.random.default_rng(1000 + seed)
+    X = rng.normal(0.0, 1.0, size=(n, steps, d))
+    h = np.zeros((n, u)) if zero_state else rng.normal(0.0, 0.8, size=(n, u))
+    c = np.zeros((n, u)) if zero_state else rng.normal(0.0, 0.8, size=(n, u))
+    return X, h, c
+
+
+def _cell_cases(strict: bool):
+    """(case name, seed, batch n, inputs d, units u, zero initial state)."""
+    cases = [("seeded GRU, 3 inputs -> 4 units, batch of 2", 0, 2, 3, 4, False),
+             ("the first step (h_prev = 0), 1 input -> 5 units, batch of 3", 1, 3, 1, 5, True),
+             ("seeded GRU, 6 inputs -> 8 units, batch of 4", 2, 4, 6, 8, False)]
+    if strict:
+        cases += [("seeded GRU, one sequence (batch of 1), 2 inputs -> 3 units", 3, 1, 2, 3,
+                   False),
+                  ("seeded GRU, 10 inputs -> 16 units, batch of 7", 4, 7, 10, 16, False),
+                  ("the first step (h_prev = 0), 4 inputs -> 2 units, batch of 5", 5, 5, 4, 2,
+                   True)]
+    return cases
+
+
+def _label(case: str, kind: str) -> str:
+    return case.replace("GRU", kind.upper())
+
+
+def _known_mistake(got, variants: dict, hints: dict) -> str:
+    """The hint of the first known mistake that reproduces ``got``."""
+    for name, value in variants.items():
+        value = np.asarray(value, dtype=np.float64)
+        if got.shape == value.shape and np.allclose(got, value, rtol=RTOL, atol=ATOL):
+            return hints[name]
+    return ""
+
+
+# --- GRU -------------------------------------------------------------------------------------
+
+_GRU_FORMULAS = ("z = sigmoid(x W_z + b_z + h U_z + rb_z), r = sigmoid(x W_r + b_r + h U_r + "
+                 "rb_r), h~ = tanh(x W_h + b_h + r * (h U_h + rb_h)), h_new = z * h + (1 - z) "
+                 "* h~.")
+_GRU_HINTS = {
+    "reset_before": "this is the GRU with the reset gate applied BEFORE the product, "
+                    "(r * h) U_h (the 2014 paper, Keras' reset_after=False). Keras 3's default "
+                    "multiplies after it: r * (h U_h + rb_h).",
+    "update_swapped": "the update gate works the other way round: Keras keeps the old state "
+                      "with weight z, h_new = z * h + (1 - z) * h~.",
+    "no_reset": "the reset gate is missing: the candidate is tanh(x W_h + b_h + r * (h U_h + "
+                "rb_h)).",
+    "no_recurrent_bias": "the recurrent biases rb_z, rb_r, rb_h are missing: Keras adds them "
+                         "to h U_z, h U_r and h U_h.",
+    "zr_swapped": "the update and reset gates are swapped: z uses W_z, U_z, b_z, rb_z and r "
+                  "uses the _r parameters.",
+    "candidate_sigmoid": "the candidate state uses tanh, not the sigmoid.",
+}
+
+
+def _gru_variants(x, h, p) -> dict:
+    def gate(g, bias=True):
+        return _sigmoid(x @ p[f"W_{g}"] + p[f"b_{g}"] + h @ p[f"U_{g}"]
+                        + (p[f"rb_{g}"] if bias else 0.0))
+
+    z, r = gate("z"), gate("r")
+    inner = h @ p["U_h"] + p["rb_h"]
+    cand = np.tanh(x @ p["W_h"] + p["b_h"] + r * inner)
+    z0, r0 = gate("z", False), gate("r", False)
+    cand0 = np.tanh(x @ p["W_h"] + p["b_h"] + r0 * (h @ p["U_h"]))
+    return {
+        "reset_before": z * h + (1 - z) * np.tanh(x @ p["W_h"] + p["b_h"] + (r * h) @ p["U_h"]
+                                                  + p["rb_h"]),
+        "update_swapped": (1 - z) * h + z * cand,
+        "no_reset": z * h + (1 - z) * np.tanh(x @ p["W_h"] + p["b_h"] + inner),
+        "no_recurrent_bias": z0 * h + (1 - z0) * cand0,
+        "zr_swapped": r * h + (1 - r) * np.tanh(x @ p["W_h"] + p["b_h"] + z * inner),
+        "candidate_sigmoid": z * h + (1 - z) * _sigmoid(x @ p["W_h"] + p["b_h"] + r * inner),
+    }
+
+
+def check_gru_cell(gru_cell, strict: bool = False) -> None:
+    """``gru_cell(x_t, h_prev, params)`` returns the next hidden state ``(n, u)``, equal to what
+    a Keras GRU (``reset_after=True``) with the same weights computes for one step."""
+    exercise = "gru_cell"
+    for case, seed, n, d, u, zero in _cell_cases(strict):
+        params = ref.init_gru_params(d, u, seed=seed)
+        X, h, _ = _case_arrays(seed, n, 1, d, u, zero)
+        layer = _keras_layer("gru", params, d)
+        expected = np.asarray(layer(X, initial_state=[h])[1])
+        given = _copy(ref.gru_params_from_keras(layer))
+        got = call(gru_cell, X[:, 0, :].copy(), h.copy(), given, exercise=exercise, case=case,
+                   hint="params holds W_z, W_r, W_h (d, u), U_z, U_r, U_h (u, u) and b_*, "
+                        "rb_* (u,); x_t is (n, d), h_prev is (n, u).")
+        arr = as_array(got, exercise, case)
+        hint = _known_mistake(arr, _gru_variants(X[:, 0, :], h, params), _GRU_HINTS)
+        assert_close(arr, expected, exercise=exercise, case=case, rtol=RTOL, atol=ATOL,
+                     inputs=f"x_t {X[:, 0, :].shape}, h_prev {h.shape}, {u} units",
+                     hint=hint or _GRU_FORMULAS)
+    if strict:
+        _check_params_unchanged(gru_cell, exercise, "gru")
+
+
+def _check_params_unchanged(func, exercise: str, kind: str) -> None:
+    X, h, c = _case_arrays(7, 2, 1, 3, 4)
+    init = ref.init_gru_params if kind == "gru" else ref.init_lstm_params
+    params = init(3, 4, seed=7)
+    before = _copy(params)
+    states = (h,) if kind == "gru" else (h, c)
+    call(func, X[:, 0, :], *states, params, exercise=exercise, case="params unchanged")
+    for k, v in before.items():
+        if not np.array_equal(v, params[k]):
+            fail(exercise, "params unchanged", got=f"params['{k}'] was modified",
+                 hint="a step must not change the weights (no in-place += on params).")
+
+
+_FORWARD_HINTS = {
+    "not_carried": "every step started again from h0: pass the state you just computed to "
+                   "the next step (h = gru_cell(X[:, t], h, params)).",
+    "reversed": "the sequence was read backwards: go from t = 0 to t = T - 1.",
+}
+
+
+def _forward_cases(strict: bool):
+    """(case name, seed, n, T, d, u, zero h0)."""
+    cases = [("3 sequences of 5 steps, 2 channels -> 4 units", 10, 3, 5, 2, 4, False),
+             ("2 sequences of 8 steps, 1 channel -> 3 units, h0 = 0", 11, 2, 8, 1, 3, True)]
+    if strict:
+        cases += [("one sequence of 12 steps, 3 channels -> 5 units", 12, 1, 12, 3, 5, False),
+                  ("4 sequences of 1 step, 2 channels -> 2 units", 13, 4, 1, 2, 2, False),
+                  ("5 sequences of 30 steps, 4 channels -> 6 units, h0 = 0", 14, 5, 30, 4, 6,
+                   True)]
+    return cases
+
+
+def check_gru_forward(gru_forward, strict: bool = False) -> None:
+    """``gru_forward(X, h0, params)`` with X ``(n, T, d)`` returns every hidden state,
+    ``(n, T, u)``, equal to a Keras ``GRU(u, return_sequences=True)`` started from ``h0``."""
+    exercise = "gru_forward"
+    for case, seed, n, T, d, u, zero in _forward_cases(strict):
+        params = ref.init_gru_params(d, u, seed=seed)
+        X, h0, _ = _case_arrays(seed, n, T, d, u, zero)
+        layer = _keras_layer("gru", params, d)
+        expected = np.asarray(layer(X, initial_state=[h0])[0])
+        got = call(gru_forward, X.copy(), h0.copy(), _copy(ref.gru_params_from_keras(layer)),
+                   exercise=exercise, case=case,
+                   hint="X is (n, T, d): step t is X[:, t, :]; h0 is (n, u).")
+        arr = as_array(got, exercise, case)
+        if arr.shape != expected.shape:
+            if arr.shape == (n, u):
+                hint = "only the last state came back: return all T states, shape (n, T, u)."
+            elif arr.shape == (n, T + 1, u):
+                hint = "h0 is included: return the T states after each step, not h0."
+            elif arr.shape == (T, n, u):
+                hint = "time-major result (T, n, u): stack the states along axis 1."
+            else:
+                hint = "the result should be (n, T, u): batch, time, units."
+            fail(exercise, case, inputs=f"X {X.shape}, h0 {h0.shape}",
+                 expected=f"shape {expected.shape}", got=f"shape {arr.shape}", hint=hint)
+        variants = {
+            "not_carried": np.stack([ref.gru_cell(X[:, t], h0, params) for t in range(T)], 1),
+            "reversed": ref.gru_forward(X[:, ::-1], h0, params),
+        }
+        hint = _known_mistake(arr, variants if T > 1 else {}, _FORWARD_HINTS)
+        assert_close(arr, expected, exercise=exercise, case=case, rtol=RTOL, atol=ATOL,
+                     inputs=f"X {X.shape}, h0 {h0.shape}",
+                     hint=hint or "loop over t, h = gru_cell(X[:, t, :], h, params), collect "
+                                  "each h, np.stack(states, axis=1). Check gru_cell first.")
+
+
+# --- LSTM ------------------------------------------------------------------------------------
+
+_LSTM_FORMULAS = ("i, f, o = sigmoid(x W_g + h U_g + b_g) for g = i, f, o; c~ = tanh(x W_c + "
+                  "h U_c + b_c); c_new = f * c + i * c~; h_new = o * tanh(c_new).")
+_LSTM_HINTS = {
+    "if_swapped": "the forget and input gates are swapped: the forget gate f multiplies the "
+                  "old cell state, c_new = f * c_prev + i * c~.",
+    "not_carried": "the old cell state is not carried: c_new = f * c_prev + i * c~ (the "
+                   "f * c_prev term is the LSTM's memory).",
+    "no_output_tanh": "h_new = o * tanh(c_new): the tanh of the new cell state is missing.",
+    "no_output_gate": "h_new = o * tanh(c_new): the output gate o is missing.",
+    "old_cell": "h_new uses the old cell state: compute c_new first, then "
+                "h_new = o * tanh(c_new).",
+}
+
+
+def _lstm_variants(x, h, c, p) -> dict:
+    def pre(g):
+        return x @ p[f"W_{g}"] + h @ p[f"U_{g}"] + p[f"b_{g}"]
+
+    i, f, o, cand = _sigmoid(pre("i")), _sigmoid(pre("f")), _sigmoid(pre("o")), np.tanh(pre("c"))
+    c_new = f * c + i * cand
+    swapped = i * c + f * cand
+    lost = i * cand
+    return {
+        "if_swapped": (o * np.tanh(swapped), swapped),
+        "not_carried": (o * np.tanh(lost), lost),
+        "no_output_tanh": (o * c_new, c_new),
+        "no_output_gate": (np.tanh(c_new), c_new),
+        "old_cell": (o * np.tanh(c), c_new),
+    }
+
+
+def check_lstm_cell(lstm_cell, strict: bool = False) -> None:
+    """``lstm_cell(x_t, h_prev, c_prev, params)`` returns ``(h_t, c_t)``, each ``(n, u)``, equal
+    to what a Keras LSTM with the same weights computes for one step."""
+    exercise = "lstm_cell"
+    for case, seed, n, d, u, zero in _cell_cases(strict):
+        case = _label(case, "lstm").replace("(h_prev = 0)", "(h_prev = c_prev = 0)")
+        params = ref.init_lstm_params(d, u, seed=seed)
+        X, h, c = _case_arrays(seed, n, 1, d, u, zero)
+        layer = _keras_layer("lstm", params, d)
+        _, exp_h, exp_c = (np.asarray(a) for a in layer(X, initial_state=[h, c]))
+        got = call(lstm_cell, X[:, 0, :].copy(), h.copy(), c.copy(),
+                   _copy(ref.lstm_params_from_keras(layer)), exercise=exercise, case=case,
+                   hint="params holds W_i, W_f, W_c, W_o (d, u), U_* (u, u) and b_* (u,).")
+        if not (isinstance(got, tuple) and len(got) == 2):
+            fail(exercise, case, expected="a tuple (h_t, c_t)", got=type(got).__name__,
+                 hint="end with `return h, c`.")
+        got_h, got_c = as_array(got[0], exercise, case), as_array(got[1], exercise, case)
+        if (got_h.shape == exp_c.shape and np.allclose(got_h, exp_c, rtol=RTOL, atol=ATOL)
+                and not np.allclose(got_h, exp_h, rtol=RTOL, atol=ATOL)):
+            fail(exercise, case, expected="(h_t, c_t)", got="(c_t, h_t)",
+                 hint="return the hidden state first, then the cell state.")
+        variants = _lstm_variants(X[:, 0, :], h, c, params)
+        hint_c = _known_mistake(got_c, {k: v[1] for k, v in variants.items()}, _LSTM_HINTS)
+        assert_close(got_c, exp_c, exercise=exercise, case=f"{case}: c_t", rtol=RTOL, atol=ATOL,
+                     inputs=f"x_t {X[:, 0, :].shape}, h_prev {h.shape}, c_prev {c.shape}",
+                     hint=hint_c or _LSTM_FORMULAS)
+        hint_h = _known_mistake(got_h, {k: v[0] for k, v in variants.items()}, _LSTM_HINTS)
+        assert_close(got_h, exp_h, exercise=exercise, case=f"{case}: h_t", rtol=RTOL, atol=ATOL,
+                     inputs=f"x_t {X[:, 0, :].shape}, h_prev {h.shape}, c_prev {c.shape}",
+                     hint=hint_h or _LSTM_FORMULAS)
+    if strict:
+        _check_params_unchanged(lstm_cell, exercise, "lstm")
+
+
+# --- the classifier --------------------------------------------------------------------------
+
+
+def _classifier_cases(strict: bool):
+    cases = [("50 steps of 10 channels, 5 rhythms", 50, 10, 5),
+             ("62 steps of 3 channels, 2 beat classes", 62, 3, 2)]
+    if strict:
+        cases += [("100 steps of 5 channels, 5 rhythms", 100, 5, 5),
+                  ("20 steps of 1 channel, 3 classes", 20, 1, 3)]
+    return cases
+
+
+def _shape(tensor) -> tuple:
+    return tuple(None if s is None else int(s) for s in tensor.shape)
+
+
+def check_build_gru_classifier(build_gru_classifier, strict: bool = False) -> None:
+    """``build_gru_classifier(seq_len, n_channels, n_classes)`` returns a Keras model with input
+    ``(None, seq_len, n_channels)``, a ``GRU(64)`` that returns only its last hidden state, and
+    a ``Dense(n_classes, softmax)`` output: one prediction per sequence, ``(None, n_classes)``.
+    Checked by layer types, units, ``layer.output.shape`` and ``model.outputs[0].shape``
+    (Keras 3 has no ``output_shape``)."""
+    import keras
+
+    exercise = "build_gru_classifier"
+    for case, T, d, k in _classifier_cases(strict):
+        model = call(build_gru_classifier, T, d, k, exercise=exercise, case=case,
+                     hint="keras.Sequential([keras.Input(shape=(seq_len, n_channels)), "
+                          "keras.layers.GRU(64), keras.layers.Dense(n_classes, "
+                          "activation='softmax')]).")
+        if model is None:
+            fail(exercise, case, got="None", hint="return the model.")
+        if not isinstance(model, keras.Model):
+            fail(exercise, case, expected="a keras.Model", got=type(model).__name__,
+                 hint="build it with keras.Sequential([...]) and return it.")
+        try:  # model.outputs: a Sequential model of Keras 3 defines no model.output
+            in_shape, out_shape = _shape(model.inputs[0]), _shape(model.outputs[0])
+        except (AttributeError, ValueError, IndexError, TypeError):
+            fail(exercise, case, expected="a model with a defined input",
+                 got="a model that has not been built",
+                 hint="start with keras.Input(shape=(seq_len, n_channels)) so that the model's "
+                      "shapes are known.")
+        if in_shape != (None, T, d):
+            fail(exercise, case, expected=f"input shape (None, {T}, {d})", got=f"{in_shape}",
+                 hint="keras.Input(shape=(seq_len, n_channels)): time first, then channels; "
+                      "no Embedding (that layer is for word ids, not signals).")
+        grus = [layer for layer in model.layers if isinstance(layer, keras.layers.GRU)]
+        if not grus:
+            kinds = [type(layer).__name__ for layer in model.layers]
+            fail(exercise, case, expected="a keras.layers.GRU layer", got=f"layers {kinds}",
+                 hint="the exercise asks for a GRU (not an LSTM or SimpleRNN).")
+        gru = grus[-1]
+        if gru.units != UNITS:
+            fail(exercise, case, expected=f"GRU({UNITS})", got=f"GRU({gru.units})",
+                 hint="use 64 units, as the source document's model does.")
+        if not gru.get_config().get("reset_after", True):
+            fail(exercise, case, expected="reset_after=True (the Keras default)",
+                 got="reset_after=False",
+                 hint="keep Keras' default, the form your gru_cell computes.")
+        if len(out_shape) == 3 or gru.get_config().get("return_sequences"):
+            fail(exercise, case, expected=f"one prediction per sequence, (None, {k})",
+                 got=f"model output {out_shape}, GRU output {_shape(gru.output)}",
+                 hint="return_sequences=True gives one prediction per time step (erratum E6): "
+                      "leave it False so that the GRU hands only its last state to Dense.")
+        if _shape(gru.output) != (None, UNITS):
+            fail(exercise, case, expected=f"GRU output (None, {UNITS})",
+                 got=f"{_shape(gru.output)}")
+        if out_shape != (None, k):
+            fail(exercise, case, expected=f"model output (None, {k})", got=f"{out_shape}",
+                 hint="end with Dense(n_classes, activation='softmax'): one unit per class.")
+        x = np.random.default_rng(T).normal(size=(3, T, d)).astype("float32")
+        p = as_array(np.asarray(model(x, training=False)), exercise, case)
+        if np.any(p < 0) or not np.allclose(p.sum(axis=-1), 1.0, atol=1e-4):
+            fail(exercise, case, expected="class probabilities that sum to 1 for each sequence",
+                 got=p.round(3), hint="the last layer's activation is 'softmax'.")
+
+
+EXERCISES = {
+    "gru_cell": (check_gru_cell, ref.gru_cell),
+    "gru_forward": (check_gru_forward, ref.gru_forward),
+    "lstm_cell": (check_lstm_cell, ref.lstm_cell),
+    "build_gru_classifier": (check_build_gru_classifier, ref_models.build_gru_classifier),
+}
+
+
+def _register_samples() -> None:
+    def gru_args():
+        X, h, _ = _case_arrays(0, 2, 4, 3, 4)
+        return X[:, 0, :], h, ref.init_gru_params(3, 4, seed=0)
+
+    def forward_args():
+        X, h, _ = _case_arrays(0, 2, 4, 3, 4)
+        return X, h, ref.init_gru_params(3, 4, seed=0)
+
+    def lstm_args():
+        X, h, c = _case_arrays(0, 2, 1, 3, 4)
+        return X[:, 0, :], h, c, ref.init_lstm_params(3, 4, seed=0)
+
+    SAMPLE_ARGS["gru_cell"] = gru_args
+    SAMPLE_ARGS["gru_forward"] = forward_args
+    SAMPLE_ARGS["lstm_cell"] = lstm_args
+    SAMPLE_ARGS["build_gru_classifier"] = lambda: (20, 3, 2)
+
+
+_register_samples()

@@ -1,0 +1,171 @@
+"""Keras model builders that chapters train (and the references of their model exercises).
+
+Importing this module does not import TensorFlow; each builder imports Keras when called.
+Every builder returns an uncompiled ``keras.Model`` that starts with ``keras.Input``, so that
+``model.output.shape`` and each ``layer.output.shape`` are defined (Keras 3 has no
+``output_shape`` attribute).
+"""
+
+from __future__ import annotations
+
+#: units of the recurrent layer of chapter 4's sequence classifiers
+RNN_UNITS = 64
+
+
+def _recurrent_classifier(kind: str, seq_len: int, n_channels: int, n_classes: int,
+                          units: int = RNN_UNITS):
+    import keras
+
+    layer = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM,
+             "rnn": keras.layers.SimpleRNN}[kind]
+    return keras.Sequential([
+        keras.Input(shape=(seq_len, n_channels)),
+        layer(units, name=kind),  # return_sequences=False: one output per sequence (E6)
+        keras.layers.Dense(n_classes, activation="softmax", name="class_probabilities"),
+    ], name=f"{kind}_classifier")
+
+
+def build_gru_classifier(seq_len, n_channels, n_classes):
+    """One prediction per sequence (chapter 4, erratum E6): ``Input((seq_len, n_channels))``,
+    ``GRU(64)`` (the source document's size) returning only its last hidden state,
+    ``Dense(n_classes, softmax)``.
+
+    Output shape ``(None, n_classes)``: one probability per class for each sequence.
+    """
+    return _recurrent_classifier("gru", seq_len, n_channels, n_classes)
+
+
+def build_lstm_classifier(seq_len: int, n_channels: int, n_classes: int, units: int = RNN_UNITS):
+    """The same classifier with an LSTM in place of the GRU."""
+    return _recurrent_classifier("lstm", seq_len, n_channels, n_classes, units)
+
+
+def build_rnn_classifier(seq_len: int, n_channels: int, n_classes: int, units: int = RNN_UNITS):
+    """The same classifier with a plain (ungated) recurrent layer, ``SimpleRNN``."""
+    return _recurrent_classifier("rnn", seq_len, n_channels, n_classes, units)
+
+
+def build_cnn1d_classifier(seq_len: int, n_channels: int, n_classes: int, filters: int = 32,
+                           kernel_size: int = 5, blocks: int = 3):
+    """A small 1-D convolutional network: ``blocks`` Conv1D (ReLU) layers, max pooling between
+    them, global average pooling over time, ``Dense(n_classes, softmax)``."""
+    import keras
+
+    layers = [keras.Input(shape=(seq_len, n_channels))]
+    for b in range(blocks):
+        layers.append(keras.layers.Conv1D(filters, kernel_size, padding="same",
+                                          activation="relu", name=f"conv{b + 1}"))
+        if b < blocks - 1:
+            layers.append(keras.layers.MaxPooling1D(2, name=f"pool{b + 1}"))
+    layers += [keras.layers.GlobalAveragePooling1D(name="average_over_time"),
+               keras.layers.Dense(n_classes, activation="softmax", name="class_probabilities")]
+    return keras.Sequential(layers, name="cnn1d_classifier")
+
+
+# =============================================================================================
+# Chapter 3: convolutional networks on chest X-rays (seed 000 §4.1)
+# =============================================================================================
+
+#: filters of the three convolutional layers and units of the hidden dense layer of seed 000
+#: §4.1's CNN
+SEED_CNN_FILTERS = (32, 64, 64)
+SEED_CNN_DENSE = 64
+
+
+def build_cnn(input_shape, n_classes):
+    """The CNN of seed 000 §4.1 (chapter 3's exercise), with the number of classes as an
+    argument instead of the source's fixed 10:
+
+    ``Input(input_shape)``, ``Conv2D(32, 3x3, relu)``, ``MaxPooling2D(2x2)``,
+    ``Conv2D(64, 3x3, relu)``, ``MaxPooling2D(2x2)``, ``Conv2D(64, 3x3, relu)``, ``Flatten``,
+    ``Dense(64, relu)``, ``Dense(n_classes, softmax)``; no padding ("valid"), stride 1.
+    For 28x28x1 inputs the feature maps are 26x26x32, 13x13x32, 11x11x64, 5x5x64, 3x3x64.
+    """
+    import keras
+
+    f1, f2, f3 = SEED_CNN_FILTERS
+    layers = keras.layers
+    return keras.Sequential([
+        keras.Input(shape=tuple(input_shape)),
+        layers.Conv2D(f1, (3, 3), activation="relu", name="conv1"),
+        layers.MaxPooling2D((2, 2), name="pool1"),
+        layers.Conv2D(f2, (3, 3), activation="relu", name="conv2"),
+        layers.MaxPooling2D((2, 2), name="pool2"),
+        layers.Conv2D(f3, (3, 3), activation="relu", name="conv3"),
+        layers.Flatten(name="flatten"),
+        layers.Dense(SEED_CNN_DENSE, activation="relu", name="dense"),
+        layers.Dense(n_classes, activation="softmax", name="class_probabilities"),
+    ], name="seed_cnn")
+
+
+def build_xray_cnn(input_shape=(28, 28, 1), n_classes=2, width=32, dropout=0.3,
+                   augment=True, seed=0):
+    """Chapter 3's improved chest X-ray classifier.
+
+    - **augmentation** (active only in training): random shifts of up to 10 %, rotations of
+      up to ±15° (0.04 of a turn) and zooms of up to 10 %; no flips (the heart is on the left);
+    - three blocks of 3x3 convolutions with **batch normalization** (批量归一化) before each ReLU
+      (``width``, ``2 width``, ``4 width`` filters; two convolutions in the first two blocks),
+      "same" padding, 2x2 max pooling between blocks; the normalization's running statistics
+      follow the batches quickly (``momentum=0.9``: Keras' default 0.99 needs several epochs
+      of a small data set before the validation predictions mean anything);
+    - global average pooling, ``Dropout(dropout)`` (the fraction of units *dropped*, erratum
+      E12), ``Dense(n_classes, softmax)``.
+
+    The last convolution is named ``"last_conv"`` (Grad-CAM reads it, see
+    :mod:`medai_lessons.explain`).
+    """
+    import keras
+
+    layers = keras.layers
+    inputs = keras.Input(shape=tuple(input_shape), name="xray")
+    x = inputs
+    if augment:
+        x = layers.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=seed, name="shift")(x)
+        x = layers.RandomRotation(0.04, fill_mode="nearest", seed=seed + 1, name="rotate")(x)
+        x = layers.RandomZoom(0.1, fill_mode="nearest", seed=seed + 2, name="zoom")(x)
+    plan = [(width, "block1_conv1"), (width, "block1_conv2"), "pool1",
+            (2 * width, "block2_conv1"), (2 * width, "block2_conv2"), "pool2",
+            (4 * width, "last_conv")]
+    for step in plan:
+        if step in ("pool1", "pool2"):
+            x = layers.MaxPooling2D(2, name=step)(x)
+            continue
+        filters, name = step
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=name)(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+        x = layers.ReLU(name=f"{name}_relu")(x)
+    x = layers.GlobalAveragePooling2D(name="average")(x)
+    x = layers.Dropout(dropout, seed=seed + 3, name="dropout")(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name="class_probabilities")(x)
+    return keras.Model(inputs, outputs, name="xray_cnn")
+
+
+# --- chapter 6: the tabular case study (seed 003 §4.2) ---------------------------------------
+
+#: the hidden layers of seed 003 §4.2's network
+TABULAR_MLP_UNITS: tuple[int, ...] = (64, 32)
+
+
+def build_mlp(n_features: int):
+    """The network of seed 003 §4.2 for a table of ``n_features`` measurements, **compiled**
+    (unlike this module's other builders: compiling with metrics that exist is part of
+    chapter 6's exercise, erratum E18).
+
+    ``Input((n_features,))``, ``Dense(64, relu)``, ``Dense(32, relu)``, ``Dense(1, sigmoid)``
+    (the probability of disease; output shape ``(None, 1)``); Adam (learning rate 1e-3),
+    binary cross-entropy, and the metrics ROC AUC and sensitivity (recall at 0.5). Without the
+    seed's ``Conv2D``/``MaxPooling2D``/``Flatten`` imports, which it never used (E19).
+    """
+    import keras
+
+    hidden = [keras.layers.Dense(units, activation="relu", name=f"hidden_{units}")
+              for units in TABULAR_MLP_UNITS]
+    model = keras.Sequential([keras.Input(shape=(n_features,)), *hidden,
+                              keras.layers.Dense(1, activation="sigmoid", name="p_disease")],
+                             name="tabular_mlp")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3),
+                  loss="binary_crossentropy",
+                  metrics=[keras.metrics.AUC(name="auc"),
+                           keras.metrics.Recall(thresholds=0.5, name="sensitivity")])
+    return model

@@ -1,0 +1,302 @@
+"""Sequence classification on ECGs (chapter 4): data as sequences, training, honest reports.
+
+- :func:`rhythm_dataset`: synthetic rhythm strips with a chosen number per class (so that a
+  set can be as imbalanced as a clinic's), from :mod:`medai_lessons.data.ecg_synthetic`;
+- :func:`ecg_to_sequence`: strips resampled and cut into frames, ``(n, steps, samples per
+  frame)``, the ``(batch, time, channels)`` layout of Keras' recurrent layers;
+- :func:`train_classifier`: Adam with gradient clipping, early stopping on the validation
+  loss, optional class weights, a progress bar, the training time; :func:`fit_and_evaluate`
+  adds the test report;
+- :func:`multiclass_report`: macro-F1, per-class recall and precision, the confusion matrix
+  (scikit-learn), because accuracy alone hides a missed rare class;
+- :func:`input_gradient_profile`: how far back a trained network listens (vanishing
+  gradients); :func:`recurrent_readout`: its hidden states and what it would answer after
+  each step;
+- :func:`synthetic_beats`: a stand-in for MIT-BIH beats when no record is on this machine;
+- :func:`find_mitdb`: where MIT-BIH records are on this machine, if anywhere.
+
+Importing this module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from medai_lessons.data.ecg_synthetic import RHYTHMS, ECGDataset, make_ecg_dataset
+
+
+def rhythm_dataset(counts: Mapping[str, int], *, seed: int = 0, duration: float = 10.0,
+                   fs: float = 250.0, noise: float = 0.02, baseline_wander: float = 0.05,
+                   verbose: bool = False) -> ECGDataset:
+    """Synthetic strips, ``counts[rhythm]`` of each (codes of ``ecg_synthetic.RHYTHMS``).
+
+    Class ``k`` is the ``k``-th rhythm of ``counts``. Each class has its own seed (``seed``
+    plus 1000 times its position), so strips of different classes are independent; the
+    result is shuffled deterministically.
+    """
+    codes = tuple(counts)
+    unknown = [c for c in codes if c not in RHYTHMS]
+    if unknown:
+        raise ValueError(f"unknown rhythm codes {unknown}; choose from {RHYTHMS}")
+    parts = [make_ecg_dataset(int(counts[c]), rhythms=[c], duration=duration, fs=fs,
+                              noise=noise, baseline_wander=baseline_wander,
+                              seed=seed + 1000 * k, shuffle=False)
+             for k, c in enumerate(codes)]
+    X = np.concatenate([p.X for p in parts])
+    y = np.concatenate([np.full(len(p), k, dtype=np.int64) for k, p in enumerate(parts)])
+    rates = np.concatenate([p.heart_rates for p in parts])
+    order = np.random.default_rng(seed).permutation(len(y))
+    ds = ECGDataset(X=X[order], y=y[order], class_names=codes, fs=float(fs),
+                    heart_rates=rates[order], seed=seed, noise=noise,
+                    baseline_wander=baseline_wander)
+    if verbose:
+        print(ds.summary())
+    return ds
+
+
+def ecg_to_sequence(X, fs: float, target_fs: float = 50.0, frame: int = 10) -> np.ndarray:
+    """ECG strips ``(n, samples)`` as sequences ``(n, steps, frame)`` for a recurrent layer.
+
+    Each strip is resampled to ``target_fs`` with a polyphase anti-aliasing filter
+    (``scipy.signal.resample_poly``), standardised on its own (mean 0, standard deviation 1:
+    amplitude differs between patients and electrodes), and cut into consecutive frames of
+    ``frame`` samples; a step of the sequence is one frame (at 50 Hz and ``frame=10``, 0.2 s
+    of signal). Samples that do not fill a last frame are dropped. Returns float32.
+    """
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 1:
+        X = X[None, :]
+    ratio = Fraction(float(target_fs) / float(fs)).limit_denominator(1000)
+    if ratio != 1:
+        X = resample_poly(X, ratio.numerator, ratio.denominator, axis=1)
+    X = (X - X.mean(axis=1, keepdims=True)) / (X.std(axis=1, keepdims=True) + 1e-6)
+    steps = X.shape[1] // frame
+    return X[:, : steps * frame].reshape(X.shape[0], steps, frame).astype(np.float32)
+
+
+def balanced_class_weights(y, n_classes: int) -> dict[int, float]:
+    """Keras ``class_weight``: ``n / (n_classes * n_c)`` for class ``c``, so that every class
+    contributes the same total weight to the loss (scikit-learn's "balanced" rule)."""
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes)
+    n = counts.sum()
+    return {c: float(n / (n_classes * counts[c])) if counts[c] else 0.0
+            for c in range(n_classes)}
+
+
+class _Progress:
+    """A tqdm bar over epochs that shows the losses (a Keras callback, made on demand)."""
+
+    def __new__(cls, epochs: int, desc: str, disable: bool):
+        import keras
+        from tqdm.auto import tqdm
+
+        class Progress(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                self.bar = tqdm(total=epochs, desc=desc, disable=disable, leave=False)
+
+            def on_epoch_end(self, epoch, logs=None):
+                logs = logs or {}
+                self.bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()
+                                      if k in ("loss", "val_loss")})
+                self.bar.update(1)
+
+            def on_train_end(self, logs=None):
+                self.bar.close()
+
+        return Progress()
+
+
+def train_classifier(model, X, y, X_val, y_val, *, epochs: int, batch_size: int = 32,
+                     lr: float = 5e-3, class_weight: Mapping[int, float] | None = None,
+                     patience: int | None = 5, seed: int = 0, progress: bool = True,
+                     desc: str = "training", eager: bool | None = None):
+    """Compile and fit a softmax classifier; returns ``(history, seconds)``.
+
+    Adam (learning rate ``lr``) with gradients clipped to norm 1 (recurrent networks can
+    produce exploding gradients), sparse categorical cross-entropy, ``class_weight`` passed
+    to Keras. With ``patience``, training stops when the validation loss has not improved
+    for that many epochs, and the weights of the best epoch are restored.
+
+    ``eager`` (default: on in the course's fast mode) runs Keras eagerly: for the few batches
+    of a fast run that is quicker than compiling the training step into a graph.
+    """
+    import keras
+
+    from medai_lessons.notebook import fast_mode
+
+    keras.utils.set_random_seed(seed)
+    model.compile(optimizer=keras.optimizers.Adam(lr, clipnorm=1.0),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  run_eagerly=fast_mode() if eager is None else eager)
+    callbacks = [_Progress(epochs, desc, disable=not progress)]
+    if patience:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=patience, restore_best_weights=True))
+    start = time.perf_counter()
+    history = model.fit(X, y, validation_data=(X_val, y_val), epochs=epochs,
+                        batch_size=batch_size, class_weight=dict(class_weight or {}) or None,
+                        callbacks=callbacks, verbose=0, shuffle=True)
+    return history.history, time.perf_counter() - start
+
+
+def predict_classes(model, X, batch_size: int = 512) -> np.ndarray:
+    """The most probable class of each sequence (of each step, for a per-step model).
+
+    Calls the model directly on batches (``model.predict`` would compile a new prediction
+    function for every model, and TensorFlow warns about that retracing)."""
+    X = np.asarray(X, dtype=np.float32)
+    parts = [np.asarray(model(X[i:i + batch_size], training=False))
+             for i in range(0, len(X), batch_size)]
+    return np.concatenate(parts).argmax(axis=-1)
+
+
+def fit_and_evaluate(model, split: Mapping[str, tuple], class_names: Sequence[str], *,
+                     name: str, verbose: bool = True, **train_kw) -> dict:
+    """Train ``model`` on ``split["train"]`` (early stopping on ``split["val"]``, see
+    :func:`train_classifier`, which gets ``train_kw``), evaluate it once on ``split["test"]``.
+
+    Returns ``{"model", "report", "seconds", "epochs", "history"}`` and, with ``verbose``,
+    prints the report with the training time and the number of weights.
+    """
+    (X, y), (X_val, y_val), (X_test, y_test) = (split[k] for k in ("train", "val", "test"))
+    history, seconds = train_classifier(model, X, y, X_val, y_val, desc=name, **train_kw)
+    report = multiclass_report(y_test, predict_classes(model, X_test), class_names)
+    if verbose:
+        print(format_multiclass_report(report, name)
+              + f"\n    {seconds:.1f} s of training, {len(history['loss'])} "
+                f"epoch{'s' if len(history['loss']) != 1 else ''}, "
+                f"{model.count_params():,} weights")
+    return {"model": model, "report": report, "seconds": seconds,
+            "epochs": len(history["loss"]), "history": history}
+
+
+def multiclass_report(y_true, y_pred, class_names: Sequence[str]) -> dict:
+    """Accuracy, macro-F1 (the unweighted mean of the per-class F1 scores), recall (sensitivity)
+    and precision (PPV) of each class, and the confusion matrix (rows: true class, columns:
+    predicted class), computed with scikit-learn."""
+    from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score
+
+    labels = list(range(len(class_names)))
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    kw = {"labels": labels, "zero_division": 0}
+    recall = recall_score(y_true, y_pred, average=None, **kw)
+    precision = precision_score(y_true, y_pred, average=None, **kw)
+    present = np.bincount(y_true, minlength=len(labels)) > 0
+    return {
+        "n": int(y_true.size),
+        "accuracy": float(np.mean(y_true == y_pred)) if y_true.size else float("nan"),
+        # macro-F1 over the classes present in y_true (a class with no case cannot be scored)
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro",
+                                   labels=[c for c in labels if present[c]], zero_division=0)),
+        "recall": {name: float(recall[k]) for k, name in enumerate(class_names)},
+        "precision": {name: float(precision[k]) for k, name in enumerate(class_names)},
+        "support": {name: int(np.sum(y_true == k)) for k, name in enumerate(class_names)},
+        "confusion": confusion_matrix(y_true, y_pred, labels=labels),
+    }
+
+
+def format_multiclass_report(report: dict, name: str = "") -> str:
+    """Two lines: accuracy and macro-F1, then recall per class (with its number of cases)."""
+    head = f"{name + ': ' if name else ''}accuracy {report['accuracy']:.3f}, " \
+           f"macro-F1 {report['macro_f1']:.3f} on {report['n']} cases"
+    recalls = ", ".join(f"{c} {r:.2f} (n={report['support'][c]})"
+                        for c, r in report["recall"].items() if report["support"][c])
+    return f"{head}\n    recall per class: {recalls}"
+
+
+# --- what the network listens to ------------------------------------------------------------
+
+
+def input_gradient_profile(model, X, y) -> np.ndarray:
+    """How far back a trained classifier listens: for each sequence ``i``, the norm of the
+    gradient of its loss ``L_i`` (cross-entropy of the true class) with respect to the input
+    at each step, ``||dL_i/dx_t||``, divided by its largest value over ``t``; then the mean
+    over sequences. Shape ``(T,)``, values in [0, 1]: 1 where the model is most sensitive.
+
+    Dividing by each sequence's own maximum compares the *shape* of the profile across
+    models, not their confidence (a confidently right model has tiny gradients everywhere).
+    """
+    import keras
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(np.asarray(X, dtype=np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = keras.losses.sparse_categorical_crossentropy(np.asarray(y), model(x))
+        total = tf.reduce_sum(loss)  # d total / d x_i = d L_i / d x_i
+    g = np.linalg.norm(tape.gradient(total, x).numpy(), axis=-1)
+    g = g / np.maximum(g.max(axis=1, keepdims=True), 1e-30)
+    return g.mean(axis=0)
+
+
+def recurrent_readout(model, X, forward):
+    """Hidden states of ``model``'s GRU computed by ``forward(X, h0, params)`` (e.g. your
+    ``gru_forward``) from the trained layer's weights, and the class probabilities that the
+    layers after the GRU give for the state after every step: what the classifier would
+    answer if the sequence ended there.
+
+    Returns ``(H, P)``: ``(n, T, units)`` and ``(n, T, n_classes)``. ``P[:, -1]`` is the
+    model's own prediction.
+    """
+    import keras
+
+    from medai_lessons.nn.rnn import gru_params_from_keras
+
+    where = next(i for i, layer in enumerate(model.layers)
+                 if isinstance(layer, keras.layers.GRU))
+    inputs = np.asarray(X, dtype=np.float32)
+    for layer in model.layers[:where]:
+        inputs = np.asarray(layer(inputs))
+    gru = model.layers[where]
+    H = np.asarray(forward(inputs.astype(np.float64), np.zeros((len(inputs), gru.units)),
+                           gru_params_from_keras(gru)))
+    P = H.astype(np.float32)
+    for layer in model.layers[where + 1:]:
+        P = np.asarray(layer(P))
+    return H, P
+
+
+# --- where is MIT-BIH? -----------------------------------------------------------------------
+
+
+def find_mitdb(start: str | Path | None = None) -> Path | None:
+    """A folder holding MIT-BIH records, or ``None``.
+
+    Looks first in the course's data cache (``<cache>/mitdb``, where ``load_mitdb``
+    downloads; an instructor may point ``MEDAI_DATA_DIR`` at a staged copy), then for a
+    staged ``shared/data/mitdb`` folder next to ``start`` (default: the working folder) or any
+    folder above it.
+    """
+    from medai_lessons.data.cache import data_dir
+    from medai_lessons.data.ecg import records_in
+
+    candidates = [data_dir() / "mitdb"]
+    here = Path(start or Path.cwd()).resolve()
+    candidates += [p / "shared" / "data" / "mitdb" for p in (here, *here.parents)]
+    return next((c for c in candidates if records_in(c)), None)
+
+
+def synthetic_beats(n_strips: int = 60, seed: int = 0):
+    """Heartbeat windows cut from synthetic "PVC" strips, as MIT-BIH beats are cut (187 samples
+    at 125 Hz around each R peak, min-max scaled): ``(X, y, class_names)`` with the AAMI
+    classes, normal beats ``N`` and premature ventricular beats ``V``. SYNTHETIC: a stand-in
+    used only when no MIT-BIH record is available."""
+    from medai_lessons.data.ecg import AAMI_CLASSES, TARGET_FS, extract_beats
+    from medai_lessons.data.ecg_synthetic import ecg_strip
+
+    Xs, ys = [], []
+    for k, child in enumerate(np.random.SeedSequence(seed).spawn(n_strips)):
+        strip = ecg_strip("PVC" if k % 2 == 0 else "NSR", duration=30.0, fs=TARGET_FS,
+                          seed=child)
+        X, y, *_ = extract_beats(strip.signal, strip.fs, strip.r_peaks, strip.beat_types)
+        Xs.append(X)
+        ys.append(y)
+    return np.concatenate(Xs), np.concatenate(ys), AAMI_CLASSES
