@@ -273,3 +273,41 @@ def format_report(report: dict[str, float], name: str = "") -> str:
             f"{report['specificity']:.3f} | PPV {report['ppv']:.3f} | NPV {report['npv']:.3f} | "
             f"accuracy {report['accuracy']:.3f} | ROC AUC {report['roc_auc']:.3f} "
             f"(missed: {report['fn']}, false alarms: {report['fp']})")
+
+
+# --- operating points (chapter 6) ------------------------------------------------------------
+
+
+class OperatingPoints(NamedTuple):
+    """Sensitivity and specificity at each candidate threshold, highest threshold first."""
+
+    thresholds: np.ndarray
+    sensitivity: np.ndarray
+    specificity: np.ndarray
+
+
+def operating_points(y_true, scores) -> OperatingPoints:
+    """Every way to cut ``scores`` into positive and negative: each distinct score used as the
+    threshold (a score >= threshold counts as positive), **highest threshold first**, with the
+    sensitivity and specificity there.
+
+    As the threshold falls, sensitivity can only rise and specificity only fall; the lowest
+    threshold calls every patient positive (sensitivity 1). Scores must be finite. Sensitivity
+    is ``nan`` everywhere when no patient has the disease, specificity when every patient has
+    it. Each value is an exact ratio of counts (``tp / (tp + fn)``), so a comparison with a
+    required sensitivity such as 0.9 is exact.
+    """
+    y_true, scores = _pair(y_true, scores, "scores")
+    scores = scores.astype(float)
+    if not np.all(np.isfinite(scores)):
+        raise ValueError("scores must be finite numbers (no nan or inf)")
+    thresholds = np.unique(scores)[::-1]
+    diseased, healthy = np.sort(scores[y_true == 1]), np.sort(scores[y_true == 0])
+    # patients at or above each threshold: all but those sorted below it
+    tp = diseased.size - np.searchsorted(diseased, thresholds, side="left")
+    fp = healthy.size - np.searchsorted(healthy, thresholds, side="left")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sens = tp / diseased.size if diseased.size else np.full(thresholds.size, np.nan)
+        spec = (healthy.size - fp) / healthy.size if healthy.size else np.full(thresholds.size,
+                                                                                np.nan)
+    return OperatingPoints(thresholds, np.asarray(sens, float), np.asarray(spec, float))

@@ -233,3 +233,32 @@ def plot_ecg(signal, fs: float, start: float = 0.0, seconds: float = 10.0,
     ax.set_xlabel("time (s)")
     ax.set_ylabel("mV")
     return _finish(fig, ax, title)
+
+
+# --- what a model relies on (chapter 6) ------------------------------------------------------
+
+
+def plot_importance(importances: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+                    feature_names: Sequence[str], top: int = 10,
+                    xlabel: str = "drop in ROC AUC when the feature is shuffled",
+                    title: str | None = None):
+    """Horizontal bars of feature importances with their spread, one colour per model:
+    ``importances = {model name: (means, standard deviations)}``, one value per feature (e.g.
+    ``sklearn.inspection.permutation_importance``'s ``importances_mean`` and
+    ``importances_std``). The ``top`` features of the first model are shown, most important
+    on top."""
+    names = list(importances)
+    first = np.asarray(importances[names[0]][0], dtype=float)
+    order = np.argsort(first)[::-1][:top][::-1]
+    height = 0.8 / len(names)
+    fig, ax = plt.subplots(figsize=(6.5, 0.25 * len(order) * len(names) + 1.4))
+    for k, name in enumerate(names):
+        means, sds = (np.asarray(v, dtype=float) for v in importances[name])
+        ax.barh(np.arange(len(order)) + ((len(names) - 1) / 2 - k) * height, means[order],
+                height=height, xerr=sds[order], capsize=2, label=name)
+    ax.set_yticks(np.arange(len(order)), [feature_names[i] for i in order])
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_xlabel(xlabel)
+    if len(names) > 1:
+        ax.legend(fontsize=8, loc="lower right")
+    return _finish(fig, ax, title)
