@@ -1,0 +1,525 @@
+"""Checkers for chapter 3: convolution, pooling, softmax and the CNN of seed 000 §4.1.
+
+The expected values come from TensorFlow itself (``tf.nn.conv2d``, ``tf.nn.max_pool2d``,
+``tf.nn.avg_pool2d``, ``tf.nn.softmax``) on seeded random inputs in float64. Tolerance
+``rtol=1e-5, atol=1e-6``: loose enough for an answer computed in float32, far tighter than any
+of the usual mistakes. When a wrong answer reproduces a known mistake (the flipped kernel of
+true convolution, SAME padding split the wrong way, a bias added once per pixel, a window that
+does not move by ``stride``, a softmax over the wrong axis, ...) the hint names it.
+
+The model checker reads the structure of the learner's Keras model: layer types in order,
+filters, kernel and pool sizes, activations, padding, ``layer.output.shape`` of every layer and
+``model.outputs[0].shape`` (Keras 3 has no ``output_shape``), then the probabilities it
+returns.
+
+``strict=True`` adds more seeds and sizes of the same kinds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from medai_lessons import models as ref_models
+from medai_lessons.grading.core import SAMPLE_ARGS, as_array, assert_close, call, fail
+from medai_lessons.nn import conv as ref
+
+RTOL, ATOL = 1e-5, 1e-6
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+def _known_mistake(got: np.ndarray, variants: dict, hints: dict) -> str:
+    """The hint of the first known mistake whose result ``got`` reproduces."""
+    for name, value in variants.items():
+        value = np.asarray(value, dtype=np.float64)
+        if got.shape == value.shape and np.allclose(got, value, rtol=RTOL, atol=ATOL):
+            return hints[name]
+    return ""
+
+
+def _compare(got, expected, exercise: str, case: str, inputs: str, variants: dict,
+             hints: dict, default_hint: str, shape_hints: dict | None = None) -> None:
+    """Shape first (with a hint for the shapes known mistakes produce), then values."""
+    arr = as_array(got, exercise, case)
+    expected = np.asarray(expected, dtype=np.float64)
+    if arr.shape != expected.shape:
+        hint = (shape_hints or {}).get(arr.shape, "")
+        fail(exercise, case, inputs=inputs, expected=f"shape {expected.shape}",
+             got=f"shape {arr.shape}", hint=hint or default_hint)
+    hint = _known_mistake(arr, variants, hints)
+    assert_close(arr, expected, exercise=exercise, case=case, inputs=inputs, rtol=RTOL,
+                 atol=ATOL, hint=hint or default_hint)
+
+
+# --- conv2d ----------------------------------------------------------------------------------
+
+_CONV_FORMULA = ("y[i, j, o] = sum over k, l, c of x[i*stride + k, j*stride + l, c] * "
+                 "w[k, l, c, o], plus b[o]: slide the kernel (not flipped) over the image.")
+_CONV_HINTS = {
+    "true_convolution": "this is true convolution, with the kernel flipped (erratum E2). "
+                        "tf.nn.conv2d computes cross-correlation: use w[k, l] as it is, "
+                        "without w[::-1, ::-1].",
+    "same_split_before": "SAME padding is split the wrong way: when the total padding is odd "
+                         "TensorFlow puts the smaller half on top/left and the extra row or "
+                         "column at the bottom/right (pad_top = total // 2).",
+    "same_symmetric": "SAME padding must make the output ceil(H / stride) long: pad "
+                      "total = max((out - 1) * stride + kh - H, 0), pad_top = total // 2, "
+                      "pad_bottom = total - pad_top (not (kh - 1) // 2 on each side).",
+    "bias_per_pixel": "the bias was added once per kernel entry (kh * kw * C_in times): add "
+                      "b[o] once to each output value, after the sum (erratum E2).",
+    "no_bias": "the bias b is missing: add b[o] to output channel o (when b is not None).",
+    "kernel_transposed": "the kernel's rows and columns are swapped: w[k, l] multiplies "
+                         "x[i + k, j + l] (k along rows, l along columns).",
+}
+
+
+def _conv_cases(strict: bool):
+    """(case name, seed, x shape, kernel (kh, kw), C_out, bias, stride, padding)."""
+    cases = [
+        ("one 6x6 grey image, a 3x3 kernel, valid", 0, (6, 6, 1), (3, 3), 1, False, 1,
+         "valid"),
+        ("a batch of 2 images 7x7x3, 3x3 kernels to 4 channels, bias, valid", 1, (2, 7, 7, 3),
+         (3, 3), 4, True, 1, "valid"),
+        ("stride 2, a 9x8x2 image, 3x3 kernels to 3 channels, bias, valid", 2, (9, 8, 2),
+         (3, 3), 3, True, 2, "valid"),
+        ("same padding, odd sizes: a batch of 2 images 7x9x1, 3x3 kernels to 2 channels", 3,
+         (2, 7, 9, 1), (3, 3), 2, False, 1, "same"),
+        ("same padding, stride 2, an 8x9x2 image, 3x3 kernels to 2 channels, bias", 4,
+         (8, 9, 2), (3, 3), 2, True, 2, "same"),
+        ("same padding, an even 2x4 kernel, a 5x7x1 image", 5, (5, 7, 1), (2, 4), 1, False, 1,
+         "same"),
+    ]
+    if strict:
+        cases += [
+            ("a batch of 3 images 10x10x2, 5x5 kernels to 4 channels, bias, same", 6,
+             (3, 10, 10, 2), (5, 5), 4, True, 1, "same"),
+            ("same padding, stride 3, a 11x10x1 image, a 4x4 kernel", 7, (11, 10, 1), (4, 4), 1,
+             False, 3, "same"),
+            ("a 1x1 kernel, a batch of 2 images 4x5x3, bias, valid", 8, (2, 4, 5, 3), (1, 1), 2,
+             True, 1, "valid"),
+            ("a kernel as large as the image, 5x5x2, valid", 9, (5, 5, 2), (5, 5), 3, True, 1,
+             "valid"),
+            ("stride 3, a batch of 2 images 13x11x1, a 3x2 kernel, valid", 10, (2, 13, 11, 1),
+             (3, 2), 2, True, 3, "valid"),
+        ]
+    return cases
+
+
+def _conv_variants(x, w, b, stride, padding) -> dict:
+    xb = x if x.ndim == 4 else x[None]
+    kh, kw, c_in = w.shape[:3]
+    variants = {"true_convolution": ref.true_convolution(x, w, b, stride, padding),
+                "kernel_transposed": ref.conv2d(x, w.transpose(1, 0, 2, 3), b, stride, padding)
+                if kh == kw else np.full(1, np.nan)}
+    if b is not None:
+        variants["bias_per_pixel"] = ref.conv2d(x, w, b * kh * kw * c_in, stride, padding)
+        variants["no_bias"] = ref.conv2d(x, w, None, stride, padding)
+    if padding == "same":
+        pads = []
+        for size, k in ((xb.shape[1], kh), (xb.shape[2], kw)):
+            before, after = ref.same_padding(size, k, stride)
+            pads.append((after, before))
+        flipped = np.pad(xb, ((0, 0), *pads, (0, 0)))
+        out = ref.conv2d(flipped, w, b, stride, "valid")
+        variants["same_split_before"] = out if x.ndim == 4 else out[0]
+        sym = np.pad(xb, ((0, 0), ((kh - 1) // 2,) * 2, ((kw - 1) // 2,) * 2, (0, 0)))
+        out = ref.conv2d(sym, w, b, stride, "valid")
+        variants["same_symmetric"] = out if x.ndim == 4 else out[0]
+    return variants
+
+
+def _conv_shape_hints(x, w, stride, padding) -> dict:
+    """Shapes that the usual mistakes produce -> hint."""
+    hints = {}
+    if stride > 1:
+        hints[ref.conv2d(x, w, None, 1, padding).shape] = (
+            "the window must move by `stride` pixels: keep every stride-th position.")
+    other = "valid" if padding == "same" else "same"
+    hints.setdefault(ref.conv2d(x, w, None, stride, other).shape,
+                     f"this is the shape of padding='{other}': the case asks for "
+                     f"padding='{padding}'.")
+    if x.ndim == 3:
+        hints.setdefault(ref.conv2d(x[None], w, None, stride, padding).shape,
+                         "one image (H, W, C) in, one image (H_out, W_out, C_out) out: drop "
+                         "the batch axis you added.")
+    return hints
+
+
+def check_conv2d(conv2d, strict: bool = False) -> None:
+    """``conv2d(x, w, b=None, stride=1, padding="valid")`` equals ``tf.nn.conv2d(x, w,
+    stride, padding.upper()) + b``: cross-correlation, NHWC layout, one image ``(H, W, C_in)``
+    or a batch ``(N, H, W, C_in)`` in and the same rank out, TensorFlow's SAME padding."""
+    tf = _tf()
+    exercise = "conv2d"
+    for case, seed, x_shape, (kh, kw), c_out, bias, stride, padding in _conv_cases(strict):
+        rng = np.random.default_rng(300 + seed)
+        x = rng.normal(0.0, 1.0, size=x_shape)
+        w = rng.normal(0.0, 1.0, size=(kh, kw, x_shape[-1], c_out))
+        b = rng.normal(0.0, 1.0, size=c_out) if bias else None
+        xb = x if x.ndim == 4 else x[None]
+        expected = tf.nn.conv2d(xb, w, stride, padding.upper()).numpy()
+        if b is not None:
+            expected = expected + b
+        if x.ndim == 3:
+            expected = expected[0]
+        kwargs = {"stride": stride, "padding": padding}
+        got = call(conv2d, x.copy(), w.copy(), None if b is None else b.copy(),
+                   exercise=exercise, case=case, **kwargs,
+                   hint="x is (H, W, C_in) or (N, H, W, C_in), w is (kh, kw, C_in, C_out), "
+                        "b is (C_out,) or None.")
+        inputs = (f"x {x.shape}, w {w.shape}, b {'None' if b is None else b.shape}, "
+                  f"stride={stride}, padding='{padding}'")
+        _compare(got, expected, exercise, case, inputs, _conv_variants(x, w, b, stride, padding),
+                 _CONV_HINTS, _CONV_FORMULA, _conv_shape_hints(x, w, stride, padding))
+    if strict:
+        x = np.random.default_rng(320).normal(size=(6, 7, 2)).astype(np.float32)
+        w = np.random.default_rng(321).normal(size=(3, 3, 2, 2)).astype(np.float32)
+        got = call(conv2d, x, w, exercise=exercise, case="float32 input, b left out")
+        expected = tf.nn.conv2d(x[None].astype(np.float64), w.astype(np.float64), 1,
+                                "VALID").numpy()[0]
+        _compare(got, expected, exercise, "float32 input, b left out", "x (6, 7, 2) float32",
+                 {}, {}, _CONV_FORMULA)
+
+
+# --- pooling ---------------------------------------------------------------------------------
+
+
+def _pool_cases(strict: bool):
+    """(case name, x, size, stride)."""
+    rng = np.random.default_rng(330)
+    hand = np.array([[1.0, 3.0, 2.0, 0.0], [4.0, -1.0, 5.0, 1.0], [0.0, 2.0, -3.0, -2.0],
+                     [1.0, 1.0, -4.0, -1.0]])[:, :, None]
+    cases = [
+        ("a 4x4 image with 1 channel, size 2, stride 2", hand, 2, 2),
+        ("a batch of 2 images 6x6x3, size 2, stride 2", rng.normal(size=(2, 6, 6, 3)), 2, 2),
+        ("all values negative, a 4x6x2 image, size 2, stride 2",
+         -np.abs(rng.normal(size=(4, 6, 2))) - 0.5, 2, 2),
+        ("odd sizes 7x5x2 (the last row and column are left out), size 2, stride 2",
+         rng.normal(size=(7, 5, 2)), 2, 2),
+        ("overlapping windows: size 3, stride 2, a batch of 2 images 7x7x1",
+         rng.normal(size=(2, 7, 7, 1)), 3, 2),
+        ("size 2, stride 1, a 5x6x2 image", rng.normal(size=(5, 6, 2)), 2, 1),
+    ]
+    if strict:
+        cases += [
+            ("size 3, stride 3, a batch of 3 images 9x9x2", rng.normal(size=(3, 9, 9, 2)), 3, 3),
+            ("size 4, stride 2, a 10x11x1 image", rng.normal(size=(10, 11, 1)), 4, 2),
+            ("size 1, stride 1 (the identity), a 3x4x2 image", rng.normal(size=(3, 4, 2)), 1, 1),
+            ("a large batch of 16 images 28x28x4, size 2, stride 2",
+             rng.normal(size=(16, 28, 28, 4)), 2, 2),
+        ]
+    return cases
+
+
+def _pool_variants(x, size, stride, kind: str) -> dict:
+    own = ref.max_pool2d if kind == "max" else ref.avg_pool2d
+    other = ref.avg_pool2d if kind == "max" else ref.max_pool2d
+    right = own(x, size, stride)
+    variants = {"other_kind": other(x, size, stride)}
+    if kind == "max":
+        variants["zero_start"] = np.maximum(right, 0.0)
+    else:
+        variants["divided_by_size"] = right * size
+        variants["sum"] = right * size * size
+        h, w = x.shape[-3:-1]
+        if size + 1 <= min(h, w):  # seed 003: (t + 1)^2 values over s * t, moved by one pixel
+            variants["source_003"] = ref.avg_pool2d(x, size + 1, 1) * (size + 1) ** 2 / size**2
+    if stride != size:
+        variants["stride_is_size"] = own(x, size, size)
+    across = right.max(axis=-1, keepdims=True) if kind == "max" else right.mean(axis=-1,
+                                                                                keepdims=True)
+    variants["over_channels"] = np.broadcast_to(across, right.shape)
+    return variants
+
+
+_POOL_HINTS = {
+    "max": {
+        "other_kind": "this is average pooling: take the maximum of each window.",
+        "zero_start": "negative windows came out as 0: start each window's maximum from its "
+                      "first value (or use .max()), not from 0.",
+        "stride_is_size": "the window moves by `size`, not by `stride`: the i-th output row "
+                          "starts at input row i * stride.",
+        "over_channels": "the maximum was taken across channels too: pool each channel on "
+                         "its own (reduce over the window's two spatial axes only).",
+    },
+    "avg": {
+        "other_kind": "this is max pooling: take the mean of each window.",
+        "divided_by_size": "divided by size instead of size * size: a size x size window holds "
+                           "size**2 values.",
+        "sum": "this is the sum of each window: divide by the size**2 values it holds.",
+        "source_003": "this is seed 003 §3.2.2's formula (erratum E3): (t + 1)**2 values "
+                      "divided by s * t, the window moved one pixel at a time. Average the "
+                      "size x size window (size**2 values) and move it by `stride`.",
+        "stride_is_size": "the window moves by `size`, not by `stride`: the i-th output row "
+                          "starts at input row i * stride.",
+        "over_channels": "the mean was taken across channels too: pool each channel on its "
+                         "own (reduce over the window's two spatial axes only).",
+    },
+}
+
+
+def _check_pool(func, kind: str, strict: bool) -> None:
+    tf = _tf()
+    exercise = f"{kind}_pool2d"
+    op = tf.nn.max_pool2d if kind == "max" else tf.nn.avg_pool2d
+    word = "maximum" if kind == "max" else "mean"
+    formula = (f"y[i, j, c] = the {word} of x[i*stride + k, j*stride + l, c] over "
+               "0 <= k, l < size (erratum E3): per channel, no padding, output "
+               "floor((H - size) / stride) + 1 rows.")
+    for case, x, size, stride in _pool_cases(strict):
+        xb = x if x.ndim == 4 else x[None]
+        expected = op(xb, size, stride, "VALID").numpy()
+        expected = expected if x.ndim == 4 else expected[0]
+        got = call(func, x.copy(), size, stride, exercise=exercise, case=case,
+                   hint="x is (H, W, C) or (N, H, W, C); size and stride are integers.")
+        single = x.ndim == 3
+        shape_hints = {
+            ref.max_pool2d(x, size, 1).shape: "the window must move by `stride` pixels "
+                                              "(pooling without a stride barely shrinks the "
+                                              "image: erratum E3).",
+            ref.max_pool2d(x, 2, 2).shape: "use the `size` and `stride` arguments, not a fixed "
+                                           "2x2 window.",
+            (*x.shape[:-3], -(-x.shape[-3] // stride), -(-x.shape[-2] // stride), x.shape[-1]):
+                "partial windows at the border are left out (VALID): "
+                "floor((H - size) / stride) + 1 rows.",
+        }
+        if single:
+            shape_hints[(1, *expected.shape)] = ("one image (H, W, C) in, one image out: drop "
+                                                 "the batch axis you added.")
+        shape_hints.pop(expected.shape, None)
+        _compare(got, expected, exercise, case,
+                 f"x {x.shape}, size={size}, stride={stride}",
+                 _pool_variants(x, size, stride, kind), _POOL_HINTS[kind], formula, shape_hints)
+
+
+def check_max_pool2d(max_pool2d, strict: bool = False) -> None:
+    """``max_pool2d(x, size=2, stride=2)`` equals ``tf.nn.max_pool2d(x, size, stride,
+    "VALID")``: the maximum of each ``size x size`` window, moved by ``stride``, per
+    channel; one image ``(H, W, C)`` or a batch ``(N, H, W, C)``."""
+    _check_pool(max_pool2d, "max", strict)
+
+
+def check_avg_pool2d(avg_pool2d, strict: bool = False) -> None:
+    """``avg_pool2d(x, size=2, stride=2)`` equals ``tf.nn.avg_pool2d(x, size, stride,
+    "VALID")``: the mean of each ``size x size`` window (``size**2`` values), moved by
+    ``stride``, per channel."""
+    _check_pool(avg_pool2d, "avg", strict)
+
+
+# --- softmax ---------------------------------------------------------------------------------
+
+_SOFTMAX_HINTS = {
+    "wrong_axis": "normalised along the wrong axis: every slice along `axis` must sum to 1 "
+                  "(np.sum(e, axis=axis, keepdims=True)).",
+    "whole_array": "normalised over the whole array: divide by the sum along `axis` only "
+                   "(keepdims=True), so that each row (slice) sums to 1.",
+}
+
+
+def _softmax_cases(strict: bool):
+    """(case name, logits, axis)."""
+    rng = np.random.default_rng(340)
+    cases = [
+        ("a vector of 3 logits", np.array([2.0, 1.0, 0.1]), -1),
+        ("a batch of 4 rows of 5 logits, axis=-1", rng.normal(0, 2, size=(4, 5)), -1),
+        ("logits of +-1000", np.array([[1000.0, -1000.0, 0.0], [-1000.0, -1000.0, -999.0]]),
+         -1),
+        ("rows on very different scales", np.array([[1000.0, 999.0, 998.0],
+                                                    [-1000.0, -1001.0, -1003.0]]), -1),
+        ("axis=0 on a 3x4 matrix (each column sums to 1)", rng.normal(0, 2, size=(3, 4)), 0),
+    ]
+    if strict:
+        cases += [
+            ("a 3-d array (2, 3, 4), axis=1", rng.normal(0, 3, size=(2, 3, 4)), 1),
+            ("a single logit", np.array([[7.0]]), -1),
+            ("a batch of 200 rows of 10 logits in [-800, 800]",
+             rng.uniform(-800, 800, size=(200, 10)), -1),
+            ("float32 logits of +-100", np.array([[100.0, -100.0], [50.0, 60.0]],
+                                                 dtype=np.float32), -1),
+            ("axis=0 on logits of +-1000", np.array([[1000.0, -5.0], [-1000.0, 5.0]]), 0),
+        ]
+    return cases
+
+
+def check_softmax(softmax, strict: bool = False) -> None:
+    """``softmax(logits, axis=-1)`` equals ``tf.nn.softmax(logits, axis)``: finite for logits
+    of +-1000 (subtract the maximum along ``axis`` first), each slice along ``axis`` sums to
+    1, same shape as the input."""
+    tf = _tf()
+    exercise = "softmax"
+    stable = ("subtract the maximum of each slice along axis (np.max(z, axis=axis, "
+              "keepdims=True)) before np.exp: exp(1000) overflows to inf (inf / inf is nan), "
+              "and the maximum of the whole array makes exp() of the other slices underflow "
+              "to 0 (0 / 0 is nan).")
+    for case, z, axis in _softmax_cases(strict):
+        expected = tf.nn.softmax(z.astype(np.float64), axis=axis).numpy()
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            got = call(softmax, z.copy(), axis=axis, exercise=exercise, case=case,
+                       hint="sum with keepdims=True, so that the sums broadcast against the "
+                            "logits along `axis`.")
+            variants = {}
+            if z.ndim > 1:
+                other = 0 if axis in (-1, z.ndim - 1) else -1
+                variants["wrong_axis"] = ref.softmax(z, axis=other)
+                e = np.exp(z - z.max(axis=axis, keepdims=True))
+                variants["whole_array"] = e / e.sum()
+        hint = {"logits of +-1000": stable, "rows on very different scales":
+                "subtract each slice's own maximum (keepdims=True), not the maximum of the whole "
+                "array: exp(-2000) underflows to 0 and 0 / 0 is nan.",
+                }.get(case, "softmax(z)_k = exp(z_k - max z) / sum_j exp(z_j - max z) along axis.")
+        _compare(got, expected, exercise, case, f"logits {z.shape}, axis={axis}", variants,
+                 _SOFTMAX_HINTS, hint)
+
+
+# --- the CNN of seed 000 §4.1 ----------------------------------------------------------------
+
+
+def _shape(tensor) -> tuple:
+    return tuple(None if s is None else int(s) for s in tensor.shape)
+
+
+def _expected_layers(input_shape, n_classes):
+    """(type name, settings, output shape) of every layer of the seed's CNN."""
+    h, w, _ = input_shape
+    f1, f2, f3 = ref_models.SEED_CNN_FILTERS
+    rows = []
+    for filters, pool in ((f1, True), (f2, True), (f3, False)):
+        h, w = h - 2, w - 2
+        rows.append(("Conv2D", {"filters": filters, "kernel_size": (3, 3), "strides": (1, 1),
+                                "padding": "valid", "activation": "relu"}, (None, h, w, filters)))
+        if pool:
+            h, w = h // 2, w // 2
+            rows.append(("MaxPooling2D", {"pool_size": (2, 2), "strides": (2, 2),
+                                          "padding": "valid"}, (None, h, w, filters)))
+    rows.append(("Flatten", {}, (None, h * w * f3)))
+    rows.append(("Dense", {"units": ref_models.SEED_CNN_DENSE, "activation": "relu"},
+                 (None, ref_models.SEED_CNN_DENSE)))
+    rows.append(("Dense", {"units": n_classes, "activation": "softmax"}, (None, n_classes)))
+    return rows
+
+
+_SEED_LAYERS = ("Conv2D(32, (3, 3), relu), MaxPooling2D((2, 2)), Conv2D(64, (3, 3), relu), "
+                "MaxPooling2D((2, 2)), Conv2D(64, (3, 3), relu), Flatten(), Dense(64, relu), "
+                "Dense(n_classes, softmax)")
+
+
+def _build_cases(strict: bool):
+    cases = [("28x28 grey chest X-rays, 2 classes", (28, 28, 1), 2),
+             ("32x32 colour images, 5 classes", (32, 32, 3), 5)]
+    if strict:
+        cases += [("64x64 grey images, 3 classes", (64, 64, 1), 3),
+                  ("non-square 30x40 grey images, 2 classes", (30, 40, 1), 2)]
+    return cases
+
+
+def _layer_settings(layer) -> dict:
+    config = layer.get_config()
+    out = {}
+    for key in ("filters", "kernel_size", "strides", "padding", "pool_size", "units"):
+        if key in config:
+            value = config[key]
+            out[key] = tuple(value) if isinstance(value, list) else value
+    if "activation" in config:
+        act = config["activation"]
+        out["activation"] = act if isinstance(act, str) else getattr(act, "__name__", str(act))
+    return out
+
+
+def check_build_cnn(build_cnn, strict: bool = False) -> None:
+    """``build_cnn(input_shape, n_classes)`` returns a Keras model with the layers of seed 000
+    §4.1 in order: Conv2D(32, 3x3, relu), MaxPooling2D(2x2), Conv2D(64, 3x3, relu),
+    MaxPooling2D(2x2), Conv2D(64, 3x3, relu), Flatten, Dense(64, relu), Dense(n_classes,
+    softmax); valid padding; input ``(None, *input_shape)``, output ``(None, n_classes)``.
+    Checked by layer types, settings, ``layer.output.shape`` and ``model.outputs[0].shape``."""
+    import keras
+
+    exercise = "build_cnn"
+    for case, input_shape, n_classes in _build_cases(strict):
+        model = call(build_cnn, input_shape, n_classes, exercise=exercise, case=case,
+                     hint="keras.Sequential([keras.Input(shape=input_shape), "
+                          "keras.layers.Conv2D(32, (3, 3), activation='relu'), ...]).")
+        if model is None:
+            fail(exercise, case, got="None", hint="return the model.")
+        if not isinstance(model, keras.Model):
+            fail(exercise, case, expected="a keras.Model", got=type(model).__name__,
+                 hint="build it with keras.Sequential([...]) and return it.")
+        try:  # a Sequential model of Keras 3 defines model.outputs, not model.output
+            in_shape, out_shape = _shape(model.inputs[0]), _shape(model.outputs[0])
+        except (AttributeError, ValueError, IndexError, TypeError):
+            fail(exercise, case, expected="a model with a defined input",
+                 got="a model that has not been built",
+                 hint="start with keras.Input(shape=input_shape) so that the model's shapes "
+                      "are known.")
+        if in_shape != (None, *input_shape):
+            fail(exercise, case, expected=f"input shape {(None, *input_shape)}", got=in_shape,
+                 hint="keras.Input(shape=input_shape): use the argument, not a fixed shape.")
+        layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+        expected = _expected_layers(input_shape, n_classes)
+        got_types = [type(layer).__name__ for layer in layers]
+        want_types = [row[0] for row in expected]
+        if got_types != want_types:
+            if len(got_types) > len(want_types):
+                hint = "there is an extra layer: "
+            elif len(got_types) < len(want_types):
+                hint = "a layer is missing: "
+            else:
+                hint = "the layers are not in the source's order: "
+            fail(exercise, case, expected=want_types, got=got_types,
+                 hint=hint + "the source's model is " + _SEED_LAYERS + ".")
+        for i, (layer, (kind, settings, shape)) in enumerate(zip(layers, expected, strict=True)):
+            have = _layer_settings(layer)
+            for key, want in settings.items():
+                if key == "units" and i == len(layers) - 1 and have.get(key) != want:
+                    fail(exercise, case, expected=f"the last Dense layer with {want} units",
+                         got=f"{have.get(key)} units",
+                         hint="one output per class: Dense(n_classes, activation='softmax'). "
+                              "The source's Dense(10) is for ten classes, not for this task.")
+                if have.get(key) != want:
+                    fail(exercise, case, expected=f"layer {i + 1} ({kind}) with {key}={want!r}",
+                         got=f"{key}={have.get(key)!r}", hint="the source's model is "
+                         + _SEED_LAYERS + "; leave padding and strides at their defaults.")
+            got_shape = _shape(layer.output)
+            if got_shape != shape:
+                fail(exercise, case, expected=f"layer {i + 1} ({kind}) output {shape}",
+                     got=f"{got_shape}", hint="with 3x3 kernels and no padding each convolution "
+                                              "takes 2 rows and 2 columns; each 2x2 pooling "
+                                              "halves the size (rounding down).")
+        if out_shape != (None, n_classes):
+            fail(exercise, case, expected=f"model output (None, {n_classes})", got=out_shape)
+        x = np.random.default_rng(sum(input_shape)).random((3, *input_shape)).astype("float32")
+        p = as_array(np.asarray(model(x, training=False)), exercise, case)
+        if np.any(p < 0) or not np.allclose(p.sum(axis=-1), 1.0, atol=1e-4):
+            fail(exercise, case, expected="class probabilities that sum to 1 for each image",
+                 got=p.round(3), hint="the last layer's activation is 'softmax'.")
+
+
+EXERCISES = {
+    "conv2d": (check_conv2d, ref.conv2d),
+    "max_pool2d": (check_max_pool2d, ref.max_pool2d),
+    "avg_pool2d": (check_avg_pool2d, ref.avg_pool2d),
+    "softmax": (check_softmax, ref.softmax),
+    "build_cnn": (check_build_cnn, ref_models.build_cnn),
+}
+
+
+def _register_samples() -> None:
+    def conv_args():
+        rng = np.random.default_rng(0)
+        return rng.normal(size=(5, 5, 2)), rng.normal(size=(3, 3, 2, 2)), np.zeros(2), 1, "same"
+
+    def pool_args():
+        return (np.random.default_rng(0).normal(size=(4, 4, 2)), 2, 2)
+
+    SAMPLE_ARGS["conv2d"] = conv_args
+    SAMPLE_ARGS["max_pool2d"] = pool_args
+    SAMPLE_ARGS["avg_pool2d"] = pool_args
+    SAMPLE_ARGS["softmax"] = lambda: (np.array([[1000.0, 0.0, -1000.0], [1.0, 2.0, 3.0]]),)
+    SAMPLE_ARGS["build_cnn"] = lambda: ((28, 28, 1), 2)
+
+
+_register_samples()
+
