@@ -880,17 +880,23 @@ def test_every_reference_is_reloaded_by_the_fresh_copy_of_the_checks():
 
 def test_fresh_reload_replaces_checkers_patched_into_the_package():
     """An answer cell may assign into medai_lessons.grading; the hidden tests' fresh reload must
-    put every checker back, those of chapters found by discovery included."""
-    import importlib
+    put every checker back, those of chapters found by discovery included. (In a subprocess:
+    reloading the modules would leave other tests of this session holding stale objects.)"""
+    import subprocess
+    import sys
 
-    import medai_lessons.grading as package
-    from medai_lessons.grading import fresh
-
-    names = [n for n in package.__all__ if n.startswith("check_")]
-    assert len(names) >= 11
-    for name in names:
-        setattr(package, name, lambda *a, **k: None)
-    fresh_package = importlib.reload(fresh).grading()
-    for name in names:
-        checker = getattr(fresh_package, name)
-        assert checker.__module__.startswith("medai_lessons.grading."), (name, checker)
+    code = textwrap.dedent("""
+        import importlib
+        import medai_lessons.grading as package
+        from medai_lessons.grading import fresh
+        names = [n for n in package.__all__ if n.startswith("check_")]
+        for name in names:
+            setattr(package, name, lambda *a, **k: None)
+        fresh_package = importlib.reload(fresh).grading()
+        bad = [n for n in names
+               if not getattr(fresh_package, n).__module__.startswith("medai_lessons.grading.")]
+        print(len(names), bad)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split(maxsplit=1)
+    assert int(out[0]) >= 11 and out[1].strip() == "[]", out
