@@ -169,3 +169,64 @@ def build_mlp(n_features: int):
                   metrics=[keras.metrics.AUC(name="auc"),
                            keras.metrics.Recall(thresholds=0.5, name="sensitivity")])
     return model
+
+
+# --- chapter 5: generative adversarial networks (seed 000 §4.3, errata E7 and E10) -----------
+
+#: channels of the generator's 7x7 and 14x14 feature maps (and of the discriminator's second
+#: and first convolution): small enough to train in about a minute on a 2-core CPU
+GAN_WIDTH = (64, 32)
+
+
+def build_generator(latent_dim: int, image_shape=(28, 28, 1)):
+    """A DCGAN generator for 28x28 images (chapter 5's exercise): noise ``(None, latent_dim)``
+    to images ``(None, 28, 28, channels)`` in [-1, 1].
+
+    ``Dense(7*7*64)`` reshaped to 7x7x64, then two ``Conv2DTranspose`` layers (32 channels,
+    then one per image channel) with stride 2
+    (7 -> 14 -> 28 pixels a side); batch normalization and LeakyReLU(0.2) after the first two
+    layers (the source's hidden activation, not the ReLU its text names, erratum E10); ``tanh``
+    at the output, so real images must be scaled to [-1, 1] too. ``image_shape`` only sets the
+    number of output channels (1 for grey X-rays; the source's 3 was its mistake, E7).
+    """
+    import keras
+
+    layers = keras.layers
+    wide, narrow = GAN_WIDTH
+    return keras.Sequential([
+        keras.Input(shape=(latent_dim,), name="noise"),
+        layers.Dense(7 * 7 * wide, use_bias=False, name="project"),
+        layers.BatchNormalization(name="project_bn"),
+        layers.LeakyReLU(0.2, name="project_lrelu"),
+        layers.Reshape((7, 7, wide), name="to_7x7"),
+        layers.Conv2DTranspose(narrow, 4, strides=2, padding="same", use_bias=False,
+                               name="up_14x14"),
+        layers.BatchNormalization(name="up_14x14_bn"),
+        layers.LeakyReLU(0.2, name="up_14x14_lrelu"),
+        layers.Conv2DTranspose(image_shape[-1], 4, strides=2, padding="same",
+                               activation="tanh", name="image"),
+    ], name="generator")
+
+
+def build_discriminator(image_shape=(28, 28, 1)):
+    """A DCGAN discriminator (chapter 5's exercise): images ``(None, *image_shape)`` to one
+    **logit** per image ``(None, 1)``, the score that the image is real before the sigmoid (the
+    losses of :mod:`medai_lessons.nn.gan` take logits, which keeps them stable).
+
+    Two ``Conv2D(4x4, stride 2, "same")`` layers (32 and 64 channels) with LeakyReLU(0.2),
+    ``Dropout(0.3)`` (the fraction dropped, E12), ``Flatten``, ``Dense(1)`` without activation.
+    """
+    import keras
+
+    layers = keras.layers
+    wide, narrow = GAN_WIDTH
+    return keras.Sequential([
+        keras.Input(shape=tuple(image_shape), name="image"),
+        layers.Conv2D(narrow, 4, strides=2, padding="same", name="down1"),
+        layers.LeakyReLU(0.2, name="down1_lrelu"),
+        layers.Conv2D(wide, 4, strides=2, padding="same", name="down2"),
+        layers.LeakyReLU(0.2, name="down2_lrelu"),
+        layers.Dropout(0.3, name="dropout"),
+        layers.Flatten(name="flatten"),
+        layers.Dense(1, name="logit"),
+    ], name="discriminator")

@@ -29,11 +29,13 @@ def plot_functions(x, panels: Mapping[str, Mapping[str, np.ndarray]], xlabel: st
 
 
 def plot_curves(curves: Mapping[str, Sequence[float]], xlabel: str = "step",
-                ylabel: str = "loss", title: str | None = None, logy: bool = False):
-    """Training curves (loss or metric per step/epoch), one line per entry."""
+                ylabel: str = "loss", title: str | None = None, logy: bool = False,
+                x: Sequence[float] | None = None):
+    """Training curves (loss or metric per step/epoch), one line per entry, against ``x``
+    (default 0, 1, 2, ...)."""
     fig, ax = plt.subplots(figsize=(6.5, 3.5))
     for label, values in curves.items():
-        ax.plot(np.arange(len(values)), values, label=label, lw=2)
+        ax.plot(np.arange(len(values)) if x is None else x, values, label=label, lw=2)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logy:

@@ -272,15 +272,14 @@ def find_mitdb(start: str | Path | None = None) -> Path | None:
 
     Looks first in the course's data cache (``<cache>/mitdb``, where ``load_mitdb``
     downloads; an instructor may point ``MEDAI_DATA_DIR`` at a staged copy), then for a
-    staged ``shared/data/mitdb`` folder next to ``start`` (default: the working folder) or any
-    folder above it.
+    staged ``shared/data/mitdb`` folder next to ``start`` (default: the working folder), the
+    course's package or any folder above them
+    (:func:`medai_lessons.data.cache.staged_paths`).
     """
-    from medai_lessons.data.cache import data_dir
+    from medai_lessons.data.cache import data_dir, staged_paths
     from medai_lessons.data.ecg import records_in
 
-    candidates = [data_dir() / "mitdb"]
-    here = Path(start or Path.cwd()).resolve()
-    candidates += [p / "shared" / "data" / "mitdb" for p in (here, *here.parents)]
+    candidates = [data_dir() / "mitdb", *staged_paths("mitdb", start)]
     return next((c for c in candidates if records_in(c)), None)
 
 

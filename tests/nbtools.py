@@ -1,9 +1,12 @@
 """Notebook helpers the grading tests share: which cells are answers and tests, which answers
-a test needs, and an answer as a learner would write it."""
+a test needs, an answer as a learner would write it, a cell run as a learner's notebook runs
+it, and the first line a checker's failure message starts with."""
 
 from __future__ import annotations
 
 import copy
+import re
+import textwrap
 
 import nbformat
 
@@ -67,3 +70,16 @@ def expected_scores(source_nb, broken: set[str]) -> dict[str, float]:
 
 def read(path):
     return nbformat.read(path, as_version=4)
+
+
+def failure_pattern(exercise: str, case: str) -> str:
+    """The first line of a checker's message: the exercise, then the case that failed (either
+    ``failed on case '<case>...`` or ``raised <Error> on case '<case>...``)."""
+    return rf"^{re.escape(exercise)}: (failed on|raised \w+ on) case '{re.escape(case)}"
+
+
+def notebook(source: str) -> dict:
+    """Run ``source`` in a fresh namespace, as a learner's notebook cell would."""
+    namespace: dict = {"__name__": "__main__"}
+    exec(textwrap.dedent(source), namespace)
+    return namespace

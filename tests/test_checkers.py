@@ -31,24 +31,12 @@ from medai_lessons.grading import (
     check_tanh_grad,
 )
 from medai_lessons.notebook import learner_or_reference
+from nbtools import failure_pattern, notebook
 
 ALL_EXERCISES = sorted(EXERCISES)
 
 
 ALL_HEALTHY = "all labels 0 (only the (1 - y) term counts)"
-
-
-def failure_pattern(exercise: str, case: str) -> str:
-    """The first line of a checker's message: the exercise, then the case that failed (either
-    ``failed on case '<case>...`` or ``raised <Error> on case '<case>...``)."""
-    return rf"^{re.escape(exercise)}: (failed on|raised \w+ on) case '{re.escape(case)}"
-
-
-def notebook(source: str) -> dict:
-    """Run ``source`` in a fresh namespace, as a learner's notebook cell would."""
-    namespace: dict = {"__name__": "__main__"}
-    exec(textwrap.dedent(source), namespace)
-    return namespace
 
 
 # --- the references pass ---------------------------------------------------------------------

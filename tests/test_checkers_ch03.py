@@ -16,7 +16,6 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from test_checkers import failure_pattern, notebook
 
 from medai_lessons import models
 from medai_lessons.grading import (
@@ -31,6 +30,7 @@ from medai_lessons.grading import (
 from medai_lessons.grading.core import SAMPLE_ARGS
 from medai_lessons.nn import conv as ref
 from medai_lessons.notebook import learner_or_reference
+from nbtools import failure_pattern, notebook
 
 CHAPTER_3 = ["conv2d", "max_pool2d", "avg_pool2d", "softmax", "build_cnn"]
 L = keras.layers

@@ -25,7 +25,6 @@ from sklearn.metrics import accuracy_score, recall_score, roc_auc_score, roc_cur
 from sklearn.model_selection import StratifiedShuffleSplit, train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
-from test_checkers import failure_pattern, notebook  # the chapter-2 tests' helpers
 
 from medai_lessons import metrics, models, tabular
 from medai_lessons.grading import (
@@ -39,6 +38,7 @@ from medai_lessons.grading import (
 )
 from medai_lessons.grading.core import SAMPLE_ARGS
 from medai_lessons.notebook import learner_or_reference
+from nbtools import failure_pattern, notebook
 
 CHAPTER_6 = ["stratified_split", "fit_preprocessor", "build_mlp", "choose_threshold",
              "evaluate_classifier"]

@@ -167,3 +167,19 @@ def test_move_aside_keeps_the_file_under_a_bad_name(tmp_path):
         assert moved.parent == tmp_path
         assert moved.name.startswith("x.npz.bad-")
     assert {first.read_bytes(), second.read_bytes()} == {b"junk", b"junk2"}
+
+
+def test_find_staged_looks_in_shared_data_above_the_start_folder(tmp_path):
+    from medai_lessons.data import find_staged
+    from medai_lessons.data.cache import staged_paths
+
+    staged = tmp_path / "shared" / "data" / "medmnist" / "x.npz"
+    deep = tmp_path / "course" / "chapter"
+    deep.mkdir(parents=True)
+    assert find_staged("medmnist/x.npz", start=deep) is None
+    staged.parent.mkdir(parents=True)
+    staged.write_bytes(b"PK")
+    assert find_staged("medmnist/x.npz", start=deep) == staged
+    paths = staged_paths("medmnist/x.npz", start=deep)
+    assert paths[0] == deep / "shared" / "data" / "medmnist" / "x.npz"
+    assert paths.index(staged) < len(paths) and len(paths) == len(set(paths))

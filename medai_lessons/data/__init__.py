@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from medai_lessons.data.cache import data_dir, default_cache_dir
+from medai_lessons.data.cache import data_dir, default_cache_dir, find_staged
 from medai_lessons.data.errors import ChecksumMismatch, CorruptFile, DataError, DataUnavailable
 from medai_lessons.data.registry import REGISTRY, DatasetInfo, get_info, list_datasets
 
@@ -74,6 +74,7 @@ __all__ = [
     "DatasetInfo",
     "data_dir",
     "default_cache_dir",
+    "find_staged",
     "get_info",
     "list_datasets",
     *_LAZY,

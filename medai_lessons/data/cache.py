@@ -69,6 +69,28 @@ def dataset_path(info: DatasetInfo) -> Path:
     return dataset_dir(info) / info.filename
 
 
+def staged_paths(relative: str | Path, start: str | Path | None = None) -> list[Path]:
+    """Where a copy staged beside the course could be: ``shared/data/<relative>`` in ``start``
+    (default: the working folder), in the course package's folder, and in every folder above
+    either, nearest first. Nothing is checked here; see :func:`find_staged`."""
+    starts = [Path(start or Path.cwd()).resolve(), Path(__file__).resolve().parents[1]]
+    seen, out = set(), []
+    for first in starts:
+        for folder in (first, *first.parents):
+            candidate = folder / "shared" / "data" / Path(relative)
+            if candidate not in seen:
+                seen.add(candidate)
+                out.append(candidate)
+    return out
+
+
+def find_staged(relative: str | Path, start: str | Path | None = None) -> Path | None:
+    """The first existing ``shared/data/<relative>`` of :func:`staged_paths` (a file or a
+    folder, e.g. ``"medmnist/pneumoniamnist.npz"`` as on the course's test machines), or
+    ``None``. The loaders check what they read; this only finds it."""
+    return next((p for p in staged_paths(relative, start) if p.exists()), None)
+
+
 def file_md5(path: Path | str, chunk: int = 1 << 20) -> str:
     """The MD5 hex digest of a file, read in chunks."""
     digest = hashlib.md5()

@@ -1,0 +1,579 @@
+"""Checkers for chapter 5: the GAN losses, the two networks and one training step.
+
+Losses are compared with the reference (:mod:`medai_lessons.nn.gan`) on TensorFlow tensors of
+logits, including logits of ±1000 (where ``log(sigmoid(x))`` overflows), and so are their
+gradients, taken with ``tf.GradientTape``: a loss computed with NumPy has none.
+
+The networks are checked by what the rest of the chapter needs: shapes (the generator's output
+is the discriminator's input, erratum E7), a ``tanh`` output for images in [-1, 1], a logit
+(no sigmoid) out of the discriminator.
+
+``train_step`` is checked twice. On a tiny GAN whose generator ignores its noise (so that the
+step is deterministic) with plain SGD, the weights after the step are compared with the
+discriminator step and the generator step computed here, and the optimizers are watched: the
+discriminator's optimizer must receive only the discriminator's weights, the generator's only
+the generator's. Both the alternating update (the generator step through the updated
+discriminator) and the simultaneous one (both gradients from the same forward pass, as in
+TensorFlow's own DCGAN tutorial) are accepted. Then, compiled with ``tf.function`` as the
+chapter's training loop runs it, two calls must draw different noise.
+
+``strict=True`` adds sizes and seeds of the same kinds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from medai_lessons import models as ref_models
+from medai_lessons.grading.core import SAMPLE_ARGS, as_array, assert_close, call, fail
+from medai_lessons.nn import gan as ref
+
+RTOL, ATOL = 1e-5, 1e-5
+
+_FROM_LOGITS = ("compute it from the logits: -log(sigmoid(l)) = softplus(-l) and "
+                "-log(1 - sigmoid(l)) = softplus(l) (tf.nn.softplus), or "
+                "keras.losses.BinaryCrossentropy(from_logits=True), or "
+                "tf.nn.sigmoid_cross_entropy_with_logits; never log(sigmoid(l)).")
+_TF_ONLY = ("use TensorFlow operations only (tf.nn.softplus, tf.reduce_mean, ...): "
+            "tf.GradientTape cannot follow a computation through NumPy (np.log, .numpy(), "
+            "float(...)), so the networks would get no gradient.")
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, x)
+
+
+def _logits(rng: np.random.Generator, n: int, scale: float = 2.0) -> np.ndarray:
+    return (rng.normal(size=(n, 1)) * scale).astype("float32")
+
+
+def _value_and_gradients(loss_fn, arrays, exercise: str, case: str, inputs: str):
+    """The loss's value (float64) and its gradients with respect to each input array."""
+    tf = _tf()
+    variables = [tf.Variable(a) for a in arrays]
+    with tf.GradientTape() as tape:
+        value = call(loss_fn, *variables, exercise=exercise, case=case,
+                     hint="the arguments are TensorFlow tensors of logits, shape (batch, 1).")
+    if value is None:
+        fail(exercise, case, inputs=inputs, got="None", hint="return the loss.")
+    if not tf.is_tensor(value):
+        fail(exercise, case, inputs=inputs, expected="a TensorFlow scalar tensor",
+             got=f"{type(value).__name__} {value!r}", hint=_TF_ONLY)
+    grads = tape.gradient(value, variables)
+    return as_array(value, exercise, case), grads
+
+
+def _check_loss(loss_fn, exercise: str, cases, expected_fn, grad_fn, variants: dict,
+                hints: dict) -> None:
+    names = ("fake_logits",) if exercise == "generator_loss" else ("real_logits", "fake_logits")
+    for case, arrays in cases:
+        inputs = ", ".join(f"{name} {np.asarray(a, np.float64).ravel().round(3).tolist()}"
+                           for name, a in zip(names, arrays, strict=True))
+        got, grads = _value_and_gradients(loss_fn, arrays, exercise, case, inputs)
+        if got.shape != ():
+            fail(exercise, case, inputs=inputs, expected="one number (a scalar tensor)",
+                 got=f"shape {got.shape}", hint="average over the batch with tf.reduce_mean.")
+        expected = expected_fn(*[a.astype(np.float64) for a in arrays])
+        if not np.isfinite(got):
+            fail(exercise, case, inputs=inputs, expected=expected, got=float(got),
+                 hint=_FROM_LOGITS)
+        hint = next((hints[name] for name, fn in variants.items()
+                     if np.isfinite(v := fn(*[a.astype(np.float64) for a in arrays]))
+                     and np.isclose(float(got), v, rtol=RTOL, atol=ATOL)
+                     and not np.isclose(v, expected, rtol=RTOL, atol=ATOL)), "")
+        assert_close(float(got), expected, exercise=exercise, case=case, inputs=inputs,
+                     rtol=RTOL, atol=ATOL, hint=hint or "see the formula in the exercise.")
+        for name, grad, want in zip(names, grads, grad_fn(*arrays), strict=True):
+            if grad is None:
+                fail(exercise, f"{case}: gradient", inputs=inputs,
+                     expected=f"a gradient with respect to {name}",
+                     got="None (tf.GradientTape found no path from the loss to the logits)",
+                     hint=_TF_ONLY)
+            assert_close(np.asarray(grad, dtype=np.float64), want, exercise=exercise,
+                         case=f"{case}: gradient with respect to {name}", rtol=1e-4,
+                         atol=1e-6, hint="the loss's value is right but its gradient is not: "
+                                         + _FROM_LOGITS)
+
+
+def _loss_cases(strict: bool, two: bool):
+    rng = np.random.default_rng(5)
+    cases = [("small logits", [_logits(rng, 4), _logits(rng, 4)]),
+             ("a real and a fake batch of different sizes", [_logits(rng, 3), _logits(rng, 6)]),
+             ("logits of ±1000 (a very confident discriminator)",
+              [np.array([[1000.0], [-1000.0], [3.0]], "float32"),
+               np.array([[-1000.0], [1000.0], [-2.0]], "float32")])]
+    if strict:
+        cases += [(f"seeded logits, seed {s}", [_logits(np.random.default_rng(s), 8, 5.0),
+                                                _logits(np.random.default_rng(s + 50), 8, 5.0)])
+                  for s in (11, 12, 13)]
+    if not two:
+        cases = [(c, [arrays[1]]) for c, arrays in cases]
+    return cases
+
+
+def _sigmoid(x):
+    return np.exp(-_softplus(-np.asarray(x, dtype=np.float64)))
+
+
+def check_discriminator_loss(discriminator_loss, strict: bool = False) -> None:
+    """``discriminator_loss(real_logits, fake_logits)`` = ``mean(softplus(-real_logits)) +
+    mean(softplus(fake_logits))``, a scalar tensor, finite for logits of ±1000, with the right
+    gradient through ``tf.GradientTape``."""
+
+    def expected(r, f):
+        return float(np.mean(_softplus(-r)) + np.mean(_softplus(f)))
+
+    def gradients(r, f):
+        return [-_sigmoid(-r) / r.size, _sigmoid(f) / f.size]
+
+    variants = {
+        "swapped": lambda r, f: float(np.mean(_softplus(r)) + np.mean(_softplus(-f))),
+        "averaged": lambda r, f: 0.5 * expected(r, f),
+        "pooled": lambda r, f: float(np.mean(np.concatenate([_softplus(-r), _softplus(f)]))),
+        "real_only": lambda r, f: float(np.mean(_softplus(-r))),
+    }
+    hints = {
+        "swapped": "the labels are swapped: real images are labelled 1 (loss softplus(-l)), "
+                   "generated ones 0 (loss softplus(l)).",
+        "averaged": "half the expected value: add the two means, do not average them.",
+        "pooled": "one mean over both batches pooled: take the mean of each batch and add the "
+                  "two (the batches may differ in size).",
+        "real_only": "the generated images' part is missing.",
+    }
+    _check_loss(discriminator_loss, "discriminator_loss", _loss_cases(strict, two=True),
+                expected, gradients, variants, hints)
+
+
+def check_generator_loss(generator_loss, strict: bool = False) -> None:
+    """``generator_loss(fake_logits)`` = ``mean(softplus(-fake_logits))``, the non-saturating
+    loss (the generated images labelled 1), a scalar tensor, stable, differentiable."""
+
+    def expected(f):
+        return float(np.mean(_softplus(-f)))
+
+    def gradients(f):
+        return [-_sigmoid(-f) / f.size]
+
+    variants = {
+        "saturating": lambda f: float(-np.mean(_softplus(f))),
+        "label_zero": lambda f: float(np.mean(_softplus(f))),
+        "sum": lambda f: float(np.sum(_softplus(-f))),
+    }
+    hints = {
+        "saturating": "this is the minimax (saturating) form mean(log(1 - D(G(z)))): its "
+                      "gradient vanishes while the discriminator wins easily, which is how "
+                      "training starts. Minimise -mean(log D(G(z))) = mean(softplus(-l)).",
+        "label_zero": "the generated images are labelled 0 here; the generator wants them "
+                      "called real: label 1, loss softplus(-l).",
+        "sum": "a sum over the batch: take the mean (tf.reduce_mean).",
+    }
+    _check_loss(generator_loss, "generator_loss", _loss_cases(strict, two=False), expected,
+                gradients, variants, hints)
+
+
+# --- the two networks --------------------------------------------------------------------------
+
+def _shape(tensor) -> tuple:
+    return tuple(None if s is None else int(s) for s in tensor.shape)
+
+
+def _model(builder, arg, exercise: str, case: str, hint: str):
+    import keras
+
+    model = call(builder, arg, exercise=exercise, case=case, hint=hint)
+    if model is None:
+        fail(exercise, case, got="None", hint="return the model.")
+    if not isinstance(model, keras.Model):
+        fail(exercise, case, expected="a keras.Model", got=type(model).__name__,
+             hint="build it with keras.Sequential([...]) (or keras.Model) and return it.")
+    try:  # a Sequential model of Keras 3 defines model.outputs, not model.output
+        shapes = _shape(model.inputs[0]), _shape(model.outputs[0])
+    except (AttributeError, ValueError, IndexError, TypeError):
+        fail(exercise, case, expected="a model with a defined input",
+             got="a model that has not been built",
+             hint="start with keras.Input(shape=...) so that the model's shapes are known.")
+    return model, shapes
+
+
+def _last_activation(model) -> str | None:
+    """The activation of the last layer that has one (a Dense, a convolution or an Activation
+    layer), as a name."""
+    for layer in reversed(model.layers):
+        config = layer.get_config()
+        if "activation" in config:
+            act = config["activation"]
+            return act if isinstance(act, str) else getattr(act, "__name__", str(act))
+        if type(layer).__name__ in ("Dense", "Conv2D", "Conv2DTranspose"):
+            return "linear"
+    return None
+
+
+def _latent_cases(strict: bool):
+    return [100, 64] + ([16, 128] if strict else [])
+
+
+def check_build_generator(build_generator, strict: bool = False) -> None:
+    """``build_generator(latent_dim)``: a Keras model from noise ``(None, latent_dim)`` to
+    grey images ``(None, 28, 28, 1)``, ending in ``tanh`` (images in [-1, 1]), whose output
+    depends on the noise."""
+    exercise = "build_generator"
+    for latent_dim in _latent_cases(strict):
+        case = f"latent_dim={latent_dim}"
+        model, (in_shape, out_shape) = _model(
+            build_generator, latent_dim, exercise, case,
+            "keras.Sequential([keras.Input(shape=(latent_dim,)), keras.layers.Dense(7 * 7 * "
+            "64, use_bias=False), ..., keras.layers.Conv2DTranspose(1, 4, strides=2, "
+            "padding='same', activation='tanh')]).")
+        if in_shape != (None, latent_dim):
+            fail(exercise, case, expected=f"input shape {(None, latent_dim)}", got=in_shape,
+                 hint="keras.Input(shape=(latent_dim,)): use the argument.")
+        if out_shape == (None, 28, 28, 3):
+            fail(exercise, case, expected="output (None, 28, 28, 1)", got=out_shape,
+                 hint="three colour channels are the source's mistake (erratum E7): chest "
+                      "X-rays are grey, one channel; the last Conv2DTranspose has 1 filter.")
+        if out_shape != (None, 28, 28, 1):
+            fail(exercise, case, expected="output (None, 28, 28, 1)", got=out_shape,
+                 hint="Dense(7 * 7 * c), Reshape((7, 7, c)), then two Conv2DTranspose layers "
+                      "with strides=2 and padding='same' (7 -> 14 -> 28).")
+        activation = _last_activation(model)
+        if activation != "tanh":
+            fail(exercise, case, expected="a tanh output layer", got=f"{activation!r}",
+                 hint="activation='tanh' on the last layer: images in [-1, 1], like the real "
+                      "X-rays once scaled (x / 127.5 - 1).")
+        z = np.random.default_rng(latent_dim).normal(size=(8, latent_dim)).astype("float32")
+        images = as_array(np.asarray(model(z * 3.0, training=False)), exercise, case)
+        if not np.all(np.isfinite(images)) or np.abs(images).max() > 1.0 + 1e-6:
+            fail(exercise, case, expected="values in [-1, 1]",
+                 got=f"values from {np.nanmin(images):.3g} to {np.nanmax(images):.3g}",
+                 hint="end with activation='tanh'.")
+        if np.allclose(images, images[:1], atol=1e-7):
+            fail(exercise, case, expected="different images for different noise vectors",
+                 got="the same image for every noise vector",
+                 hint="the noise must flow into the first layer (no multiplication by 0, no "
+                      "constant input).")
+
+
+def _image_cases(strict: bool):
+    return [(28, 28, 1)] + ([(32, 32, 3), (64, 64, 1)] if strict else [])
+
+
+def check_build_discriminator(build_discriminator, strict: bool = False) -> None:
+    """``build_discriminator(image_shape)``: a Keras model from images
+    ``(None, *image_shape)`` to one logit per image ``(None, 1)`` (no sigmoid)."""
+    exercise = "build_discriminator"
+    for image_shape in _image_cases(strict):
+        case = f"image_shape={image_shape}"
+        model, (in_shape, out_shape) = _model(
+            build_discriminator, image_shape, exercise, case,
+            "keras.Sequential([keras.Input(shape=image_shape), keras.layers.Conv2D(32, 4, "
+            "strides=2, padding='same'), ..., keras.layers.Dense(1)]).")
+        if in_shape != (None, *image_shape):
+            hint = ("the source's input_shape=[input_dim] + [64, 64] is not an image shape "
+                    "(erratum E7): use keras.Input(shape=image_shape), the generator's output "
+                    "shape." if len(in_shape) == 4 and in_shape[2:] == (64, 64)
+                    and tuple(image_shape)[1:] != (64, 64)
+                    else "keras.Input(shape=image_shape): use the argument.")
+            fail(exercise, case, expected=f"input shape {(None, *image_shape)}", got=in_shape,
+                 hint=hint)
+        if out_shape != (None, 1):
+            fail(exercise, case, expected="output (None, 1): one logit per image", got=out_shape,
+                 hint="Flatten() and then Dense(1).")
+        activation = _last_activation(model)
+        if activation not in ("linear", None):
+            fail(exercise, case, expected="a logit: no activation on the last layer",
+                 got=f"activation {activation!r}",
+                 hint="return the logit, Dense(1) without activation: the losses take logits "
+                      "(stable for any value), and a sigmoid here would be applied twice.")
+        x = np.random.default_rng(sum(image_shape)).uniform(-1, 1, (4, *image_shape))
+        logits = as_array(np.asarray(model(x.astype("float32"), training=False)), exercise, case)
+        if not np.all(np.isfinite(logits)):
+            fail(exercise, case, expected="finite logits", got=logits.ravel())
+
+
+# --- train_step --------------------------------------------------------------------------------
+
+class _WatchedOptimizer:
+    """An optimizer that notes which variables it is asked to update, then updates them."""
+
+    def __init__(self, inner, name: str, log: list):
+        self._inner, self._name, self._log = inner, name, log
+
+    def _note(self, variables) -> None:
+        self._log.append((self._name, [id(v) for v in variables]))
+
+    def apply_gradients(self, grads_and_vars, *args, **kwargs):
+        pairs = list(grads_and_vars)
+        self._note([v for g, v in pairs if g is not None])
+        return self._inner.apply_gradients(pairs, *args, **kwargs)
+
+    def apply(self, grads, trainable_variables=None, *args, **kwargs):
+        grads = list(grads)
+        if trainable_variables is not None:
+            trainable_variables = list(trainable_variables)
+            pairs = zip(grads, trainable_variables, strict=False)
+            self._note([v for g, v in pairs if g is not None])
+        else:
+            self._note(list(self._inner.variables))
+        return self._inner.apply(grads, trainable_variables, *args, **kwargs)
+
+    def minimize(self, loss, var_list, tape=None):
+        var_list = list(var_list)
+        self._note(var_list)
+        return self._inner.minimize(loss, var_list, tape=tape)
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+def _tiny_gan(latent_dim: int, image_shape, seed: int, noise_free: bool):
+    """A generator (noise -> image, ignoring the noise when ``noise_free``) and a
+    discriminator without dropout or batch normalization, seeded."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    size = int(np.prod(image_shape))
+    first = ([keras.layers.Lambda(lambda z: z[:, :1] * 0.0, name="ignore_noise")]
+             if noise_free else [])
+    generator = keras.Sequential([keras.Input(shape=(latent_dim,)), *first,
+                                  keras.layers.Dense(size, activation="tanh"),
+                                  keras.layers.Reshape(tuple(image_shape))], name="g")
+    discriminator = keras.Sequential([keras.Input(shape=tuple(image_shape)),
+                                      keras.layers.Flatten(),
+                                      keras.layers.Dense(5, activation="tanh"),
+                                      keras.layers.Dense(1)], name="d")
+    return generator, discriminator
+
+
+def _expected_step(generator, discriminator, real, latent_dim: int, lr: float):
+    """The reference's weights after one step, alternating and simultaneous, and the losses."""
+    tf = _tf()
+    g_vars, d_vars = generator.trainable_variables, discriminator.trainable_variables
+    z = tf.zeros([real.shape[0], latent_dim])
+    with tf.GradientTape(persistent=True) as tape:
+        fake = generator(z, training=True)
+        d_loss = ref.discriminator_loss(discriminator(real, training=True),
+                                        discriminator(fake, training=True))
+        g_loss_old = ref.generator_loss(discriminator(fake, training=True))
+    d_grads = tape.gradient(d_loss, d_vars)
+    d_new = [v.numpy() - lr * g.numpy() for v, g in zip(d_vars, d_grads, strict=True)]
+    g_simultaneous = [v.numpy() - lr * g.numpy()
+                      for v, g in zip(g_vars, tape.gradient(g_loss_old, g_vars), strict=True)]
+    d_before = [v.numpy() for v in d_vars]
+    for v, value in zip(d_vars, d_new, strict=True):
+        v.assign(value)
+    with tf.GradientTape() as tape:
+        g_loss_new = ref.generator_loss(discriminator(generator(z, training=True),
+                                                      training=True))
+    g_alternating = [v.numpy() - lr * g.numpy()
+                     for v, g in zip(g_vars, tape.gradient(g_loss_new, g_vars), strict=True)]
+    for v, value in zip(d_vars, d_before, strict=True):
+        v.assign(value)
+    return {"d_loss": float(d_loss), "d_new": d_new,
+            "alternating": (float(g_loss_new), g_alternating),
+            "simultaneous": (float(g_loss_old), g_simultaneous)}
+
+
+def _close(a, b) -> bool:
+    return all(np.allclose(x, y, rtol=1e-4, atol=1e-6) for x, y in zip(a, b, strict=True))
+
+
+def _losses_of(result, exercise: str, case: str) -> tuple[float, float]:
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        fail(exercise, case, expected="(d_loss, g_loss)", got=repr(result)[:120],
+             hint="return d_loss, g_loss.")
+    values = []
+    for name, value in zip(("d_loss", "g_loss"), result, strict=True):
+        arr = as_array(value, exercise, case)
+        if arr.size != 1 or not np.isfinite(arr).all():
+            fail(exercise, case, expected=f"{name}: one finite number", got=arr,
+                 hint="return the two scalar losses.")
+        values.append(float(arr.reshape(())))
+    return values[0], values[1]
+
+
+_STEP_HINT = ("1) noise z = tf.random.normal([batch, latent_dim]); with a GradientTape: "
+              "d_loss = discriminator_loss(D(real), D(G(z))); gradients with respect to "
+              "discriminator.trainable_variables only, applied with d_opt. 2) new noise; with "
+              "a new GradientTape: g_loss = generator_loss(D(G(z))); gradients with respect to "
+              "generator.trainable_variables only, applied with g_opt. Return d_loss, g_loss.")
+
+
+def _check_exact_step(train_step, latent_dim: int, image_shape, batch: int, seed: int) -> None:
+    import keras
+
+    tf = _tf()
+    exercise = "train_step"
+    case = (f"a tiny GAN, latent_dim={latent_dim}, images {image_shape}, batch {batch}, "
+            "plain SGD (learning rate 0.5)")
+    lr = 0.5
+    generator, discriminator = _tiny_gan(latent_dim, image_shape, seed, noise_free=True)
+    real = tf.constant(np.random.default_rng(seed).uniform(-1, 1, (batch, *image_shape)),
+                       dtype=tf.float32)
+    want = _expected_step(generator, discriminator, real, latent_dim, lr)
+    g, d = _tiny_gan(latent_dim, image_shape, seed + 100, noise_free=True)
+    g.set_weights(generator.get_weights())
+    d.set_weights(discriminator.get_weights())
+    log: list = []
+    g_opt = _WatchedOptimizer(keras.optimizers.SGD(learning_rate=lr), "g_opt", log)
+    d_opt = _WatchedOptimizer(keras.optimizers.SGD(learning_rate=lr), "d_opt", log)
+    result = call(train_step, g, d, g_opt, d_opt, real, latent_dim, exercise=exercise,
+                  case=case, hint=_STEP_HINT)
+    d_loss, g_loss = _losses_of(result, exercise, case)
+    g_ids = {id(v) for v in g.trainable_variables}
+    d_ids = {id(v) for v in d.trainable_variables}
+    used = {"g_opt": [ids for name, ids in log if name == "g_opt"],
+            "d_opt": [ids for name, ids in log if name == "d_opt"]}
+    for name, own, other, whose in (("d_opt", d_ids, g_ids, "discriminator"),
+                                    ("g_opt", g_ids, d_ids, "generator")):
+        calls = used[name]
+        if len(calls) != 1:
+            fail(exercise, case, expected=f"{name} used once", got=f"{len(calls)} times",
+                 hint=f"one update of the {whose} per step: {name}.apply_gradients(...) once.")
+        if set(calls[0]) & other:
+            fail(exercise, case, expected=f"{name} updates only the {whose}'s weights",
+                 got=f"{name} was also given the other network's weights",
+                 hint=f"take the gradients with respect to {whose}.trainable_variables only "
+                      f"(the {'generator' if whose == 'discriminator' else 'discriminator'} "
+                      "must not change in this update).")
+        if set(calls[0]) != own:
+            fail(exercise, case, expected=f"{name} updates all of the {whose}'s weights",
+                 got=f"{len(set(calls[0]) & own)} of {len(own)} of its weight tensors",
+                 hint=f"zip(gradients, {whose}.trainable_variables).")
+    assert_close(d_loss, want["d_loss"], exercise=exercise, case=f"{case}: the returned d_loss",
+                 rtol=1e-4, atol=1e-6, hint="d_loss = discriminator_loss(D(real), D(G(z))), "
+                                            "computed before the discriminator's update.")
+    if not _close([v.numpy() for v in d.trainable_variables], want["d_new"]):
+        fail(exercise, case, expected="the discriminator's weights after one SGD step on "
+                                      "discriminator_loss (real labelled 1, generated 0)",
+             got="different weights",
+             hint="the discriminator's gradient is that of discriminator_loss(D(real), "
+                  "D(G(z))) with respect to discriminator.trainable_variables, applied once "
+                  "by d_opt. " + _STEP_HINT)
+    g_after = [v.numpy() for v in g.trainable_variables]
+    for kind in ("alternating", "simultaneous"):
+        expected_loss, expected_weights = want[kind]
+        if np.isclose(g_loss, expected_loss, rtol=1e-4, atol=1e-6) and _close(g_after,
+                                                                               expected_weights):
+            return
+    fail(exercise, case, expected=f"g_loss {want['alternating'][0]:.6f} (generator step "
+                                  f"through the updated discriminator) or "
+                                  f"{want['simultaneous'][0]:.6f} (through the discriminator "
+                                  "before its update), with the matching weights",
+         got=f"g_loss {g_loss:.6f}" + ("" if any(np.isclose(g_loss, want[k][0], rtol=1e-4)
+                                                 for k in ("alternating", "simultaneous"))
+                                       else " and other generator weights"),
+         hint="g_loss = generator_loss(D(G(z))) (the generated images labelled 1), its "
+              "gradient with respect to generator.trainable_variables, applied once by g_opt.")
+
+
+def _check_fresh_noise(train_step, seed: int) -> None:
+    import keras
+
+    tf = _tf()
+    exercise, case = "train_step", "compiled with tf.function, called twice"
+    latent_dim, image_shape = 6, (4, 4, 1)
+    generator, discriminator = _tiny_gan(latent_dim, image_shape, seed, noise_free=False)
+    real = tf.constant(np.random.default_rng(seed).uniform(-1, 1, (8, *image_shape)),
+                       dtype=tf.float32)
+    step = tf.function(train_step)
+    opts = [keras.optimizers.SGD(learning_rate=0.0) for _ in range(2)]
+    losses = [call(step, generator, discriminator, opts[0], opts[1], real, latent_dim,
+                   exercise=exercise, case=case,
+                   hint="the chapter's training loop compiles train_step with tf.function: use "
+                        "TensorFlow operations (tf.random.normal, tf.GradientTape) inside it.")
+              for _ in range(2)]
+    (d1, _), (d2, _) = (_losses_of(r, exercise, case) for r in losses)
+    if np.isclose(d1, d2, rtol=0, atol=1e-9):
+        fail(exercise, case, expected="new noise at every call (different d_loss on the same "
+                                      "real images, with weights that do not change)",
+             got=f"the same d_loss twice ({d1:.6f})",
+             hint="draw the noise with tf.random.normal inside train_step: NumPy's random "
+                  "numbers are drawn once, when tf.function traces the function, and then the "
+                  "generator would see the same noise at every step.")
+
+
+def _check_real_networks(train_step, latent_dim: int, seed: int) -> None:
+    """The chapter's own networks (batch normalization, dropout): every trainable weight of
+    both networks changes, each through its own optimizer."""
+    import keras
+
+    exercise = "train_step"
+    case = f"the reference DCGAN (latent_dim={latent_dim}), Adam"
+    keras.utils.set_random_seed(seed)
+    generator = ref_models.build_generator(latent_dim)
+    discriminator = ref_models.build_discriminator((28, 28, 1))
+    real = np.random.default_rng(seed).uniform(-1, 1, (16, 28, 28, 1)).astype("float32")
+    before = {id(v): v.numpy().copy() for v in
+              generator.trainable_variables + discriminator.trainable_variables}
+    log: list = []
+    g_opt = _WatchedOptimizer(keras.optimizers.Adam(1e-3), "g_opt", log)
+    d_opt = _WatchedOptimizer(keras.optimizers.Adam(1e-3), "d_opt", log)
+    _losses_of(call(train_step, generator, discriminator, g_opt, d_opt,
+                    _tf().constant(real), latent_dim, exercise=exercise, case=case,
+                    hint=_STEP_HINT), exercise, case)
+    d_ids = {id(v) for v in discriminator.trainable_variables}
+    for name, ids in log:
+        if name == "d_opt" and set(ids) - d_ids:
+            fail(exercise, case, expected="d_opt updates only the discriminator",
+                 got="d_opt was given the generator's weights", hint=_STEP_HINT)
+        if name == "g_opt" and set(ids) & d_ids:
+            fail(exercise, case, expected="g_opt updates only the generator",
+                 got="g_opt was given the discriminator's weights", hint=_STEP_HINT)
+    for model in (generator, discriminator):
+        unchanged = [v.path for v in model.trainable_variables
+                     if np.array_equal(v.numpy(), before[id(v)])]
+        if unchanged:
+            fail(exercise, case, expected=f"every trainable weight of the {model.name} updated",
+                 got=f"unchanged: {unchanged[:3]}", hint=_STEP_HINT)
+
+
+def check_train_step(train_step, strict: bool = False) -> None:
+    """``train_step(generator, discriminator, g_opt, d_opt, real_images, latent_dim)``: one
+    discriminator update (real 1, generated 0) by ``d_opt`` on the discriminator's weights
+    only, one generator update through the discriminator by ``g_opt`` on the generator's
+    weights only; returns ``(d_loss, g_loss)``; works compiled with ``tf.function`` and draws
+    new noise at every call."""
+    cases = [(3, (5, 5, 1), 4, 0)]
+    if strict:
+        cases += [(7, (6, 4, 2), 6, 1), (2, (3, 3, 1), 9, 2)]
+    for latent_dim, image_shape, batch, seed in cases:
+        _check_exact_step(train_step, latent_dim, image_shape, batch, seed)
+    _check_fresh_noise(train_step, seed=3)
+    _check_real_networks(train_step, latent_dim=16 if strict else 8, seed=4)
+
+
+EXERCISES = {
+    "discriminator_loss": (check_discriminator_loss, ref.discriminator_loss),
+    "generator_loss": (check_generator_loss, ref.generator_loss),
+    "build_generator": (check_build_generator, ref_models.build_generator),
+    "build_discriminator": (check_build_discriminator, ref_models.build_discriminator),
+    "train_step": (check_train_step, ref.train_step),
+}
+
+
+def _register_samples() -> None:
+    def logits():
+        return (np.array([[2.0], [-1.0]], "float32"), np.array([[0.5], [-3.0]], "float32"))
+
+    def step_args():
+        import keras
+
+        generator, discriminator = _tiny_gan(3, (4, 4, 1), 0, noise_free=False)
+        real = np.random.default_rng(0).uniform(-1, 1, (4, 4, 4, 1)).astype("float32")
+        return (generator, discriminator, keras.optimizers.SGD(0.1),
+                keras.optimizers.SGD(0.1), real, 3)
+
+    SAMPLE_ARGS["discriminator_loss"] = logits
+    SAMPLE_ARGS["generator_loss"] = lambda: (logits()[1],)
+    SAMPLE_ARGS["build_generator"] = lambda: (16,)
+    SAMPLE_ARGS["build_discriminator"] = lambda: ((28, 28, 1),)
+    SAMPLE_ARGS["train_step"] = step_args
+
+
+_register_samples()
