@@ -16,7 +16,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from nbtools import failure_pattern
 
 from medai_lessons import models
 from medai_lessons.grading import (
@@ -29,6 +28,7 @@ from medai_lessons.grading import (
 )
 from medai_lessons.grading.core import SAMPLE_ARGS
 from medai_lessons.nn import gan as ref
+from nbtools import failure_pattern
 
 CHAPTER_5 = ["discriminator_loss", "generator_loss", "build_generator", "build_discriminator",
              "train_step"]
