@@ -63,7 +63,17 @@ def machine() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
             "tensorflow": tf.__version__, "keras": keras.__version__,
             "gpus": len(tf.config.list_physical_devices("GPU")),
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "load_before": load_average()}
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (how busy the machine is: about the number of processes
+    wanting a core), or None where the platform does not tell."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def execute(notebook: Path, fast: bool, metrics_file: Path | None = None) -> float:
@@ -147,8 +157,14 @@ def _met(flag) -> str:
 
 def markdown(result: dict) -> str:
     m = result["machine"]
+    load = ""
+    if m.get("load_before") is not None:
+        load = (f" 1-minute load average {m['load_before']} at the start, "
+                f"{m.get('load_after')} at the end (on {m['cores']} cores; more than the number "
+                "of cores means other work competed for the CPU).")
     lines = [f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores), Python {m['python']}, "
-             f"TensorFlow {m['tensorflow']} / Keras {m['keras']}, GPUs: {m['gpus']}.", ""]
+             f"TensorFlow {m['tensorflow']} / Keras {m['keras']}, GPUs: {m['gpus']}." + load,
+             ""]
     if "runtime" in result:
         lines += ["| chapter | full mode (goal ≤ 180 s) | fast mode, median of "
                   f"{len(next(iter(result['runtime'].values()))['fast_runs_s'])} (goal ≤ 30 s) |",
@@ -223,6 +239,7 @@ def main(argv=None) -> int:
         result["quality"] = quality
     if "autograde" in parts:
         result["autograde"] = bench_autograde(chs, args.submissions)
+    result["machine"]["load_after"] = load_average()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(result, indent=1))
     table = markdown(result)

@@ -41,3 +41,19 @@ def test_benchmark_script_rejects_unknown_parts_and_too_few_repeats():
     few = subprocess.run([sys.executable, str(script), "--fast-repeats", "2"],
                          capture_output=True, text=True)
     assert few.returncode == 2 and "at least 3" in few.stderr
+
+
+def test_benchmark_table_names_the_machine_and_how_busy_it_was():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "benchmarks" / "run.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    machine = {"cpu": "Test CPU", "cores": 2, "python": "3.11", "tensorflow": "2.x",
+               "keras": "3.x", "gpus": 0, "date": "2026-01-01 00:00 UTC",
+               "load_before": 0.4, "load_after": 3.5}
+    table = bench.markdown({"machine": machine, "chapters": []})
+    assert "Test CPU (2 cores)" in table
+    assert "load average 0.4 at the start, 3.5 at the end" in table
+    load = bench.load_average()
+    assert load is None or load >= 0
