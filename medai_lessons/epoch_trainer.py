@@ -42,8 +42,10 @@ class EpochTrainer:
     """Train a compiled binary classifier (sigmoid output, one unit) on arrays.
 
     ``l2`` in :meth:`fit` adds ``l2 * sum(kernel ** 2)`` over the Dense kernels to the
-    training loss (what ``kernel_regularizer=keras.regularizers.L2(l2)`` does), so that one
-    built model can be trained with and without it.
+    training loss (what ``kernel_regularizer=keras.regularizers.L2(l2)`` does), and ``noise``
+    adds Gaussian noise of that standard deviation to the inputs of every training mini-batch
+    (what a ``keras.layers.GaussianNoise(noise)`` input layer does), so that one built model can
+    be trained with and without either.
     """
 
     def __init__(self, model):
@@ -65,15 +67,18 @@ class EpochTrainer:
         scalar = tf.TensorSpec([], tf.float32)
 
         @tf.function(input_signature=[x_spec, y_spec, tf.TensorSpec([], tf.int32),
-                                      tf.TensorSpec([2], tf.int32), scalar])
-        def one_epoch(X, y, batch_size, seed, l2):
+                                      tf.TensorSpec([2], tf.int32), scalar, scalar])
+        def one_epoch(X, y, batch_size, seed, l2, noise):
             n = tf.shape(X)[0]
             order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=seed)
             total = tf.constant(0.0)
             for b in tf.range((n + batch_size - 1) // batch_size):
                 rows = order[b * batch_size:(b + 1) * batch_size]
+                inputs = tf.gather(X, rows)
+                inputs += noise * tf.random.stateless_normal(
+                    tf.shape(inputs), seed=tf.stack([seed[0] + 1, seed[1] * 4096 + b]))
                 with tf.GradientTape() as tape:
-                    loss = bce(tf.gather(y, rows), model(tf.gather(X, rows), training=True))
+                    loss = bce(tf.gather(y, rows), model(inputs, training=True))
                     loss += l2 * tf.add_n([tf.reduce_sum(k ** 2) for k in self._kernels])
                     if model.losses:
                         loss += tf.add_n(model.losses)
@@ -106,10 +111,12 @@ class EpochTrainer:
             variable.assign(value)
 
     def fit(self, X, y, X_val=None, y_val=None, *, epochs: int = 200, batch_size: int = 32,
-            patience: int = 20, l2: float = 0.0, seed: int = 0) -> TrainingHistory:
+            patience: int = 20, l2: float = 0.0, noise: float = 0.0,
+            seed: int = 0) -> TrainingHistory:
         """Up to ``epochs`` epochs of shuffled mini-batches. With validation data, stop when
         the validation cross-entropy has not improved for ``patience`` epochs and restore the
-        weights of its best epoch; without, train exactly ``epochs`` epochs."""
+        weights of its best epoch; without, train exactly ``epochs`` epochs. ``l2`` and
+        ``noise`` as in the class description (0: none); the validation data get no noise."""
         import tensorflow as tf
 
         def tensors(features, labels):
@@ -123,7 +130,7 @@ class EpochTrainer:
         for epoch in range(int(epochs)):
             history.loss.append(float(self._one_epoch(
                 X, y, tf.constant(int(batch_size)), tf.constant([int(seed), epoch]),
-                tf.constant(float(l2)))))
+                tf.constant(float(l2)), tf.constant(float(noise)))))
             if validation is None:
                 history.best_epoch = epoch
                 continue

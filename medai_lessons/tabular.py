@@ -1,11 +1,15 @@
 """Helpers for clinical tables (pandas DataFrames): what is missing, before anything is fitted.
 
 Chapter 1 looks at the "messy EHR" export of :func:`medai_lessons.data.load_messy_ehr` with
-:func:`missingness_report`; chapter 6 cleans such a table for a model.
+:func:`missingness_report`; chapter 6 cleans such a table for a model, splits and preprocesses
+it without leakage, and compares its network with logistic regression, the network's training
+setup chosen on each split's training and validation parts only (:func:`select_mlp_setup`,
+:func:`fit_mlp`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -122,3 +126,145 @@ def evaluate_classifier(y_true, scores, threshold=0.5):
 
     report = metrics.binary_report(y_true, scores, threshold)
     return {key: report[key] for key in EVALUATION_KEYS}
+
+
+# --- chapter 6: training the network, and choosing how without the test part ----------------
+
+
+@dataclass(frozen=True)
+class MLPSetup:
+    """One way of training chapter 6's network (the network itself is always
+    :func:`medai_lessons.models.build_mlp`, trained by
+    :class:`medai_lessons.epoch_trainer.EpochTrainer` with early stopping on the validation
+    part).
+
+    - ``l2``: weight penalty ``l2 * sum(kernel ** 2)`` added to the training loss (0: none);
+    - ``noise``: standard deviation of Gaussian noise added to the standardised inputs of every
+      training mini-batch (0: none);
+    - ``refit``: after early stopping, retrain from the same initial weights on training and
+      validation parts together for the epoch count early stopping chose (preprocessing refitted
+      on those patients too), instead of keeping the early-stopped network.
+    """
+
+    l2: float = 0.0
+    noise: float = 0.0
+    refit: bool = False
+
+    def __str__(self) -> str:
+        return (f"L2 {self.l2:g}, input noise {self.noise:g}, "
+                f"{'refit on train+val' if self.refit else 'early-stopped network'}")
+
+
+#: Chapter 6's candidate training setups, fixed before any test result was looked at:
+#: L2 in {0, 1e-3, 1e-2, 3e-2} x input noise in {0, 0.1} x refit or not (16, in this order,
+#: which also breaks ties in :func:`select_mlp_setup`).
+MLP_SETUPS: tuple[MLPSetup, ...] = tuple(
+    MLPSetup(l2, noise, refit) for refit in (False, True) for noise in (0.0, 0.1)
+    for l2 in (0.0, 1e-3, 1e-2, 3e-2))
+
+
+@dataclass
+class FittedMLP:
+    """What :func:`fit_mlp` returns. The trainer's model holds the trained weights;
+    ``preprocessor`` (fitted on the patients the final network was trained on) turns a table
+    into the network's inputs; ``epochs`` is the epoch count early stopping chose (1-based);
+    ``history`` the early-stopping run's :class:`~medai_lessons.epoch_trainer.TrainingHistory`.
+    """
+
+    setup: MLPSetup
+    preprocessor: object
+    epochs: int
+    history: object
+
+    def predict(self, trainer, X):
+        """The probability of disease for each row of the table ``X``, shape (n,)."""
+        return trainer.predict(self.preprocessor.transform(X))
+
+
+def _stack(first, second):
+    """Rows of ``second`` below those of ``first`` (pandas objects stay pandas objects)."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(first, (pd.DataFrame, pd.Series)):
+        return pd.concat([first, second])
+    return np.concatenate([np.asarray(first), np.asarray(second)])
+
+
+def binary_log_loss(y_true, p) -> float:
+    """Mean binary cross-entropy of probabilities ``p`` for 0/1 labels (clipped to
+    [1e-7, 1 - 1e-7], as Keras does): the criterion :func:`select_mlp_setup` minimises."""
+    import numpy as np
+
+    y = np.asarray(y_true, dtype=float).ravel()
+    p = np.clip(np.asarray(p, dtype=float).ravel(), 1e-7, 1 - 1e-7)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def fit_mlp(trainer, setup: MLPSetup, X_train, y_train, X_val, y_val, *, seed: int,
+            epochs: int = 300, patience: int = 20, preprocessor=fit_preprocessor) -> FittedMLP:
+    """Train the trainer's network as ``setup`` says: preprocessing fitted on ``X_train``,
+    fresh weights (``trainer.reset(seed)``), early stopping on the validation part (at most
+    ``epochs`` epochs, ``patience``); with ``setup.refit``, then fresh weights again and
+    exactly the chosen number of epochs on training and validation parts together, with the
+    preprocessing refitted on them. ``preprocessor`` is the function that fits the
+    preprocessing (chapter 6 passes the learner's own). The validation part is used for early
+    stopping only; no test data come in."""
+    prep = preprocessor(X_train)
+    trainer.reset(seed)
+    history = trainer.fit(prep.transform(X_train), y_train, prep.transform(X_val), y_val,
+                          epochs=epochs, patience=patience, l2=setup.l2, noise=setup.noise,
+                          seed=seed)
+    chosen = history.best_epoch + 1
+    if setup.refit:
+        X_dev, y_dev = _stack(X_train, X_val), _stack(y_train, y_val)
+        prep = preprocessor(X_dev)
+        trainer.reset(seed)
+        trainer.fit(prep.transform(X_dev), y_dev, epochs=chosen, l2=setup.l2,
+                    noise=setup.noise, seed=seed)
+    return FittedMLP(setup, prep, chosen, history)
+
+
+def select_mlp_setup(trainer, X_train, y_train, X_val, y_val, *, seed: int,
+                     setups=MLP_SETUPS, inner_val_size: float = 0.2, epochs: int = 300,
+                     patience: int = 20, preprocessor=fit_preprocessor):
+    """Choose a training setup for one split **without its test part** (nested selection).
+
+    The protocol of :func:`fit_mlp` is rehearsed one level down: the training part is split
+    (stratified, ``inner_val_size`` of it, ``seed``) into an inner training and an inner
+    validation part, each setup is run on them (early stopping on the inner validation part;
+    with ``refit``, retrained on the whole training part), and the resulting network predicts
+    the split's **validation** part, which it never saw. Setups that differ only in ``refit``
+    share the early-stopping run. The setup with the lowest validation log-loss
+    (:func:`binary_log_loss`) wins; ties go to the earlier one in ``setups``.
+
+    Returns ``(best_setup, scores)``: ``scores`` maps every setup to a dict with the
+    validation ``"log_loss"`` and ``"accuracy"`` (threshold 0.5).
+    """
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    X_in, X_in_val, y_in, y_in_val = train_test_split(
+        X_train, y_train, test_size=inner_val_size, stratify=y_train, random_state=seed)
+    y_val_np = np.asarray(y_val).ravel()
+    scores = {}
+    for setup in setups:
+        if setup in scores:
+            continue
+        fitted = fit_mlp(trainer, MLPSetup(setup.l2, setup.noise, refit=False), X_in, y_in,
+                         X_in_val, y_in_val, seed=seed, epochs=epochs, patience=patience,
+                         preprocessor=preprocessor)
+        variants = [s for s in setups if (s.l2, s.noise) == (setup.l2, setup.noise)]
+        for variant in sorted(variants, key=lambda s: s.refit):    # the early-stopped one first
+            if variant.refit:
+                prep = preprocessor(X_train)
+                trainer.reset(seed)
+                trainer.fit(prep.transform(X_train), y_train, epochs=fitted.epochs,
+                            l2=variant.l2, noise=variant.noise, seed=seed)
+            else:
+                prep = fitted.preprocessor
+            p = trainer.predict(prep.transform(X_val))
+            scores[variant] = {"log_loss": binary_log_loss(y_val_np, p),
+                               "accuracy": float(np.mean((p >= 0.5) == (y_val_np == 1)))}
+    best = min(setups, key=lambda s: (scores[s]["log_loss"], setups.index(s)))
+    return best, {s: scores[s] for s in setups}

@@ -292,3 +292,79 @@ def test_trainer_without_validation_trains_exactly_the_epochs(trainer_and_data):
     history = trainer.fit(A_train, y_train, epochs=7, l2=0.01, seed=0)
     assert len(history.loss) == 7 and history.val_loss == [] and history.best_epoch == 6
     assert history.loss[-1] < history.loss[0]
+
+
+def test_trainer_input_noise_is_seeded_and_zero_noise_changes_nothing(trainer_and_data):
+    trainer, (A_train, _, _, y_train, _, _) = trainer_and_data
+
+    def weights_after(**options):
+        trainer.reset(0)
+        trainer.fit(A_train, y_train, epochs=3, seed=0, **options)
+        return [w.copy() for w in trainer.model.get_weights()]
+
+    plain, zero = weights_after(), weights_after(noise=0.0)
+    noisy, again = weights_after(noise=0.1), weights_after(noise=0.1)
+    assert all(np.array_equal(a, b) for a, b in zip(plain, zero, strict=True))
+    assert all(np.array_equal(a, b) for a, b in zip(noisy, again, strict=True))
+    assert not np.array_equal(plain[0], noisy[0])
+
+
+# --- choosing the network's training setup without the test part -----------------------------
+
+
+def test_the_candidate_grid_is_the_one_fixed_in_advance():
+    from medai_lessons.tabular import MLP_SETUPS
+
+    assert len(MLP_SETUPS) == len(set(MLP_SETUPS)) == 16
+    assert {s.l2 for s in MLP_SETUPS} == {0.0, 1e-3, 1e-2, 3e-2}
+    assert {s.noise for s in MLP_SETUPS} == {0.0, 0.1}
+    assert {s.refit for s in MLP_SETUPS} == {False, True}
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_binary_log_loss_matches_scikit_learn(seed):
+    from sklearn.metrics import log_loss
+
+    from medai_lessons.tabular import binary_log_loss
+
+    rng = np.random.default_rng(seed)
+    y, p = rng.integers(0, 2, 50), rng.uniform(0, 1, 50)
+    p[:2] = [0.0, 1.0]                                                 # clipped, not infinite
+    assert binary_log_loss(y, p) == pytest.approx(log_loss(y, np.clip(p, 1e-7, 1 - 1e-7)),
+                                                  rel=1e-9)
+
+
+def test_fit_mlp_early_stops_then_refits_on_training_and_validation(wdbc, trainer_and_data):
+    from medai_lessons.tabular import MLPSetup, fit_mlp
+
+    trainer, _ = trainer_and_data
+    X_train, X_val, X_test, y_train, y_val, y_test = stratified_split(wdbc.X, wdbc.y, 0.2, 0.2,
+                                                                      0)
+    kept = fit_mlp(trainer, MLPSetup(l2=0.01), X_train, y_train, X_val, y_val, seed=0,
+                   epochs=40, patience=5)
+    assert kept.epochs == kept.history.best_epoch + 1
+    np.testing.assert_allclose(kept.preprocessor[-1].mean_, X_train.mean().to_numpy())
+    refit = fit_mlp(trainer, MLPSetup(l2=0.01, refit=True), X_train, y_train, X_val, y_val,
+                    seed=0, epochs=40, patience=5)
+    assert refit.epochs == kept.epochs                                 # the same stopping run
+    np.testing.assert_allclose(refit.preprocessor[-1].mean_,
+                               pd.concat([X_train, X_val]).mean().to_numpy())
+    assert int(trainer.model.optimizer.iterations.numpy()) == refit.epochs * 15  # 455 / 32
+    assert roc_auc_score(y_test, refit.predict(trainer, X_test)) > 0.97
+
+
+def test_select_mlp_setup_scores_every_setup_on_the_validation_part(wdbc, trainer_and_data):
+    from medai_lessons.tabular import MLPSetup, select_mlp_setup
+
+    trainer, _ = trainer_and_data
+    X_train, X_val, _, y_train, y_val, _ = stratified_split(wdbc.X, wdbc.y, 0.2, 0.2, 0)
+    setups = (MLPSetup(0.0), MLPSetup(0.03), MLPSetup(0.0, refit=True))
+    best, scores = select_mlp_setup(trainer, X_train, y_train, X_val, y_val, seed=0,
+                                    setups=setups, epochs=30, patience=5)
+    assert list(scores) == list(setups)
+    assert best == min(setups, key=lambda s: scores[s]["log_loss"])
+    for score in scores.values():
+        assert 0 < score["log_loss"] < 0.7 and 0.8 < score["accuracy"] <= 1
+    again, scores_again = select_mlp_setup(trainer, X_train, y_train, X_val, y_val, seed=0,
+                                           setups=setups, epochs=30, patience=5)
+    assert again == best and scores_again == scores                    # reproducible
