@@ -20,7 +20,16 @@ from __future__ import annotations
 import numpy as np
 
 from medai_lessons import models as ref_models
-from medai_lessons.grading.core import SAMPLE_ARGS, as_array, assert_close, call, fail
+from medai_lessons.grading.core import (
+    SAMPLE_ARGS,
+    as_array,
+    assert_class_probabilities,
+    assert_close,
+    built_model,
+    call,
+    fail,
+    keras_shape,
+)
 from medai_lessons.nn import conv as ref
 
 RTOL, ATOL = 1e-5, 1e-6
@@ -378,10 +387,6 @@ def check_softmax(softmax, strict: bool = False) -> None:
 # --- the CNN of seed 000 §4.1 ----------------------------------------------------------------
 
 
-def _shape(tensor) -> tuple:
-    return tuple(None if s is None else int(s) for s in tensor.shape)
-
-
 def _expected_layers(input_shape, n_classes):
     """(type name, settings, output shape) of every layer of the seed's CNN."""
     h, w, _ = input_shape
@@ -439,21 +444,12 @@ def check_build_cnn(build_cnn, strict: bool = False) -> None:
 
     exercise = "build_cnn"
     for case, input_shape, n_classes in _build_cases(strict):
-        model = call(build_cnn, input_shape, n_classes, exercise=exercise, case=case,
-                     hint="keras.Sequential([keras.Input(shape=input_shape), "
-                          "keras.layers.Conv2D(32, (3, 3), activation='relu'), ...]).")
-        if model is None:
-            fail(exercise, case, got="None", hint="return the model.")
-        if not isinstance(model, keras.Model):
-            fail(exercise, case, expected="a keras.Model", got=type(model).__name__,
-                 hint="build it with keras.Sequential([...]) and return it.")
-        try:  # a Sequential model of Keras 3 defines model.outputs, not model.output
-            in_shape, out_shape = _shape(model.inputs[0]), _shape(model.outputs[0])
-        except (AttributeError, ValueError, IndexError, TypeError):
-            fail(exercise, case, expected="a model with a defined input",
-                 got="a model that has not been built",
-                 hint="start with keras.Input(shape=input_shape) so that the model's shapes "
-                      "are known.")
+        model, in_shape, out_shape = built_model(
+            build_cnn, input_shape, n_classes, exercise=exercise, case=case,
+            hint="keras.Sequential([keras.Input(shape=input_shape), "
+                 "keras.layers.Conv2D(32, (3, 3), activation='relu'), ...]).",
+            input_hint="start with keras.Input(shape=input_shape) so that the model's shapes "
+                       "are known.")
         if in_shape != (None, *input_shape):
             fail(exercise, case, expected=f"input shape {(None, *input_shape)}", got=in_shape,
                  hint="keras.Input(shape=input_shape): use the argument, not a fixed shape.")
@@ -482,7 +478,7 @@ def check_build_cnn(build_cnn, strict: bool = False) -> None:
                     fail(exercise, case, expected=f"layer {i + 1} ({kind}) with {key}={want!r}",
                          got=f"{key}={have.get(key)!r}", hint="the source's model is "
                          + _SEED_LAYERS + "; leave padding and strides at their defaults.")
-            got_shape = _shape(layer.output)
+            got_shape = keras_shape(layer.output)
             if got_shape != shape:
                 fail(exercise, case, expected=f"layer {i + 1} ({kind}) output {shape}",
                      got=f"{got_shape}", hint="with 3x3 kernels and no padding each convolution "
@@ -491,10 +487,7 @@ def check_build_cnn(build_cnn, strict: bool = False) -> None:
         if out_shape != (None, n_classes):
             fail(exercise, case, expected=f"model output (None, {n_classes})", got=out_shape)
         x = np.random.default_rng(sum(input_shape)).random((3, *input_shape)).astype("float32")
-        p = as_array(np.asarray(model(x, training=False)), exercise, case)
-        if np.any(p < 0) or not np.allclose(p.sum(axis=-1), 1.0, atol=1e-4):
-            fail(exercise, case, expected="class probabilities that sum to 1 for each image",
-                 got=p.round(3), hint="the last layer's activation is 'softmax'.")
+        assert_class_probabilities(model, x, exercise=exercise, case=case, what="image")
 
 
 EXERCISES = {

@@ -17,7 +17,16 @@ from __future__ import annotations
 import numpy as np
 
 from medai_lessons import models as ref_models
-from medai_lessons.grading.core import SAMPLE_ARGS, as_array, assert_close, call, fail
+from medai_lessons.grading.core import (
+    SAMPLE_ARGS,
+    as_array,
+    assert_class_probabilities,
+    assert_close,
+    built_model,
+    call,
+    fail,
+    keras_shape,
+)
 from medai_lessons.nn import rnn as ref
 
 RTOL, ATOL = 1e-5, 1e-6
@@ -292,10 +301,6 @@ def _classifier_cases(strict: bool):
     return cases
 
 
-def _shape(tensor) -> tuple:
-    return tuple(None if s is None else int(s) for s in tensor.shape)
-
-
 def check_build_gru_classifier(build_gru_classifier, strict: bool = False) -> None:
     """``build_gru_classifier(seq_len, n_channels, n_classes)`` returns a Keras model with input
     ``(None, seq_len, n_channels)``, a ``GRU(64)`` that returns only its last hidden state, and
@@ -306,22 +311,12 @@ def check_build_gru_classifier(build_gru_classifier, strict: bool = False) -> No
 
     exercise = "build_gru_classifier"
     for case, T, d, k in _classifier_cases(strict):
-        model = call(build_gru_classifier, T, d, k, exercise=exercise, case=case,
-                     hint="keras.Sequential([keras.Input(shape=(seq_len, n_channels)), "
-                          "keras.layers.GRU(64), keras.layers.Dense(n_classes, "
-                          "activation='softmax')]).")
-        if model is None:
-            fail(exercise, case, got="None", hint="return the model.")
-        if not isinstance(model, keras.Model):
-            fail(exercise, case, expected="a keras.Model", got=type(model).__name__,
-                 hint="build it with keras.Sequential([...]) and return it.")
-        try:  # model.outputs: a Sequential model of Keras 3 defines no model.output
-            in_shape, out_shape = _shape(model.inputs[0]), _shape(model.outputs[0])
-        except (AttributeError, ValueError, IndexError, TypeError):
-            fail(exercise, case, expected="a model with a defined input",
-                 got="a model that has not been built",
-                 hint="start with keras.Input(shape=(seq_len, n_channels)) so that the model's "
-                      "shapes are known.")
+        model, in_shape, out_shape = built_model(
+            build_gru_classifier, T, d, k, exercise=exercise, case=case,
+            hint="keras.Sequential([keras.Input(shape=(seq_len, n_channels)), "
+                 "keras.layers.GRU(64), keras.layers.Dense(n_classes, activation='softmax')]).",
+            input_hint="start with keras.Input(shape=(seq_len, n_channels)) so that the model's "
+                       "shapes are known.")
         if in_shape != (None, T, d):
             fail(exercise, case, expected=f"input shape (None, {T}, {d})", got=f"{in_shape}",
                  hint="keras.Input(shape=(seq_len, n_channels)): time first, then channels; "
@@ -341,20 +336,17 @@ def check_build_gru_classifier(build_gru_classifier, strict: bool = False) -> No
                  hint="keep Keras' default, the form your gru_cell computes.")
         if len(out_shape) == 3 or gru.get_config().get("return_sequences"):
             fail(exercise, case, expected=f"one prediction per sequence, (None, {k})",
-                 got=f"model output {out_shape}, GRU output {_shape(gru.output)}",
+                 got=f"model output {out_shape}, GRU output {keras_shape(gru.output)}",
                  hint="return_sequences=True gives one prediction per time step (erratum E6): "
                       "leave it False so that the GRU hands only its last state to Dense.")
-        if _shape(gru.output) != (None, UNITS):
+        if keras_shape(gru.output) != (None, UNITS):
             fail(exercise, case, expected=f"GRU output (None, {UNITS})",
-                 got=f"{_shape(gru.output)}")
+                 got=f"{keras_shape(gru.output)}")
         if out_shape != (None, k):
             fail(exercise, case, expected=f"model output (None, {k})", got=f"{out_shape}",
                  hint="end with Dense(n_classes, activation='softmax'): one unit per class.")
         x = np.random.default_rng(T).normal(size=(3, T, d)).astype("float32")
-        p = as_array(np.asarray(model(x, training=False)), exercise, case)
-        if np.any(p < 0) or not np.allclose(p.sum(axis=-1), 1.0, atol=1e-4):
-            fail(exercise, case, expected="class probabilities that sum to 1 for each sequence",
-                 got=p.round(3), hint="the last layer's activation is 'softmax'.")
+        assert_class_probabilities(model, x, exercise=exercise, case=case, what="sequence")
 
 
 EXERCISES = {

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from medai_lessons import models as ref_models
-from medai_lessons.grading.core import SAMPLE_ARGS, as_array, assert_close, call, fail
+from medai_lessons.grading.core import SAMPLE_ARGS, as_array, assert_close, built_model, call, fail
 from medai_lessons.nn import gan as ref
 
 RTOL, ATOL = 1e-5, 1e-5
@@ -179,26 +179,10 @@ def check_generator_loss(generator_loss, strict: bool = False) -> None:
 
 # --- the two networks --------------------------------------------------------------------------
 
-def _shape(tensor) -> tuple:
-    return tuple(None if s is None else int(s) for s in tensor.shape)
-
-
 def _model(builder, arg, exercise: str, case: str, hint: str):
-    import keras
-
-    model = call(builder, arg, exercise=exercise, case=case, hint=hint)
-    if model is None:
-        fail(exercise, case, got="None", hint="return the model.")
-    if not isinstance(model, keras.Model):
-        fail(exercise, case, expected="a keras.Model", got=type(model).__name__,
-             hint="build it with keras.Sequential([...]) (or keras.Model) and return it.")
-    try:  # a Sequential model of Keras 3 defines model.outputs, not model.output
-        shapes = _shape(model.inputs[0]), _shape(model.outputs[0])
-    except (AttributeError, ValueError, IndexError, TypeError):
-        fail(exercise, case, expected="a model with a defined input",
-             got="a model that has not been built",
-             hint="start with keras.Input(shape=...) so that the model's shapes are known.")
-    return model, shapes
+    return built_model(builder, arg, exercise=exercise, case=case, hint=hint,
+                       input_hint="start with keras.Input(shape=...) so that the model's "
+                                  "shapes are known.")
 
 
 def _last_activation(model) -> str | None:
@@ -225,7 +209,7 @@ def check_build_generator(build_generator, strict: bool = False) -> None:
     exercise = "build_generator"
     for latent_dim in _latent_cases(strict):
         case = f"latent_dim={latent_dim}"
-        model, (in_shape, out_shape) = _model(
+        model, in_shape, out_shape = _model(
             build_generator, latent_dim, exercise, case,
             "keras.Sequential([keras.Input(shape=(latent_dim,)), keras.layers.Dense(7 * 7 * "
             "64, use_bias=False), ..., keras.layers.Conv2DTranspose(1, 4, strides=2, "
@@ -269,7 +253,7 @@ def check_build_discriminator(build_discriminator, strict: bool = False) -> None
     exercise = "build_discriminator"
     for image_shape in _image_cases(strict):
         case = f"image_shape={image_shape}"
-        model, (in_shape, out_shape) = _model(
+        model, in_shape, out_shape = _model(
             build_discriminator, image_shape, exercise, case,
             "keras.Sequential([keras.Input(shape=image_shape), keras.layers.Conv2D(32, 4, "
             "strides=2, padding='same'), ..., keras.layers.Dense(1)]).")

@@ -21,7 +21,7 @@ from medai_lessons import metrics as ref_metrics
 from medai_lessons import models as ref_models
 from medai_lessons import tabular as ref
 from medai_lessons.grading.ch01 import _metric_hint
-from medai_lessons.grading.core import SAMPLE_ARGS, _short, as_array, call, fail
+from medai_lessons.grading.core import SAMPLE_ARGS, _short, as_array, built_model, call, fail
 
 PARTS = ("X_train", "X_val", "X_test", "y_train", "y_val", "y_test")
 #: a part's number of diseased patients may differ from its share of the whole by this much
@@ -358,10 +358,6 @@ _BCE_Y = np.array([[1.0], [0.0], [1.0], [0.0], [1.0]], dtype=np.float32)
 _BCE_P = np.array([[0.9], [0.2], [0.6], [0.4], [0.05]], dtype=np.float32)
 
 
-def _shape(tensor) -> tuple:
-    return tuple(None if s is None else int(s) for s in tensor.shape)
-
-
 def _loss_value(loss) -> float | None:
     """The model's loss on five fixed predictions (None when it cannot be evaluated)."""
     import keras
@@ -425,23 +421,15 @@ def check_build_mlp(build_mlp, strict: bool = False) -> None:
 
     exercise = "build_mlp"
     for case, n_features in _mlp_cases(strict):
-        model = call(build_mlp, n_features, exercise=exercise, case=case,
-                     hint="keras.Sequential([keras.Input(shape=(n_features,)), "
-                          "keras.layers.Dense(64, activation='relu'), ..., "
-                          "keras.layers.Dense(1, activation='sigmoid')]); metrics from "
-                          "keras.metrics (tf.metrics.accuracy and recall_at_threshold do not "
-                          "exist in TensorFlow 2, E18).")
-        if model is None:
-            fail(exercise, case, got="None", hint="return the model.")
-        if not isinstance(model, keras.Model):
-            fail(exercise, case, expected="a keras.Model", got=type(model).__name__,
-                 hint="build it with keras.Sequential([...]), compile it, and return it.")
-        try:
-            in_shape, out_shape = _shape(model.inputs[0]), _shape(model.outputs[0])
-        except (AttributeError, ValueError, IndexError, TypeError):
-            fail(exercise, case, expected="a model with a defined input",
-                 got="a model that has not been built",
-                 hint="start with keras.Input(shape=(n_features,)).")
+        model, in_shape, out_shape = built_model(
+            build_mlp, n_features, exercise=exercise, case=case,
+            hint="keras.Sequential([keras.Input(shape=(n_features,)), "
+                 "keras.layers.Dense(64, activation='relu'), ..., "
+                 "keras.layers.Dense(1, activation='sigmoid')]); metrics from keras.metrics "
+                 "(tf.metrics.accuracy and recall_at_threshold do not exist in TensorFlow 2, "
+                 "E18).",
+            input_hint="start with keras.Input(shape=(n_features,)).",
+            return_hint="build it with keras.Sequential([...]), compile it, and return it.")
         if in_shape != (None, n_features):
             fail(exercise, case, expected=f"input shape (None, {n_features})", got=in_shape,
                  hint="use the n_features argument, not a fixed 30 or X_train.shape[1].")

@@ -126,6 +126,44 @@ def assert_close(got, expected, *, exercise: str, case: str, inputs=None, rtol: 
              hint=(_diagnose(arr, expected, n) or hint) + f" (largest difference {worst:.3g})")
 
 
+def keras_shape(tensor) -> tuple:
+    """A Keras tensor's shape as a tuple of ints, with ``None`` for the batch axis."""
+    return tuple(None if s is None else int(s) for s in tensor.shape)
+
+
+def built_model(builder: Callable, *args, exercise: str, case: str, hint: str,
+                input_hint: str,
+                return_hint: str = "build it with keras.Sequential([...]) and return it."):
+    """Call a learner's model builder on one case and return ``(model, input shape, output
+    shape)``; fail unless it returned a ``keras.Model`` whose shapes are defined (Keras 3
+    defines ``model.inputs``/``model.outputs``, not ``output_shape``; a Sequential model
+    without ``keras.Input`` has none until it is called). ``hint`` goes with an exception,
+    ``input_hint`` with a model that has no input yet."""
+    import keras
+
+    model = call(builder, *args, exercise=exercise, case=case, hint=hint)
+    if model is None:
+        fail(exercise, case, got="None", hint="return the model.")
+    if not isinstance(model, keras.Model):
+        fail(exercise, case, expected="a keras.Model", got=type(model).__name__,
+             hint=return_hint)
+    try:
+        shapes = keras_shape(model.inputs[0]), keras_shape(model.outputs[0])
+    except (AttributeError, ValueError, IndexError, TypeError):
+        fail(exercise, case, expected="a model with a defined input",
+             got="a model that has not been built", hint=input_hint)
+    return (model, *shapes)
+
+
+def assert_class_probabilities(model, x, *, exercise: str, case: str, what: str) -> None:
+    """The model's outputs for ``x`` are class probabilities: non-negative, summing to 1 for
+    each ``what`` (image, sequence...)."""
+    p = as_array(np.asarray(model(x, training=False)), exercise, case)
+    if np.any(p < 0) or not np.allclose(p.sum(axis=-1), 1.0, atol=1e-4):
+        fail(exercise, case, expected=f"class probabilities that sum to 1 for each {what}",
+             got=p.round(3), hint="the last layer's activation is 'softmax'.")
+
+
 def relative_error(a, b) -> float:
     """Norm-wise relative error ||a - b|| / (||a|| + ||b||), the usual measure in gradient
     checks: around 1e-7 or below means agreement in float64, 1e-2 or above a bug. Unlike an
