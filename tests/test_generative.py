@@ -33,15 +33,18 @@ def test_frechet_distance_with_dead_features_and_bad_shapes():
         generative.frechet_distance(a[:1], b)
 
 
-def test_nearest_neighbours_and_diversity():
+def test_nearest_neighbours_and_mean_correlation():
     refs = np.random.default_rng(3).uniform(-1, 1, (30, 28, 28, 1))
     queries = np.stack([refs[7], refs[21] + 0.01])
     distances, indices = generative.nearest_neighbours(queries, refs)
     assert indices.tolist() == [7, 21]
     assert distances[0] == pytest.approx(0.0, abs=1e-5)
     assert distances[1] == pytest.approx(0.01 * 28, rel=1e-3)
-    assert generative.diversity(np.repeat(refs[:1], 10, axis=0)) == 0.0
-    assert generative.diversity(2 * refs) == pytest.approx(2 * generative.diversity(refs))
+    same = np.repeat(refs[:1], 10, axis=0) * np.arange(1, 11)[:, None, None, None]
+    assert generative.mean_correlation(same) == pytest.approx(1.0)   # contrast does not count
+    assert abs(generative.mean_correlation(refs)) < 0.1                # independent noise
+    flipped = np.concatenate([refs[:1], -refs[:1]])
+    assert generative.mean_correlation(flipped) == pytest.approx(-1.0)
 
 
 def test_scale_images():
