@@ -46,8 +46,10 @@ def _without_remapping() -> None:
 
     On the gradient of a convolution followed by ``LeakyReLU`` (every DCGAN discriminator)
     that pass gives up with a long ``remapper failed: INVALID_ARGUMENT`` line on the
-    terminal and in the notebook, although the results are right; without the pass the
-    message is gone and a step of this chapter's GAN is not measurably slower.
+    terminal and in the notebook. When a pass fails, TensorFlow keeps the graph it had before
+    that pass, so for the GAN's step switching it off changes only the message; graphs built
+    later in the same process lose the pass's fusions (convolution, bias and activation in one
+    kernel), a small cost for networks this size.
     """
     import tensorflow as tf
 
