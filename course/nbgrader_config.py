@@ -37,3 +37,15 @@ c.Execute.extra_arguments = [
 # A test cell deleted from a submission is put back (with a note saying so) and graded, so
 # that deleting a test neither hides a failure nor costs a right answer its points.
 c.OverwriteCells.add_missing_cells = True
+
+# nbgrader limits printed output by lines; the course also limits it by characters, so that an
+# answer printing megabytes on one line does not carry them into the autograded notebook and
+# the feedback (medai_lessons/grading/limits.py). Same place in nbgrader's list, same settings.
+from nbgrader.converters.autograde import Autograde  # noqa: E402
+
+from medai_lessons.grading.limits import LimitOutputSize  # noqa: E402
+
+c.Autograde.autograde_preprocessors = [
+    LimitOutputSize if step.__name__ == "LimitOutput" else step
+    for step in Autograde.class_traits()["autograde_preprocessors"].default()
+]

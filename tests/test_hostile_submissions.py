@@ -10,7 +10,8 @@ What each case shows (the conventions are in docs/design-notes.md):
 - an infinite loop: the per-cell limit interrupts it; that exercise (and the tests that need
   it) score 0; the rest of the notebook is graded;
 - an exception, ``sys.exit()``, ``os._exit(1)`` (the grading kernel's guard turns it into an
-  exception), 50 MB of output: the same, or full marks where the answer is right;
+  exception), 50 MB of output: the same, or full marks where the answer is right (and the
+  50 MB are cut to 20,000 characters in the autograded notebook);
 - an edited test cell: nbgrader RESTORES it from the gradebook, so a wrong answer still fails;
 - a deleted test cell: nbgrader RESTORES it (``OverwriteCells.add_missing_cells``) and grades
   it, with a warning in the log and a note in the cell;
@@ -170,3 +171,25 @@ def test_config_starts_grading_kernels_with_the_guard():
     config = load_config(COURSE, ROOT / "course")
     assert KERNEL_ARGUMENT in config.Execute.extra_arguments
     assert config.OverwriteCells.add_missing_cells is True
+
+
+def test_fifty_megabytes_of_output_are_cut_in_the_autograded_notebook(batch):
+    nb = read(batch["root"] / "autograded" / "prints_50_mb" / CH / f"{CH}.ipynb")
+    text = "".join(o.get("text", "") for o in cell(nb, "ans_relu").outputs
+                   if o.output_type == "stream")
+    assert "characters of output cut by the course's grader" in text
+    assert len(text) < 25_000, len(text)
+    assert batch["scores"]["prints_50_mb"] == batch["scores"]["complete"]
+
+
+def test_config_limits_output_by_characters_in_place_of_nbgraders_limit():
+    from nbgrader.converters.autograde import Autograde
+
+    from medai_lessons.course import load_config
+    from medai_lessons.grading.limits import LimitOutputSize
+
+    steps = load_config(COURSE, ROOT / "course").Autograde.autograde_preprocessors
+    defaults = Autograde.class_traits()["autograde_preprocessors"].default()
+    assert [s.__name__ for s in steps] == [
+        "LimitOutputSize" if d.__name__ == "LimitOutput" else d.__name__ for d in defaults]
+    assert LimitOutputSize in steps

@@ -1,0 +1,60 @@
+"""medai_lessons.grading.limits: autograding keeps at most so many characters of each output."""
+
+from __future__ import annotations
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_output
+from traitlets.config import Config
+
+from medai_lessons.grading.limits import LimitOutputSize
+
+
+def _cell(*outputs):
+    cell = new_code_cell("print('x')")
+    cell.outputs = list(outputs)
+    return cell
+
+
+def _run(cell, **config):
+    c = Config()
+    for key, value in config.items():
+        setattr(c.LimitOutputSize, key, value)
+    out, _ = LimitOutputSize(config=c).preprocess_cell(cell, {}, 0)
+    return out
+
+
+def test_one_long_line_is_cut_to_max_chars_with_its_start_and_end_kept():
+    text = "a" * 1000 + "b" * 1_000_000 + "z" * 1000
+    out = _run(_cell(new_output("stream", name="stdout", text=text)), max_chars=4000)
+    cut = out.outputs[0].text
+    assert cut.startswith("a" * 1000) and cut.endswith("z" * 1000)
+    assert "998,000 characters of output cut by the course's grader" in cut
+    assert len(cut) < 4200
+
+
+def test_text_results_are_cut_and_small_outputs_images_and_errors_are_kept():
+    big = new_output("execute_result", data={"text/plain": "1" * 50_000,
+                                            "image/png": "i" * 50_000}, execution_count=1)
+    small = new_output("stream", name="stdout", text="all tests passed\n")
+    error = new_output("error", ename="AssertionError", evalue="e" * 50_000,
+                       traceback=["t"] * 10)
+    out = _run(_cell(big, small, error), max_chars=1000)
+    assert len(out.outputs[0].data["text/plain"]) < 1200
+    assert out.outputs[0].data["image/png"] == "i" * 50_000
+    assert out.outputs[1].text == "all tests passed\n"
+    assert out.outputs[2].evalue == "e" * 50_000
+
+
+def test_nbgraders_line_limit_still_applies_and_minus_one_means_no_limit():
+    many_lines = "\n".join(str(i) for i in range(5000))
+    out = _run(_cell(new_output("stream", name="stdout", text=many_lines)), max_lines=10)
+    assert out.outputs[0].text.endswith("... Output truncated ...")
+    text = "x" * 100_000
+    out = _run(_cell(new_output("stream", name="stdout", text=text)), max_chars=-1)
+    assert out.outputs[0].text == text
+
+
+def test_markdown_cells_pass_unchanged():
+    cell = nbformat.v4.new_markdown_cell("m" * 100_000)
+    out, _ = LimitOutputSize().preprocess_cell(cell, {}, 0)
+    assert out.source == "m" * 100_000
