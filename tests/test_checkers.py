@@ -888,3 +888,21 @@ def test_fresh_reload_replaces_checkers_patched_into_the_package():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split(maxsplit=1)
     assert int(out[0]) >= 11 and out[1].strip() == "[]", out
+
+
+def test_metric_dict_names_what_is_wrong_with_a_dict_of_metrics():
+    from medai_lessons.grading.core import metric_dict, same_metric
+
+    expected = {"sensitivity": 0.5, "ppv": float("nan")}
+    args = dict(exercise="ex", case="c", inputs="y", names='{"sensitivity": ..., "ppv": ...}')
+    with pytest.raises(AssertionError, match=r"a dict of 2 numbers[\s\S]*return \{\"sensitivity"):
+        metric_dict([0.5, 0.1], expected, **args)
+    with pytest.raises(AssertionError, match=r"add \['ppv'\] \(exactly\)"):
+        metric_dict({"sensitivity": 0.5}, expected, missing_hint=" (exactly)", **args)
+    with pytest.raises(AssertionError, match=r"^ex: failed on case 'c: ppv'[\s\S]*one number"):
+        metric_dict({"sensitivity": 0.5, "ppv": "n/a"}, expected, **args)
+    got = metric_dict({"sensitivity": np.float32(0.5), "ppv": np.nan, "extra": 1}, expected,
+                      **args)
+    assert got == {"sensitivity": 0.5, "ppv": got["ppv"]} and math.isnan(got["ppv"])
+    assert same_metric(float("nan"), float("nan")) and same_metric(0.5, 0.5 + 1e-13)
+    assert not same_metric(0.0, float("nan")) and not same_metric(0.5, 0.5001)

@@ -10,14 +10,21 @@ kinds the visible ones show (more seeded random patients, other seeds of the mes
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from functools import lru_cache
 
 import numpy as np
 
 from medai_lessons import metrics as ref
 from medai_lessons import tabular
-from medai_lessons.grading.core import SAMPLE_ARGS, _short, assert_close, call, fail
+from medai_lessons.grading.core import (
+    SAMPLE_ARGS,
+    _short,
+    assert_close,
+    call,
+    fail,
+    metric_dict,
+    same_metric,
+)
 
 # 10 patients counted by hand: tp 3 (patients 0, 2, 7), fp 2 (4, 5), tn 4 (3, 6, 8, 9), fn 1 (1)
 HAND_TRUE = np.array([1, 1, 1, 0, 0, 0, 0, 1, 0, 0])
@@ -204,26 +211,14 @@ def check_diagnostic_metrics(diagnostic_metrics, strict: bool = False) -> None:
         counts = ref.confusion_counts(y_true, y_pred)
         expected = ref.metrics_from_counts(*counts)
         inputs = _inputs(y_true, y_pred) + f" (tp, fp, tn, fn) = {counts}"
-        if not isinstance(got, Mapping):
-            fail(exercise, case, inputs=inputs, expected="a dict of six metrics",
-                 got=type(got).__name__,
-                 hint='return {"sensitivity": ..., "specificity": ..., "ppv": ..., '
-                      '"npv": ..., "accuracy": ..., "f1": ...}.')
-        missing = [k for k in ref.METRIC_NAMES if k not in got]
-        if missing:
-            fail(exercise, case, inputs=inputs, expected=f"keys {list(ref.METRIC_NAMES)}",
-                 got=f"keys {sorted(map(str, got))}",
-                 hint=f"add {missing} (lower-case names exactly as listed).")
-        for key in ref.METRIC_NAMES:
-            try:
-                value = float(got[key])
-            except (TypeError, ValueError):
-                fail(exercise, f"{case}: {key}", inputs=inputs, expected=expected[key],
-                     got=repr(got[key]), hint="each metric is one number (a float).")
+        values = metric_dict(
+            got, {k: expected[k] for k in ref.METRIC_NAMES}, exercise=exercise, case=case,
+            inputs=inputs, missing_hint=" (lower-case names exactly as listed)",
+            names='{"sensitivity": ..., "specificity": ..., "ppv": ..., "npv": ..., '
+                  '"accuracy": ..., "f1": ...}')
+        for key, value in values.items():
             want = expected[key]
-            same = (np.isnan(want) and np.isnan(value)) or (
-                not np.isnan(want) and np.isclose(value, want, rtol=1e-9, atol=1e-12))
-            if not same:
+            if not same_metric(value, want):
                 fail(exercise, f"{case}: {key} (tolerance: rtol=1e-09)", inputs=inputs,
                      expected=f"{want:.6g}", got=f"{value:.6g}",
                      hint=_metric_hint(key, value, counts, want))

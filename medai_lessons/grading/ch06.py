@@ -21,7 +21,16 @@ from medai_lessons import metrics as ref_metrics
 from medai_lessons import models as ref_models
 from medai_lessons import tabular as ref
 from medai_lessons.grading.ch01 import _metric_hint
-from medai_lessons.grading.core import SAMPLE_ARGS, _short, as_array, built_model, call, fail
+from medai_lessons.grading.core import (
+    SAMPLE_ARGS,
+    _short,
+    as_array,
+    built_model,
+    call,
+    fail,
+    metric_dict,
+    same_metric,
+)
 
 PARTS = ("X_train", "X_val", "X_test", "y_train", "y_val", "y_test")
 #: a part's number of diseased patients may differ from its share of the whole by this much
@@ -648,24 +657,13 @@ def check_evaluate_classifier(evaluate_classifier, strict: bool = False) -> None
         counts = ref_metrics.confusion_counts(y, s >= threshold)
         inputs = (f"y_true={_short(y, 60)}, scores={_short(s, 60)}, threshold={threshold}; "
                   f"(tp, fp, tn, fn) = {counts}")
-        if not isinstance(got, Mapping):
-            fail(exercise, case, inputs=inputs, expected="a dict of six numbers",
-                 got=type(got).__name__,
-                 hint='return {"sensitivity": ..., "specificity": ..., "ppv": ..., "npv": '
-                      '..., "accuracy": ..., "roc_auc": ...}.')
-        missing = [k for k in ref.EVALUATION_KEYS if k not in got]
-        if missing:
-            fail(exercise, case, inputs=inputs, expected=f"keys {list(ref.EVALUATION_KEYS)}",
-                 got=f"keys {sorted(map(str, got))}", hint=f"add {missing}.")
-        for key in ref.EVALUATION_KEYS:
-            try:
-                value = float(got[key])
-            except (TypeError, ValueError):
-                fail(exercise, f"{case}: {key}", inputs=inputs, expected=expected[key],
-                     got=repr(got[key])[:80], hint="each metric is one number (a float).")
+        values = metric_dict(
+            got, {k: expected[k] for k in ref.EVALUATION_KEYS}, exercise=exercise, case=case,
+            inputs=inputs, names='{"sensitivity": ..., "specificity": ..., "ppv": ..., '
+                                 '"npv": ..., "accuracy": ..., "roc_auc": ...}')
+        for key, value in values.items():
             want = expected[key]
-            if (np.isnan(want) and np.isnan(value)) or (
-                    not np.isnan(want) and np.isclose(value, want, rtol=1e-9, atol=1e-12)):
+            if same_metric(value, want):
                 continue
             if key == "roc_auc":
                 hint = "the ROC AUC of the scores: roc_auc_score(y_true, scores)."

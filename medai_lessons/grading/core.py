@@ -164,6 +164,38 @@ def assert_class_probabilities(model, x, *, exercise: str, case: str, what: str)
              got=p.round(3), hint="the last layer's activation is 'softmax'.")
 
 
+def metric_dict(got, expected: dict, *, exercise: str, case: str, inputs: str,
+                names: str, missing_hint: str = "") -> dict[str, float]:
+    """A learner's dict of named metrics: fail unless ``got`` is a mapping with every key of
+    ``expected``, each one number; return those values as floats (extra keys are allowed).
+    ``names`` is the dict the exercise asks for, for the hint."""
+    from collections.abc import Mapping
+
+    keys = list(expected)
+    if not isinstance(got, Mapping):
+        fail(exercise, case, inputs=inputs, expected=f"a dict of {len(keys)} numbers",
+             got=type(got).__name__, hint=f"return {names}.")
+    missing = [k for k in keys if k not in got]
+    if missing:
+        fail(exercise, case, inputs=inputs, expected=f"keys {keys}",
+             got=f"keys {sorted(map(str, got))}", hint=f"add {missing}{missing_hint}.")
+    values = {}
+    for key in keys:
+        try:
+            values[key] = float(got[key])
+        except (TypeError, ValueError):
+            fail(exercise, f"{case}: {key}", inputs=inputs, expected=expected[key],
+                 got=repr(got[key])[:80], hint="each metric is one number (a float).")
+    return values
+
+
+def same_metric(value: float, want: float) -> bool:
+    """Equal to ``rtol=1e-9``, or both ``nan`` (a metric whose denominator is 0)."""
+    if np.isnan(want):
+        return bool(np.isnan(value))
+    return bool(np.isclose(value, want, rtol=1e-9, atol=1e-12))
+
+
 def relative_error(a, b) -> float:
     """Norm-wise relative error ||a - b|| / (||a|| + ||b||), the usual measure in gradient
     checks: around 1e-7 or below means agreement in float64, 1e-2 or above a bug. Unlike an
