@@ -1,12 +1,25 @@
 """Keras model builders that chapters train (and the references of their model exercises).
 
 Importing this module does not import TensorFlow; each builder imports Keras when called.
-Every builder returns an uncompiled ``keras.Model`` that starts with ``keras.Input``, so that
-``model.output.shape`` and each ``layer.output.shape`` are defined (Keras 3 has no
-``output_shape`` attribute).
+Every builder returns a ``keras.Model`` that starts with ``keras.Input``, so that
+``model.outputs[0].shape`` and each ``layer.output.shape`` are defined (Keras 3 has no
+``output_shape`` attribute); all are uncompiled except :func:`build_mlp`, whose compilation is
+part of chapter 6's exercise. :func:`predict_in_batches` runs any of them in inference mode.
 """
 
 from __future__ import annotations
+
+
+def predict_in_batches(model, x, batch: int = 512):
+    """The model's outputs for the arrays ``x``, in inference mode (``training=False``: dropout
+    off, batch normalization on its running averages), ``batch`` rows at a time, as one NumPy
+    array. A direct call per batch avoids ``model.predict``'s per-model compilation, which
+    costs more than the arithmetic for networks and data this small."""
+    import numpy as np
+
+    return np.concatenate([np.asarray(model(x[i:i + batch], training=False))
+                           for i in range(0, len(x), batch)])
+
 
 #: units of the recurrent layer of chapter 4's sequence classifiers
 RNN_UNITS = 64

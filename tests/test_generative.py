@@ -111,3 +111,13 @@ def test_copy_model_is_independent():
                                                     generator.get_weights(), strict=True))
     copy.layers[0].kernel.assign(np.zeros_like(copy.layers[0].kernel))
     assert not np.allclose(generator.layers[0].kernel.numpy(), 0.0)
+
+
+def test_predict_in_batches_matches_one_call_in_inference_mode():
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4),
+                              keras.layers.Dropout(0.5), keras.layers.Dense(2)])
+    x = np.random.default_rng(6).normal(size=(11, 3)).astype("float32")
+    got = models.predict_in_batches(model, x, batch=4)
+    assert got.shape == (11, 2)
+    np.testing.assert_allclose(got, model(x, training=False).numpy(), rtol=1e-6)
