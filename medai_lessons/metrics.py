@@ -17,6 +17,8 @@ Chapter 1 introduces them; every later chapter reports its models with them.
 - **Calibration** (:func:`calibration`): do predicted probabilities match observed rates?
 - **Reports** (:func:`binary_report`, :func:`format_report`): everything above at one
   threshold, as a dict and as one readable line.
+- **Choosing a threshold** (:func:`youden_threshold`): the one with the largest
+  sensitivity + specificity, on a validation split.
 
 Plots of a confusion matrix, ROC curves and calibration live in :mod:`medai_lessons.plotting`.
 """
@@ -187,6 +189,27 @@ def roc_auc(y_true, scores) -> float:
     if len(np.unique(y_true)) < 2:
         return float("nan")
     return float(roc_auc_score(y_true, scores.astype(float)))
+
+
+#: the thresholds :func:`youden_threshold` tries by default: 0.01, 0.02, ..., 0.99
+THRESHOLD_GRID = np.linspace(0.01, 0.99, 99)
+
+
+def youden_threshold(y_true, scores, grid=THRESHOLD_GRID) -> float:
+    """The threshold of ``grid`` with the largest Youden index J = sensitivity + specificity
+    - 1 of ``scores >= threshold`` (equal weight to both kinds of error, whatever the
+    prevalence); of tied thresholds, the lowest. Choose it on a validation split, never on
+    the test split. ``y_true`` needs both classes (J is undefined otherwise)."""
+    y_true, scores = _pair(y_true, scores, "scores")
+    if len(np.unique(y_true)) < 2:
+        raise ValueError("youden_threshold needs diseased (1) and healthy (0) cases in y_true")
+    grid = np.asarray(grid, dtype=float)
+    if grid.ndim != 1 or grid.size == 0:
+        raise ValueError("grid must be a non-empty 1-D sequence of thresholds")
+    positive, negative = y_true == 1, y_true == 0
+    called = scores[None, :] >= grid[:, None]
+    j = called[:, positive].mean(axis=1) + (~called[:, negative]).mean(axis=1) - 1
+    return float(grid[int(np.argmax(j))])
 
 
 class AUCInterval(NamedTuple):

@@ -1,12 +1,18 @@
-"""Training loops that chapters run on learners' own building blocks.
+"""Training loops of the chapters.
 
-They take the forward/backward functions as arguments, so a chapter can train with the
-learner's ``mlp_forward``/``mlp_backward`` (or the reference, if those are not finished).
+- :func:`train_mlp_gd` runs on learners' own building blocks: it takes the forward/backward
+  functions as arguments, so a chapter can train with the learner's
+  ``mlp_forward``/``mlp_backward`` (or the reference, if those are not finished).
+- :func:`train_xray_cnn` is chapter 3's recipe for its chest X-ray classifier (class weights,
+  a cosine learning-rate decay, early stopping on the validation ROC AUC); the chapter and the
+  study that chose the recipe (``benchmarks/studies/ch03_recipe.py``) both train with it.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -36,3 +42,72 @@ def train_mlp_gd(forward: Callable, backward: Callable, params: dict, X, y, lr: 
         for key in params:
             params[key] = params[key] - lr * np.asarray(grads[key])
     return params, history
+
+
+@dataclass
+class XrayTraining:
+    """What :func:`train_xray_cnn` did: the class weights, the training loss and the validation
+    ROC AUC of every epoch run, the epoch kept (1-based) and its AUC, and the seconds spent in
+    ``fit`` (validation predictions included)."""
+
+    class_weight: dict[int, float]
+    loss: list[float] = field(default_factory=list)
+    val_auc: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+    best_auc: float = float("-inf")
+    seconds: float = 0.0
+
+
+def train_xray_cnn(model, x_train, y_train, x_val, y_val, *, epochs: int, batch_size: int = 64,
+                   learning_rate: float = 2e-3, patience: int = 8,
+                   verbose: bool = True) -> XrayTraining:
+    """Chapter 3's recipe, on a softmax classifier of two classes (index 1 = pneumonia).
+
+    - class weights ``n / (2 n_c)`` (both classes weigh the same in total);
+    - Adam with a cosine decay of the learning rate from ``learning_rate`` to 2 % of it over
+      ``epochs`` epochs; sparse categorical cross-entropy; shuffled batches of ``batch_size``;
+    - after every epoch the validation ROC AUC of P(pneumonia); training stops when it has not
+      improved for ``patience`` epochs, and the model is left with the weights of its best
+      epoch. With ``verbose``, one line per epoch.
+
+    The model is compiled here (any earlier compile is replaced). Returns an
+    :class:`XrayTraining`. Raises ``ValueError`` when ``y_val`` lacks one of the classes.
+    """
+    import keras
+
+    from medai_lessons.metrics import roc_auc
+    from medai_lessons.models import predict_in_batches
+    from medai_lessons.sequences import balanced_class_weights
+
+    y_train = np.asarray(y_train).astype(np.int64).reshape(-1)
+    if len(np.unique(np.asarray(y_val))) < 2:
+        raise ValueError("the validation split needs normal (0) and pneumonia (1) images: "
+                         "early stopping follows its ROC AUC, which is undefined otherwise")
+    result = XrayTraining(class_weight=balanced_class_weights(y_train, 2))
+    best_weights = []
+    start = time.perf_counter()
+
+    class KeepBest(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            auc = roc_auc(y_val, predict_in_batches(self.model, x_val)[:, 1])
+            result.val_auc.append(auc)
+            result.loss.append(float((logs or {}).get("loss", float("nan"))))
+            if auc > result.best_auc:
+                result.best_auc, result.best_epoch = auc, epoch + 1
+                best_weights[:] = self.model.get_weights()
+            if verbose:
+                best = " (best so far)" if result.best_epoch == epoch + 1 else ""
+                print(f"epoch {epoch + 1:2d}: training loss {result.loss[-1]:.3f}, validation "
+                      f"ROC AUC {auc:.4f}{best}, {time.perf_counter() - start:4.0f} s")
+            if epoch + 1 - result.best_epoch >= patience:
+                self.model.stop_training = True
+
+    steps = int(epochs) * int(np.ceil(len(y_train) / batch_size))
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.02)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy")
+    model.fit(x_train, y_train, epochs=int(epochs), batch_size=batch_size,
+              class_weight=result.class_weight, callbacks=[KeepBest()], verbose=0)
+    result.seconds = time.perf_counter() - start
+    if best_weights:
+        model.set_weights(best_weights)
+    return result

@@ -260,3 +260,37 @@ def test_grad_cam_on_logits_and_on_probabilities_agree_in_shape_not_in_size():
     p = model(x).numpy()[:, 1]
     np.testing.assert_allclose(raw_probabilities, raw_logits * (p * (1 - p))[:, None, None],
                                rtol=1e-4, atol=1e-7)
+
+
+def test_the_improved_networks_augmentation_scales():
+    default, doubled = models.build_xray_cnn(), models.build_xray_cnn(augment_scale=2.0)
+    for model, scale in ((default, 1.0), (doubled, 2.0)):
+        assert model.get_layer("shift").height_factor == pytest.approx(0.05 * scale)
+        assert tuple(model.get_layer("rotate").factor) == pytest.approx((-0.02 * scale,
+                                                                          0.02 * scale))
+        assert model.get_layer("zoom").height_factor == pytest.approx(0.05 * scale)
+    assert default.count_params() == doubled.count_params()
+
+
+def test_train_xray_cnn_keeps_the_best_validation_epoch(capsys):
+    from medai_lessons import metrics
+    from medai_lessons.train import train_xray_cnn
+
+    rng = np.random.default_rng(0)
+    y = np.array([0, 1, 1, 1] * 12)
+    x = rng.uniform(0, 0.3, (48, 28, 28, 1)).astype("float32")
+    x[y == 1, 10:18, 10:18] += 0.6                                   # a bright patch = "sick"
+    keras.utils.set_random_seed(0)
+    model = models.build_xray_cnn(width=4, augment=False)
+    result = train_xray_cnn(model, x[:32], y[:32], x[32:], y[32:], epochs=3, batch_size=16,
+                            patience=2)
+    assert result.class_weight == pytest.approx({0: 32 / (2 * 8), 1: 32 / (2 * 24)})
+    assert 1 <= len(result.val_auc) == len(result.loss) <= 3
+    assert result.best_auc == max(result.val_auc)
+    assert result.best_epoch == 1 + int(np.argmax(result.val_auc))
+    # the model holds the best epoch's weights, not the last epoch's
+    now = metrics.roc_auc(y[32:], models.predict_in_batches(model, x[32:])[:, 1])
+    assert now == pytest.approx(result.best_auc)
+    assert capsys.readouterr().out.count("validation ROC AUC") == len(result.val_auc)
+    with pytest.raises(ValueError, match="validation split needs"):
+        train_xray_cnn(model, x[:32], y[:32], x[32:], np.ones(16, int), epochs=1)

@@ -324,3 +324,30 @@ def test_image_panels_and_ecg_strip():
     ax = fig.axes[0]
     assert ax.get_xlim() == pytest.approx((1.0, 3.0 - 1 / fs))
     assert sorted(t.get_text() for t in ax.texts) == ["N", "V"]
+
+
+# --- choosing a threshold --------------------------------------------------------------------
+
+
+def test_youden_threshold_by_hand_and_against_a_brute_force_count():
+    y = np.array([0, 0, 0, 1, 1, 1])
+    p = np.array([0.1, 0.2, 0.6, 0.4, 0.7, 0.9])
+    # thresholds in (0.2, 0.4] call 3 of 3 sick and 2 of 3 healthy right: J = 2/3, the best;
+    # the lowest such grid point is 0.21
+    assert metrics.youden_threshold(y, p) == pytest.approx(0.21)
+    assert metrics.youden_threshold(y, p, grid=[0.5, 0.3, 0.65]) == 0.3
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        y = rng.integers(0, 2, 80)
+        y[:2] = (0, 1)
+        p = np.clip(0.3 * y + rng.normal(0.35, 0.2, 80), 0, 1)
+        j = [metrics.sensitivity(y, p >= t) + metrics.specificity(y, p >= t) - 1
+             for t in metrics.THRESHOLD_GRID]
+        assert metrics.youden_threshold(y, p) == metrics.THRESHOLD_GRID[int(np.argmax(j))]
+
+
+def test_youden_threshold_needs_both_classes_and_a_grid():
+    with pytest.raises(ValueError, match="diseased"):
+        metrics.youden_threshold([1, 1], [0.2, 0.8])
+    with pytest.raises(ValueError, match="grid"):
+        metrics.youden_threshold([0, 1], [0.2, 0.8], grid=[])
