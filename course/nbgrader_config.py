@@ -38,14 +38,21 @@ c.Execute.extra_arguments = [
 # that deleting a test neither hides a failure nor costs a right answer its points.
 c.OverwriteCells.add_missing_cells = True
 
-# nbgrader limits printed output by lines; the course also limits it by characters, so that an
-# answer printing megabytes on one line does not carry them into the autograded notebook and
-# the feedback (medai_lessons/grading/limits.py). Same place in nbgrader's list, same settings.
+# Two of nbgrader's autograde steps are replaced, each in its place in nbgrader's list and with
+# the settings above (c.Execute.*, c.LimitOutput.* apply to them):
+# - Execute: the chapters' applied cells, tagged "not-autograded", earn no points and feed no
+#   test, so they are left out (with a note in their output); graded and answer cells always
+#   run, whatever their tags (medai_lessons/grading/execute.py);
+# - LimitOutput: nbgrader limits printed output by lines; the course also limits it by
+#   characters, so that an answer printing megabytes on one line does not carry them into the
+#   autograded notebook and the feedback (medai_lessons/grading/limits.py).
 from nbgrader.converters.autograde import Autograde  # noqa: E402
 
+from medai_lessons.grading.execute import ExecuteGradedWork  # noqa: E402
 from medai_lessons.grading.limits import LimitOutputSize  # noqa: E402
 
+_REPLACED = {"Execute": ExecuteGradedWork, "LimitOutput": LimitOutputSize}
 c.Autograde.autograde_preprocessors = [
-    LimitOutputSize if step.__name__ == "LimitOutput" else step
+    _REPLACED.get(step.__name__, step)
     for step in Autograde.class_traits()["autograde_preprocessors"].default()
 ]

@@ -21,6 +21,8 @@ What each case shows (the conventions are in docs/design-notes.md):
   reference implementation): hidden tests reload the checking code, so it does not pass;
 - a notebook that is not JSON: nbgrader reports an error for that student and records no grade;
   every other submission in the batch is graded;
+- a test cell tagged to be skipped (nbclient's ``skip-execution`` or the course's own
+  ``not-autograded``) after a wrong answer: graded cells always run, so the test still fails;
 - a different kernelspec: graded on the course's ``python3`` kernel, full marks.
 """
 
@@ -34,6 +36,7 @@ import pytest
 
 from conftest import COURSE, ROOT
 from medai_lessons.course import GradingCourse
+from medai_lessons.grading.execute import SKIP_TAG
 from nbtools import answered, cell, expected_scores, grade_cells, nbg, read
 
 pytestmark = pytest.mark.slow
@@ -46,6 +49,12 @@ WRONG_SIGMOID = "def sigmoid(x):\n    return x  # wrong on purpose"
 def _edit(nb, grade_id, source=None, append=None):
     c = cell(nb, grade_id)
     c.source = source if source is not None else c.source + append
+    return nb
+
+
+def _tag(nb, grade_id, tag):
+    c = cell(nb, grade_id)
+    c.metadata["tags"] = [*c.metadata.get("tags", []), tag]
     return nb
 
 
@@ -82,6 +91,11 @@ CASES = {
         "medai_lessons.grading.ch02.check_relu = lambda *a, **k: None\n"
         "medai_lessons.grading.core.assert_close = lambda *a, **k: None\n"
         "medai_lessons.nn.relu = relu")), {"ans_relu"}),
+    "tags_failing_test_skip_execution": (lambda nb: _tag(_edit(nb, "ans_tanh", WRONG_TANH),
+                                                         "test_tanh", "skip-execution"),
+                                         {"ans_tanh"}),
+    "tags_failing_test_not_autograded": (lambda nb: _tag(_edit(nb, "ans_relu", WRONG_RELU),
+                                                         "test_relu", SKIP_TAG), {"ans_relu"}),
     "other_kernelspec": (lambda nb: (nb.metadata.__setitem__(
         "kernelspec", {"name": "ir", "display_name": "R", "language": "R"}), nb)[1], set()),
 }
@@ -182,14 +196,15 @@ def test_fifty_megabytes_of_output_are_cut_in_the_autograded_notebook(batch):
     assert batch["scores"]["prints_50_mb"] == batch["scores"]["complete"]
 
 
-def test_config_limits_output_by_characters_in_place_of_nbgraders_limit():
+def test_config_replaces_nbgraders_executor_and_output_limit_in_their_places():
     from nbgrader.converters.autograde import Autograde
 
     from medai_lessons.course import load_config
+    from medai_lessons.grading.execute import ExecuteGradedWork
     from medai_lessons.grading.limits import LimitOutputSize
 
     steps = load_config(COURSE, ROOT / "course").Autograde.autograde_preprocessors
     defaults = Autograde.class_traits()["autograde_preprocessors"].default()
-    assert [s.__name__ for s in steps] == [
-        "LimitOutputSize" if d.__name__ == "LimitOutput" else d.__name__ for d in defaults]
-    assert LimitOutputSize in steps
+    replaced = {"LimitOutput": "LimitOutputSize", "Execute": "ExecuteGradedWork"}
+    assert [s.__name__ for s in steps] == [replaced.get(d.__name__, d.__name__) for d in defaults]
+    assert LimitOutputSize in steps and ExecuteGradedWork in steps
