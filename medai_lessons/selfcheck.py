@@ -11,7 +11,9 @@ in the notebook's own folder and in fast mode (``MEDAI_FAST=1``), letting cells 
 
 Hidden tests (``### BEGIN HIDDEN TESTS``) are removed first with nbgrader's own
 ``ClearHiddenTests``, as in a released notebook: this checks what the learner can see, and
-grading may add stricter cases. The learner's file is read, never written.
+grading may add stricter cases. As in autograding, the chapter's applied cells (tagged
+``not-autograded``, see :mod:`medai_lessons.grading.execute`) are left out; graded and answer
+cells always run. The learner's file is read, never written.
 """
 
 from __future__ import annotations
@@ -176,16 +178,21 @@ def check_notebook(path: Path | str, timeout: int = 120, kernel_name: str | None
     from nbclient.exceptions import DeadKernelError
     from nbgrader.preprocessors import ClearHiddenTests
 
+    from medai_lessons.grading.execute import SKIP_TAG, is_graded_or_answer
+
     path = Path(path).expanduser().resolve()
     nb = read_notebook(path)
     if not any(_nbgrader(c).get("grade") for c in nb.cells):
         raise CheckError(f"{path} has no test cells (nbgrader grade cells): check a chapter "
                          "notebook of the course, e.g. <workspace>/<chapter>/<chapter>.ipynb")
     nb, _ = ClearHiddenTests().preprocess(nb, {})
+    for c in nb.cells:      # as in autograding: graded and answer cells always run
+        if is_graded_or_answer(c) and SKIP_TAG in c.metadata.get("tags", []):
+            c.metadata["tags"] = [t for t in c.metadata["tags"] if t != SKIP_TAG]
     kernel_name = kernel_name or nb.metadata.get("kernelspec", {}).get("name") or "python3"
     _require_kernel(kernel_name)
     client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, allow_errors=True,
-                            interrupt_on_timeout=True,
+                            interrupt_on_timeout=True, skip_cells_with_tag=SKIP_TAG,
                             resources={"metadata": {"path": str(path.parent)}})
     report = CheckReport(notebook=path)
     if log:

@@ -83,3 +83,49 @@ def notebook(source: str) -> dict:
     namespace: dict = {"__name__": "__main__"}
     exec(textwrap.dedent(source), namespace)
     return namespace
+
+
+def _python(source: str) -> str:
+    """A cell's source without IPython's magics and shell lines (they are not Python)."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                     for line in source.splitlines())
+
+
+def bound_and_free_names(source: str) -> tuple[set[str], set[str]]:
+    """Names a code cell binds (assignments, imports, definitions, loop and ``with`` targets,
+    anywhere in the cell) and names it reads without binding them in the cell: what it takes
+    from the notebook's earlier cells. Deliberately generous on both sides."""
+    import ast
+
+    bound, read = set(), set()
+    for node in ast.walk(ast.parse(_python(source))):
+        if isinstance(node, ast.Name):
+            (bound if isinstance(node.ctx, (ast.Store, ast.Del)) else read).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    return bound, read - bound
+
+
+def names_from_left_out_cells(nb, tag: str) -> dict[int, set[str]]:
+    """For each cell that runs while autograding (index -> names): the names it reads that only
+    cells tagged ``tag`` (left out while autograding) would have bound before it. Empty when
+    leaving those cells out cannot change what the graded cells see."""
+    run, left_out, problems = set(), set(), {}
+    for index, c in enumerate(nb.cells):
+        if c.cell_type != "code":
+            continue
+        bound, free = bound_and_free_names(c.source)
+        if tag in c.get("metadata", {}).get("tags", []):
+            left_out |= bound
+            continue
+        missing = (free & left_out) - run
+        if missing:
+            problems[index] = missing
+        run |= bound
+    return problems

@@ -136,6 +136,23 @@ def test_check_exit_zero_when_everything_attempted_passes(tmp_path, capsys):
     assert "Passed 1 of 2 tested exercises (2 of 3 points); 0 failed, 1 not attempted." in out
 
 
+def test_check_leaves_out_applied_cells_but_never_a_tagged_test(tmp_path, capsys):
+    """As in autograding: a plain cell tagged not-autograded does not run (its sleep would hit
+    the time limit); the same tag on a failing test cell is ignored, so the test still fails."""
+    from medai_lessons.grading.execute import SKIP_TAG
+
+    path = small_notebook(tmp_path / "tagged.ipynb", "assert double(2) == 5, 'wrong on purpose'")
+    nb = nbformat.read(path, 4)
+    applied = new_code_cell("import time\ntime.sleep(60)", metadata={"tags": [SKIP_TAG]})
+    nb.cells.insert(2, applied)
+    nb.cells[1].metadata["tags"] = [SKIP_TAG]                     # the failing test cell
+    nbformat.write(nb, path)
+    assert main(["check", "--timeout", "5", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert summary_rows(out)["test_double"] == "2 pts FAILED"
+    assert "per-cell time limit" not in out
+
+
 def test_check_stops_a_slow_cell_and_reports_it(tmp_path, capsys):
     path = small_notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(60)")
     assert main(["check", "--timeout", "2", str(path)]) == 1

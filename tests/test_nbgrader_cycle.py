@@ -95,6 +95,28 @@ def test_reference_scores_full_marks(graded):
     assert not lost, f"the source notebook lost points on {lost}"
 
 
+def test_autograding_leaves_out_the_tagged_applied_cells_and_nothing_else_fails(graded):
+    """The reference submission, as autograded: each cell tagged for autograding to leave out
+    shows the note instead of running; every other code cell ran without an error."""
+    from medai_lessons.grading.execute import SKIP_NOTE, SKIP_TAG
+
+    chapter = graded["chapter"]
+    path = graded["course"].root / "autograded" / "reference" / chapter / f"{chapter}.ipynb"
+    nb = nbformat.read(path, 4)
+    code = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
+    tagged = [SKIP_TAG in c.metadata.get("tags", []) for c in graded["source"].cells
+              if c.cell_type == "code" and c.source.strip()]
+    assert len(tagged) == len(code)
+    for c, left_out in zip(code, tagged, strict=True):
+        texts = [o.get("text", "") for o in c.outputs if o.output_type == "stream"]
+        if left_out:
+            assert texts == [SKIP_NOTE] and c.execution_count is None, c.source[:80]
+        else:
+            assert c.execution_count is not None, c.source[:80]
+            errors = [o.ename for o in c.outputs if o.output_type == "error"]
+            assert not errors, f"{chapter}: {errors} in\n{c.source[:300]}"
+
+
 def test_untouched_release_scores_zero(graded):
     scores = autograded(graded["scores"]["untouched"])
     assert scores and all(v["auto_score"] == 0 for v in scores.values()), scores

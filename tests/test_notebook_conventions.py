@@ -154,3 +154,37 @@ def test_every_erratum_of_a_built_chapter_is_shown():
         if chapters & built and not (shown.get(eid, set()) & chapters):
             missing.append(f"{eid} (for {'/'.join(sorted(chapters))})")
     assert not missing, f"errata with no 'From the source document' box: {missing}"
+
+
+def test_cells_left_out_of_autograding_are_applied_cells_nothing_graded_needs(chapter):
+    """Cells tagged for autograding to leave out (medai_lessons/grading/execute.py) are plain
+    code cells, and no cell that still runs reads a name that only they bind."""
+    from medai_lessons.grading.execute import SKIP_TAG, is_graded_or_answer
+    from nbtools import names_from_left_out_cells
+
+    nb = load(chapter)
+    tagged = [c for c in nb.cells if SKIP_TAG in c.get("metadata", {}).get("tags", [])]
+    assert all(c.cell_type == "code" and not is_graded_or_answer(c) for c in tagged), (
+        f"{chapter.name}: only plain code cells may be tagged {SKIP_TAG!r}")
+    assert names_from_left_out_cells(nb, SKIP_TAG) == {}, (
+        f"{chapter.name}: cells that run while autograding read names that only cells tagged "
+        f"{SKIP_TAG!r} bind")
+
+
+def test_the_dependency_check_sees_a_name_taken_from_a_left_out_cell():
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from nbtools import bound_and_free_names, names_from_left_out_cells
+
+    assert bound_and_free_names("import numpy as np\nfor i in x:\n    y = f(i, np)") == (
+        {"np", "i", "y"}, {"x", "f"})
+    assert bound_and_free_names("%matplotlib inline\ndef g(a):\n    return a + b") == (
+        {"g", "a"}, {"b"})
+    left_out = new_code_cell("model = train()\nscores = model(x)")
+    left_out.metadata["tags"] = ["skip-me"]
+    nb = new_notebook(cells=[new_code_cell("x = 1"), left_out,
+                             new_code_cell("def answer(scores):\n    return scores"),
+                             new_code_cell("print(model)")])
+    assert names_from_left_out_cells(nb, "skip-me") == {3: {"model"}}
+    nb.cells.insert(3, new_code_cell("model = None"))
+    assert names_from_left_out_cells(nb, "skip-me") == {}
