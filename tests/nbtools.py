@@ -112,20 +112,48 @@ def bound_and_free_names(source: str) -> tuple[set[str], set[str]]:
     return bound, read - bound
 
 
+def changed_in_place(source: str) -> set[str]:
+    """Names whose object a code cell may change without rebinding them: the receiver of a
+    method call (``model.fit(...)``, ``rows.append(...)``) and the target of an attribute or
+    item assignment or deletion (``model.trainable = False``, ``table[key] = value``).
+    Deliberately generous: most method calls change nothing."""
+    import ast
+
+    changed = set()
+    for node in ast.walk(ast.parse(_python(source))):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)):
+            changed.add(node.func.value.id)
+        elif (isinstance(node, (ast.Attribute, ast.Subscript))
+              and isinstance(node.ctx, (ast.Store, ast.Del)) and isinstance(node.value, ast.Name)):
+            changed.add(node.value.id)
+    return changed
+
+
+def imported_names(source: str) -> set[str]:
+    import ast
+
+    return {(a.asname or a.name).split(".")[0] for node in ast.walk(ast.parse(_python(source)))
+            if isinstance(node, (ast.Import, ast.ImportFrom)) for a in node.names}
+
+
 def names_from_left_out_cells(nb, tag: str) -> dict[int, set[str]]:
-    """For each cell that runs while autograding (index -> names): the names it reads that only
-    cells tagged ``tag`` (left out while autograding) would have bound before it. Empty when
-    leaving those cells out cannot change what the graded cells see."""
-    run, left_out, problems = set(), set(), {}
+    """For each cell that runs while autograding (index -> names): the names it reads whose
+    last change before it was made by cells tagged ``tag`` (left out while autograding), by
+    binding them, rebinding them or changing their object in place (see
+    :func:`changed_in_place`; modules are not counted as changed). Empty when leaving those
+    cells out cannot change what the cells that run see, as far as names show it: an object
+    changed through a function it is passed to (``train(model)``) is not seen."""
+    last_changed_left_out, modules, problems = set(), set(), {}
     for index, c in enumerate(nb.cells):
         if c.cell_type != "code":
             continue
         bound, free = bound_and_free_names(c.source)
         if tag in c.get("metadata", {}).get("tags", []):
-            left_out |= bound
+            last_changed_left_out |= bound | (changed_in_place(c.source) - modules)
             continue
-        missing = (free & left_out) - run
-        if missing:
-            problems[index] = missing
-        run |= bound
+        if free & last_changed_left_out:
+            problems[index] = free & last_changed_left_out
+        last_changed_left_out -= bound
+        modules |= imported_names(c.source)
     return problems

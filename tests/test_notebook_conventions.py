@@ -188,3 +188,29 @@ def test_the_dependency_check_sees_a_name_taken_from_a_left_out_cell():
     assert names_from_left_out_cells(nb, "skip-me") == {3: {"model"}}
     nb.cells.insert(3, new_code_cell("model = None"))
     assert names_from_left_out_cells(nb, "skip-me") == {}
+
+
+def test_the_dependency_check_sees_a_name_rebound_or_changed_in_a_left_out_cell():
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from nbtools import changed_in_place, names_from_left_out_cells
+
+    assert changed_in_place("model.fit(x)\nrows[0] = 1\ncfg.lr = 2\nf(data)\nnp.mean(y)") == {
+        "model", "rows", "cfg", "np"}
+
+    def notebook_with(left_out_source, *after):
+        left_out = new_code_cell(left_out_source)
+        left_out.metadata["tags"] = ["skip-me"]
+        return new_notebook(cells=[
+            new_code_cell("import numpy as np\nthreshold = 0.5\nmodel = build()"), left_out,
+            *[new_code_cell(source) for source in after]])
+
+    assert names_from_left_out_cells(
+        notebook_with("threshold = choose()", "report(threshold)"), "skip-me") == {
+        2: {"threshold"}}                                          # rebound
+    assert names_from_left_out_cells(
+        notebook_with("model.fit(x, y)", "x = 1", "model.predict(x)"), "skip-me") == {
+        3: {"model"}}                                              # changed in place
+    assert names_from_left_out_cells(
+        notebook_with("model.fit(x, y)\nnp.mean(y)", "model = build()\nprint(np.pi, model)"),
+        "skip-me") == {}                                           # rebound first; a module
