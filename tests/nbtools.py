@@ -49,6 +49,30 @@ def as_learner_would_write(source: str) -> str:
                      if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
 
 
+def function_bodies(source: str) -> dict[str, str]:
+    """Each function's body in ``source`` as an AST dump, without its docstring: equal for two
+    sources that differ only in layout, comments and docstrings."""
+    import ast
+
+    bodies = {}
+    for node in ast.walk(ast.parse(textwrap.dedent(source))):
+        if isinstance(node, ast.FunctionDef):
+            body = node.body[1:] if ast.get_docstring(node) else node.body
+            bodies[node.name] = ast.dump(ast.Module(body=body, type_ignores=[]))
+    return bodies
+
+
+def assert_notebook_holds(nb, answers: str, names) -> None:
+    """The functions ``names`` in ``answers`` (a test file's model answers) are the ones in the
+    notebook's solution cells, so that the test file tests what the autograder sees."""
+    found = {}
+    for c in answer_cells(nb):
+        found.update(function_bodies(as_learner_would_write(c.source)))
+    expected = function_bodies(answers)
+    drifted = [name for name in names if found.get(name) != expected[name]]
+    assert not drifted, f"the notebook's solutions differ from the test's answers: {drifted}"
+
+
 def answered(release_nb, source_nb, answer_ids=None):
     """The release with the given answer cells (default: all) filled in from the source."""
     solutions = {nbg(c)["grade_id"]: c.source for c in answer_cells(source_nb)}

@@ -467,6 +467,16 @@ def test_textbook_answer_passes_and_is_the_learners_own(name, strict):
         assert assert_own_implementation(learner, name) is None
 
 
+def test_the_notebook_holds_the_textbook_answers():
+    """The answers above are the chapter's solutions, so that this file tests what the
+    autograder will see."""
+    from conftest import SOURCE
+    from nbtools import assert_notebook_holds, read
+
+    nb = read(SOURCE / "ch01_background" / "ch01_background.ipynb")
+    assert_notebook_holds(nb, TEXTBOOK, CHAPTER_1)
+
+
 @pytest.mark.parametrize("name", CHAPTER_1)
 def test_own_implementation_rejects_the_reference(name):
     with pytest.raises(AssertionError, match=rf"^{name}: failed on case 'own implementation'"):

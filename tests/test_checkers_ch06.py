@@ -11,9 +11,7 @@ exercise and the case and carries the hint for that mistake.
 
 from __future__ import annotations
 
-import ast
 import re
-import textwrap
 import warnings
 
 import keras
@@ -684,31 +682,14 @@ def test_textbook_answer_passes_and_is_the_learners_own(name, strict):
         assert assert_own_implementation(learner, name) is None
 
 
-def _function_bodies(source: str) -> dict[str, str]:
-    """Each function's body as an AST dump, without its docstring."""
-    bodies = {}
-    for node in ast.walk(ast.parse(textwrap.dedent(source))):
-        if isinstance(node, ast.FunctionDef):
-            body = node.body[1:] if ast.get_docstring(node) else node.body
-            bodies[node.name] = ast.dump(ast.Module(body=body, type_ignores=[]))
-    return bodies
-
-
 def test_the_notebook_holds_the_textbook_answers():
     """The answers above are the chapter's solutions, so that this file tests what the
     autograder will see."""
-    import nbformat
-
     from conftest import SOURCE
-    from nbtools import answer_cells, as_learner_would_write
+    from nbtools import assert_notebook_holds, read
 
-    nb = nbformat.read(SOURCE / "ch06_tabular_case_study" / "ch06_tabular_case_study.ipynb", 4)
-    textbook = _function_bodies(TEXTBOOK)
-    found = {}
-    for cell in answer_cells(nb):
-        found.update(_function_bodies(as_learner_would_write(cell.source)))
-    for name in CHAPTER_6:
-        assert found[name] == textbook[name], name
+    nb = read(SOURCE / "ch06_tabular_case_study" / "ch06_tabular_case_study.ipynb")
+    assert_notebook_holds(nb, TEXTBOOK, CHAPTER_6)
 
 
 CHEATS = {
