@@ -1,9 +1,13 @@
 """MIT-BIH beats: AAMI classes, the 187-sample window at 125 Hz, edge beats, damaged records,
-fetching through wfdb (faked: no network), and record 100 of ../shared/data when present."""
+fetching through wfdb (faked, and for real from a PhysioNet-like server on this machine: no
+internet), and record 100 of ../shared/data when present."""
 
 from __future__ import annotations
 
+import functools
+import http.server
 import shutil
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -184,6 +188,80 @@ def test_an_incomplete_download_is_not_kept(tmp_path, monkeypatch):
     with pytest.raises(CorruptFile, match="incomplete"):
         fetch_mitdb(["t3"])
     folder = cache.dataset_dir(registry.get_info("mitdb"))
+    assert list(folder.iterdir()) == []
+
+
+@pytest.fixture
+def physionet(tmp_path, monkeypatch):
+    """A PhysioNet-like web server on this machine, with wfdb pointed at it: wfdb's own
+    download code (version lookup, header streaming, file transfer) runs over real HTTP.
+    Returns the folder it serves ``mitdb`` from and the list of paths requested."""
+    root = tmp_path / "physionet-site"
+    files = root / "files" / "mitdb" / "1.0.0"
+    files.mkdir(parents=True)
+    (files / "ANNOTATORS").write_text("atr\treference beat annotations\n")
+    page = root / "content" / "mitdb"
+    (page / "1.0.0").mkdir(parents=True)
+    (page / "index.html").write_text("<p>Version: 1.0.0</p>")
+    (page / "1.0.0" / "index.html").write_text("<p>MIT-BIH Arrhythmia Database</p>")
+    requested = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            requested.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}/"
+    monkeypatch.setattr(wfdb.io.download, "PN_CONTENT_URL", base + "content/")
+    monkeypatch.setattr(wfdb.io.download.config, "db_index_url", base + "files/")
+    for proxy in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(proxy, raising=False)
+    yield files, requested
+    server.shutdown()
+    server.server_close()
+
+
+def test_fetch_downloads_record_by_record_over_http_with_a_progress_bar(physionet, capsys):
+    files, requested = physionet
+    plans = {name: write_record(files, name) for name in ("t4", "t5")}
+    folder = fetch_mitdb(["t4", "t5"], progress=True)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "t4.atr", "t4.dat", "t4.hea", "t5.atr", "t5.dat", "t5.hea"]      # no temporary folder
+    assert {"/files/mitdb/1.0.0/t4.dat", "/files/mitdb/1.0.0/t5.atr"} <= set(requested)
+    err = capsys.readouterr()
+    assert "MIT-BIH records" in err.err and "2/2" in err.err
+    assert "Downloading files" not in err.out                  # wfdb's chatter is hidden
+    beats = load_mitdb(["t4", "t5"], verbose=False)
+    assert len(beats) == sum(1 for plan in plans.values()
+                             for _, s in plan[1:-1] if s not in NON_BEATS)
+    requested.clear()
+    fetch_mitdb(["t4", "t5"], progress=False)                  # in the cache: no request
+    assert requested == []
+
+
+def test_a_record_truncated_in_transit_is_not_kept_and_the_ones_before_it_are(physionet):
+    files, _ = physionet
+    write_record(files, "t6")
+    write_record(files, "t7")
+    dat = files / "t7.dat"
+    dat.write_bytes(dat.read_bytes()[:200])
+    folder = cache.dataset_dir(registry.get_info("mitdb"))
+    with pytest.raises(CorruptFile) as err:
+        fetch_mitdb(["t6", "t7"], progress=False)
+    message = str(err.value)
+    assert "record t7 is incomplete" in message and "1 record(s) fetched before it" in message
+    assert "t7.hea" in message and "t6.hea" not in message     # the staging hint: what is left
+    assert sorted(p.name for p in folder.iterdir()) == ["t6.atr", "t6.dat", "t6.hea"]
+
+
+def test_a_record_the_server_does_not_have_gives_staging_instructions(physionet):
+    with pytest.raises(DataUnavailable) as err:
+        fetch_mitdb(["t8"], progress=False)
+    folder = cache.dataset_dir(registry.get_info("mitdb"))
+    assert "could not download MIT-BIH record t8" in str(err.value)
+    assert str(folder) in str(err.value) and "t8.hea" in str(err.value)
     assert list(folder.iterdir()) == []
 
 

@@ -54,7 +54,8 @@ def staging_hint(info: DatasetInfo, path: Path | None = None) -> str:
     )
 
 
-def _show_progress(progress: bool | None) -> bool:
+def show_progress(progress: bool | None) -> bool:
+    """``progress`` if given, else whether a person is watching (a terminal or a notebook)."""
     if progress is not None:
         return progress
     return sys.stderr.isatty() or "ipykernel" in sys.modules
@@ -119,7 +120,7 @@ def fetch(
     if info.kind == "wfdb":
         from medai_lessons.data.ecg import fetch_mitdb
 
-        return fetch_mitdb(download=download)
+        return fetch_mitdb(download=download, progress=progress)
     if info.kind != "medmnist" or info.filename is None:
         raise ValueError(f"{info.name} ships inside a Python package; there is nothing to fetch")
 
@@ -135,7 +136,7 @@ def fetch(
             + (f"Note: {note}. " if note else "")
             + staging_hint(info, path)
         )
-    _download(info, path, progress=_show_progress(progress), note=note)
+    _download(info, path, progress=show_progress(progress), note=note)
     _make_readable(path)
     if info.md5 is None:
         reason = describe_bad_npz(path)

@@ -35,11 +35,12 @@ segment measurement algorithms.
 
 from __future__ import annotations
 
+import io
 import shutil
 import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -48,7 +49,7 @@ import numpy as np
 
 from medai_lessons.data.cache import dataset_dir
 from medai_lessons.data.containers import Provenance, wrap
-from medai_lessons.data.errors import CorruptFile, DataUnavailable
+from medai_lessons.data.errors import CorruptFile, DataError, DataUnavailable
 from medai_lessons.data.registry import get_info
 
 AAMI_CLASSES: tuple[str, ...] = ("N", "S", "V", "F", "Q")
@@ -325,15 +326,23 @@ def _staging_hint(folder: Path, records: Iterable[str]) -> str:
     )
 
 
-def fetch_mitdb(records: Sequence[str] | None = None, *, download: bool = True) -> Path:
+def fetch_mitdb(
+    records: Sequence[str] | None = None,
+    *,
+    download: bool = True,
+    progress: bool | None = None,
+) -> Path:
     """Make sure MIT-BIH records are in the cache (``<cache>/mitdb``) and return the folder.
 
-    Records already there are not fetched again. New ones are downloaded with
-    ``wfdb.dl_database`` into a temporary folder next to the cache folder and moved into
-    place only when the download finished, so an interrupted download leaves no half record.
+    Records already there are not fetched again. New ones are downloaded one at a time with
+    ``wfdb.dl_database``, each into a temporary folder next to the cache folder, checked, and
+    moved into place only when complete: an interrupted download leaves no half record, and
+    the records finished before it stay (running again fetches only the rest). ``progress``
+    shows a bar over the records (default: in a terminal or notebook).
 
     Raises:
         DataUnavailable: offline (or ``download=False``) and some records are missing.
+        CorruptFile: a record arrived incomplete (it is not kept).
     """
     info = get_info("mitdb")
     folder = dataset_dir(info)
@@ -347,30 +356,50 @@ def fetch_mitdb(records: Sequence[str] | None = None, *, download: bool = True) 
             f"MIT-BIH records {missing[:5]}{'...' if len(missing) > 5 else ''} are not in "
             f"{folder} and downloading is off. " + _staging_hint(folder, missing)
         )
+    from tqdm.auto import tqdm
+
+    from medai_lessons.data.download import show_progress
+
     wfdb = _wfdb()
     folder.mkdir(parents=True, exist_ok=True)
+    with tqdm(total=len(missing), desc="MIT-BIH records", unit="record",
+              disable=not show_progress(progress)) as bar:
+        for done, rec in enumerate(missing):
+            try:
+                _download_record(wfdb, folder, rec)
+            except DataError as exc:
+                kept = (f"The {done} record(s) fetched before it are in the cache; running the "
+                        "fetch again fetches only the rest. " if done else "")
+                raise type(exc)(f"{exc} {kept}{_staging_hint(folder, missing[done:])}") from (
+                    exc.__cause__)
+            bar.update()
+    return folder
+
+
+def _download_record(wfdb, folder: Path, rec: str) -> None:
+    """Download one record into a temporary folder inside ``folder``; move its files into
+    ``folder`` only when the record reads as complete."""
     tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=folder))
     try:
         try:
-            with _quiet_wfdb():
-                wfdb.dl_database("mitdb", str(tmp), records=missing, annotators=["atr"])
+            # dl_database prints "Downloading files..." for every call: the bar says it.
+            with _quiet_wfdb(), redirect_stdout(io.StringIO()):
+                wfdb.dl_database("mitdb", str(tmp), records=[rec], annotators=["atr"])
         except Exception as exc:  # wfdb surfaces network errors under several types
             raise DataUnavailable(
-                f"could not download MIT-BIH records {missing[:5]} from PhysioNet "
-                f"({type(exc).__name__}: {exc}). " + _staging_hint(folder, missing)
+                f"could not download MIT-BIH record {rec} from PhysioNet "
+                f"({type(exc).__name__}: {exc})."
             ) from exc
-        for rec in missing:
-            problem = check_record(tmp, rec) if (tmp / f"{rec}.hea").is_file() else "not sent"
-            if problem:
-                raise CorruptFile(
-                    f"the download of MIT-BIH record {rec} is incomplete: {problem}. "
-                    "Nothing was kept; try again. " + _staging_hint(folder, [rec])
-                )
+        problem = check_record(tmp, rec) if (tmp / f"{rec}.hea").is_file() else "not sent"
+        if problem:
+            raise CorruptFile(
+                f"the download of MIT-BIH record {rec} is incomplete: {problem}. "
+                "It was not kept; try again."
+            )
         for f in tmp.iterdir():
             f.replace(folder / f.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return folder
 
 
 def read_record(folder: Path | str, record: str, lead: str = "MLII"):
