@@ -47,6 +47,23 @@ class Provenance:
         return self.summary()
 
 
+class LabelledSignals(Provenance):
+    """A dataset of signals ``X`` with labels ``y`` and their ``class_names``:
+    ``X, y, class_names = dataset`` unpacks it and ``len(dataset)`` counts the signals."""
+
+    X: np.ndarray
+    y: np.ndarray
+    class_names: tuple[str, ...]
+
+    def __iter__(self) -> Iterator:
+        yield self.X
+        yield self.y
+        yield self.class_names
+
+    def __len__(self) -> int:
+        return int(self.X.shape[0])
+
+
 @dataclass
 class Split:
     """One split of an image dataset: ``images`` (uint8) and ``labels`` (flat int64)."""

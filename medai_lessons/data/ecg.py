@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from medai_lessons.data.cache import dataset_dir
-from medai_lessons.data.containers import Provenance, wrap
+from medai_lessons.data.containers import LabelledSignals, wrap
 from medai_lessons.data.errors import CorruptFile, DataError, DataUnavailable
 from medai_lessons.data.registry import get_info
 
@@ -88,7 +88,7 @@ def aami_class(symbol: str) -> str | None:
 
 
 @dataclass
-class BeatSet(Provenance):
+class BeatSet(LabelledSignals):
     """Heartbeat windows with AAMI labels and where each came from.
 
     ``X, y, class_names = beats`` unpacks the arrays.
@@ -123,14 +123,6 @@ class BeatSet(Provenance):
     license: str = ""
     path: Path | None = None
     notes: list[str] = field(default_factory=list)
-
-    def __iter__(self) -> Iterator:
-        yield self.X
-        yield self.y
-        yield self.class_names
-
-    def __len__(self) -> int:
-        return int(self.X.shape[0])
 
     def counts(self) -> dict[str, int]:
         """Beats per AAMI class."""

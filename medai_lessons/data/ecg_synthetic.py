@@ -34,12 +34,12 @@ synthetic electrocardiogram signals. IEEE Transactions on Biomedical Engineering
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from medai_lessons.data.containers import Provenance, wrap
+from medai_lessons.data.containers import LabelledSignals, wrap
 
 RHYTHMS: tuple[str, ...] = ("NSR", "SB", "ST", "AF", "PVC")
 RHYTHM_NAMES: dict[str, str] = {
@@ -122,7 +122,7 @@ class ECGStrip:
 
 
 @dataclass
-class ECGDataset(Provenance):
+class ECGDataset(LabelledSignals):
     """A labelled set of synthetic strips; ``X, y, class_names = dataset`` unpacks it.
 
     Attributes:
@@ -146,14 +146,6 @@ class ECGDataset(Provenance):
     citation: str = CITATION
     license: str = "CC0 (generated)"
     notes: list[str] = field(default_factory=list)
-
-    def __iter__(self) -> Iterator:
-        yield self.X
-        yield self.y
-        yield self.class_names
-
-    def __len__(self) -> int:
-        return int(self.X.shape[0])
 
     def _summary_head(self) -> list[str]:
         counts = np.bincount(self.y, minlength=len(self.class_names))
