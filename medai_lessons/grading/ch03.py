@@ -260,7 +260,7 @@ _POOL_HINTS = {
         "divided_by_size": "divided by size instead of size * size: a size x size window holds "
                            "size**2 values.",
         "sum": "this is the sum of each window: divide by the size**2 values it holds.",
-        "source_003": "this is seed 003 §3.2.2's formula (erratum E3): (t + 1)**2 values "
+        "source_003": "this is seed 003 §3.2.2's formula (errata E3 and E25): (t + 1)**2 values "
                       "divided by s * t, the window moved one pixel at a time. Average the "
                       "size x size window (size**2 values) and move it by `stride`.",
         "stride_is_size": "the window moves by `size`, not by `stride`: the i-th output row "
