@@ -4,8 +4,9 @@ the learner owns.
 ``sync_workspace`` generates each chapter's release with nbgrader in a temporary course and
 copies it into ``<workspace>/<chapter>/``. A manifest (``.medai-workspace.json``) remembers the
 hash of every file it delivered, so that a later run can tell an untouched file (updated in
-place when the course changed) from one the learner edited, which is never overwritten: the
-new version lands beside it as ``<name>.course-update-<date>.ipynb`` and the run says so.
+place when the course changed) from one the learner edited, which is never overwritten: when
+the course changed, its new version lands beside it as ``<name>.course-update-<date>.ipynb``
+and the run says so; when the course did not change, nothing is written.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class SyncReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     kept_with_update_beside: list[tuple[str, str]] = field(default_factory=list)
+    edited: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [f"Learner workspace: {self.workspace}"]
@@ -48,6 +50,9 @@ class SyncReport:
         for mine, new in self.kept_with_update_beside:
             out.append(f"  KEPT YOUR EDITS: {mine} is yours and was not touched; the course's "
                        f"new version is beside it as {new}")
+        if self.edited:
+            out.append(f"  yours:    {len(self.edited)} file(s) you edited; the course has not "
+                       "changed them since (nothing written)")
         if self.unchanged:
             out.append(f"  up to date: {len(self.unchanged)} file(s)")
         return out
@@ -99,6 +104,8 @@ def sync_workspace(workspace: Path | None = None, chapter_ids: list[str] | None 
                 if current == new_hash:
                     delivered[rel] = new_hash
                     report.unchanged.append(rel)
+                elif delivered.get(rel) == new_hash:  # edited by the learner, course unchanged
+                    report.edited.append(rel)
                 elif delivered.get(rel) == current:  # untouched since we delivered it
                     _atomic_write(dest, new)
                     delivered[rel] = new_hash

@@ -77,6 +77,28 @@ def test_untouched_notebook_is_updated_and_edited_one_is_kept(tmp_path, course_c
     assert len(list((ws / CH).glob("*.course-update-*"))) == 1
 
 
+def test_an_edited_notebook_with_no_course_change_gets_no_copy_beside_it(tmp_path, course_copy):
+    ws = tmp_path / "ws"
+    sync_workspace(ws, [CH], course_copy)
+    nb_path = ws / CH / f"{CH}.ipynb"
+    nb = nbformat.read(nb_path, 4)
+    nb.cells[0].source += "\n\nMy own notes."
+    nbformat.write(nb, nb_path)
+    mine = nb_path.read_bytes()
+    for _ in range(2):                                   # as `study` does every day
+        report = sync_workspace(ws, [CH], course_copy)
+        assert nb_path.read_bytes() == mine
+        assert report.edited == [f"{CH}/{CH}.ipynb"]
+        assert not (report.added or report.updated or report.kept_with_update_beside)
+        assert not list((ws / CH).glob("*.course-update-*"))
+        assert not any("KEPT YOUR EDITS" in line for line in report.lines())
+        assert any("you edited" in line for line in report.lines())
+    # When the course then changes, the update lands beside the learner's file as before.
+    publish_update(course_copy, "An update.")
+    report = sync_workspace(ws, [CH], course_copy)
+    assert nb_path.read_bytes() == mine and len(report.kept_with_update_beside) == 1
+
+
 def test_cli_study_without_launch_and_chapters(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MEDAI_COURSE_DIR", str(COURSE))
     assert main(["chapters"]) == 0
