@@ -262,3 +262,52 @@ def test_failed_download_falls_back_to_synthetic_only_when_allowed(monkeypatch, 
     assert ds.source == "synthetic"
     out = " ".join(capsys.readouterr().out.split())
     assert "SYNTHETIC" in out and "cannot be reached" in out
+
+
+def _read_only(monkeypatch):
+    """What renaming or writing in a read-only folder does (tests may run as root, for whom
+    file permissions are no obstacle, so the refusal is simulated)."""
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "replace", denied)
+
+
+def test_bad_file_in_a_read_only_shared_folder_is_not_used_and_the_notebook_falls_back(
+        monkeypatch, capsys):
+    info = point_entry(monkeypatch, "pneumoniamnist", UNREACHABLE,
+                       hashlib.md5(b"official").hexdigest())
+    target = cache.dataset_path(info)
+    target.parent.mkdir(parents=True)
+    bad = fake_medmnist_bytes()                 # a readable npz, but not the official file
+    target.write_bytes(bad)
+    _read_only(monkeypatch)
+    with pytest.raises(ChecksumMismatch) as err:
+        fetch(info, progress=False)
+    message = " ".join(str(err.value).split())
+    assert "will not be used" in message and "read-only" in message
+    assert "MEDAI_DATA_DIR" in message and "verify" in message
+    assert target.read_bytes() == bad           # left where it was, untouched
+    with pytest.warns(UserWarning, match="SYNTHETIC"):
+        ds = load_medmnist("pneumoniamnist", allow_synthetic=True)
+    assert ds.source == "synthetic"
+    assert "read-only" in " ".join(capsys.readouterr().out.split())
+
+
+def test_download_into_a_folder_that_cannot_be_written_is_a_data_error(server, monkeypatch):
+    import pooch
+
+    body = fake_medmnist_bytes()
+    server.routes["/ro/breastmnist.npz"] = (200, body, {})
+    info = point_entry(monkeypatch, "breastmnist", server.base + "/ro/breastmnist.npz",
+                       hashlib.md5(body).hexdigest())
+
+    def cannot_write(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(cache.dataset_path(info)))
+
+    monkeypatch.setattr(pooch, "retrieve", cannot_write)
+    with pytest.raises(DataUnavailable) as err:
+        fetch(info, progress=False)
+    message = " ".join(str(err.value).split())
+    assert "could not save breastmnist.npz" in message and "Permission denied" in message
+    assert "MEDAI_DATA_DIR" in message

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import http.server
 import shutil
+import tempfile
 import threading
 from collections import Counter
 from pathlib import Path
@@ -291,3 +292,19 @@ def test_real_record_100(shared_data, capsys):
     near = beats.X[beats.y == 0][:, 52:73].argmax(axis=1) + 52
     assert np.mean(np.abs(near - 62) <= 1) > 0.95
     assert "Open Data Commons" in capsys.readouterr().out
+
+
+def test_fetch_into_a_folder_that_cannot_be_written_is_a_data_error(physionet, monkeypatch):
+    files, requested = physionet
+    write_record(files, "t9")
+
+    def denied(*args, **kwargs):               # tests may run as root: simulate the refusal
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", denied)
+    with pytest.raises(DataUnavailable) as err:
+        fetch_mitdb(["t9"], progress=False)
+    message = str(err.value)
+    assert "could not save MIT-BIH record t9" in message and "Permission denied" in message
+    assert "MEDAI_DATA_DIR" in message and "t9.hea" in message
+    assert requested == []                     # nothing was downloaded to be thrown away

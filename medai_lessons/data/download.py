@@ -36,7 +36,12 @@ from medai_lessons.data.cache import (
     file_md5,
     move_aside,
 )
-from medai_lessons.data.errors import ChecksumMismatch, CorruptFile, DataUnavailable
+from medai_lessons.data.errors import (
+    ChecksumMismatch,
+    CorruptFile,
+    DataError,
+    DataUnavailable,
+)
 from medai_lessons.data.registry import DatasetInfo, get_info
 
 TIMEOUT_ENV = "MEDAI_DOWNLOAD_TIMEOUT"
@@ -82,17 +87,35 @@ def check_cached(info: DatasetInfo, path: Path | None = None) -> tuple[bool, str
         if actual == info.md5:
             return True, None
         reason = describe_bad_npz(path) or "its content differs from the official file"
-        moved = move_aside(path)
+        problem = (f"the cached {info.filename} had MD5 {actual}, not the official {info.md5} "
+                   f"({reason})")
+        moved = _set_aside(path, problem, ChecksumMismatch)
         return False, (
-            f"the cached {info.filename} had MD5 {actual}, not the official {info.md5} "
-            f"({reason}); it was moved aside to {moved} and will not be used (to use a copy "
+            f"{problem}; it was moved aside to {moved} and will not be used (to use a copy "
             f"you trust that differs from the official file, open it with path=)"
         )
     reason = describe_bad_npz(path)
     if reason is None:
         return True, None
-    moved = move_aside(path)
-    return False, f"the cached {info.filename} is unusable ({reason}); moved aside to {moved}"
+    problem = f"the cached {info.filename} is unusable ({reason})"
+    moved = _set_aside(path, problem, CorruptFile)
+    return False, f"{problem}; moved aside to {moved}"
+
+
+def _set_aside(path: Path, problem: str, error: type[DataError]) -> Path:
+    """Move a bad cached file aside (:func:`move_aside`). Where its folder is read-only (a
+    class's shared data folder), raise ``error`` instead: the bad file stays where it is,
+    unused, and nothing can be downloaded over it, so the message says who can fix it."""
+    try:
+        return move_aside(path)
+    except OSError as exc:
+        raise error(
+            f"{problem}. It will not be used, and it cannot be moved aside either "
+            f"({exc.strerror or exc}: {path.parent} is read-only here, e.g. a class's shared "
+            f"data folder). Ask whoever looks after {data_dir()} to put the official file "
+            f"there and run `python -m medai_lessons.data verify`, or set MEDAI_DATA_DIR to a "
+            f"folder of your own to download a good copy into."
+        ) from exc
 
 
 def fetch(
@@ -171,11 +194,11 @@ def _download(info: DatasetInfo, path: Path, *, progress: bool, note: str | None
             "`pip install pooch`. " + staging_hint(info, path)
         ) from exc
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     known_hash = f"md5:{info.md5}" if info.md5 else None
     downloader = pooch.HTTPDownloader(progressbar=progress, timeout=_timeout())
     before = "" if note is None else f" (Before that: {note}.)"
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         pooch.retrieve(
             url=info.url,
             known_hash=known_hash,
@@ -206,6 +229,13 @@ def _download(info: DatasetInfo, path: Path, *, progress: bool, note: str | None
         raise DataUnavailable(
             f"could not download {info.filename} from {info.url}: {exc}.{before} "
             + staging_hint(info, path)
+        ) from exc
+    except OSError as exc:  # after the network errors above, which are OSErrors too
+        raise DataUnavailable(
+            f"could not save {info.filename} in {path.parent} ({exc.strerror or exc}; a "
+            f"read-only folder, e.g. a class's shared data folder, or a full disk).{before} Set "
+            f"MEDAI_DATA_DIR to a folder you can write to, or ask whoever looks after "
+            f"{data_dir()} to put the file there. " + staging_hint(info, path)
         ) from exc
     except ValueError as exc:
         # pooch raises ValueError when the hash of the downloaded temporary file does not

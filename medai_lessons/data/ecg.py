@@ -353,7 +353,6 @@ def fetch_mitdb(
     from medai_lessons.data.download import show_progress
 
     wfdb = _wfdb()
-    folder.mkdir(parents=True, exist_ok=True)
     with tqdm(total=len(missing), desc="MIT-BIH records", unit="record",
               disable=not show_progress(progress)) as bar:
         for done, rec in enumerate(missing):
@@ -371,7 +370,15 @@ def fetch_mitdb(
 def _download_record(wfdb, folder: Path, rec: str) -> None:
     """Download one record into a temporary folder inside ``folder``; move its files into
     ``folder`` only when the record reads as complete."""
-    tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=folder))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=folder))
+    except OSError as exc:
+        raise DataUnavailable(
+            f"could not save MIT-BIH record {rec} in {folder} ({exc.strerror or exc}; a "
+            "read-only folder, e.g. a class's shared data folder, or a full disk). Set "
+            "MEDAI_DATA_DIR to a folder you can write to."
+        ) from exc
     try:
         try:
             # dl_database prints "Downloading files..." for every call: the bar says it.
