@@ -160,7 +160,8 @@ def autograde(course: GradingCourse, chapter_ids: list[str] | None = None,
         row.seconds = time.monotonic() - start
         rows.append(row)
         log(f"  [{n}/{len(pairs)}] {student} / {ch}: "
-            + (score_text(row) if row.graded else "not graded (see the table)"), flush=True)
+            + (score_text(row) if row.graded else "not graded (see the table)")
+            + f" ({row.seconds:.0f} s)", flush=True)
     return rows
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import re
 import shutil
 
 import nbformat
@@ -79,6 +80,9 @@ def test_autograde_prints_a_table_and_survives_broken_submissions(graded):
     assert "NOT GRADED" in rows["carol"] and "found Untitled.ipynb" in rows["carol"]
     assert "rename" in rows["carol"]
     assert "2 of 3 submission(s) could not be graded" in out
+    progress = [line for line in out.splitlines() if line.strip().startswith("[")]
+    assert len(progress) == 3 and all(re.search(r"\(\d+ s\)$", line) for line in progress), (
+        progress)                                            # how long each submission took
 
 
 @pytest.mark.slow
