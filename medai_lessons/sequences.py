@@ -150,12 +150,12 @@ def train_classifier(model, X, y, X_val, y_val, *, epochs: int, batch_size: int 
 def predict_classes(model, X, batch_size: int = 512) -> np.ndarray:
     """The most probable class of each sequence (of each step, for a per-step model).
 
-    Calls the model directly on batches (``model.predict`` would compile a new prediction
-    function for every model, and TensorFlow warns about that retracing)."""
-    X = np.asarray(X, dtype=np.float32)
-    parts = [np.asarray(model(X[i:i + batch_size], training=False))
-             for i in range(0, len(X), batch_size)]
-    return np.concatenate(parts).argmax(axis=-1)
+    Calls the model directly on batches (:func:`medai_lessons.models.predict_in_batches`:
+    ``model.predict`` would compile a new prediction function for every model, and TensorFlow
+    warns about that retracing)."""
+    from medai_lessons.models import predict_in_batches
+
+    return predict_in_batches(model, np.asarray(X, dtype=np.float32), batch_size).argmax(axis=-1)
 
 
 def fit_and_evaluate(model, split: Mapping[str, tuple], class_names: Sequence[str], *,
