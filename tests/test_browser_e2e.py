@@ -5,8 +5,9 @@ workspace, no browser of its own), then, through Playwright pointed at the syste
 opens the learner copy of ch02 and runs all cells from the menu; checks that no cell shows an
 error other than the expected NotImplementedError of unanswered exercises and that plots
 rendered as images; fills one exercise in the editor, re-runs its test cell and sees it pass;
-finds nbgrader's Validate button; opens the formgrader of an instructor session. Screenshots
-go to tests/artifacts/.
+clicks nbgrader's Validate button and reads its results (the failing tests, and an applied
+cell left out as the grader leaves it out); opens the formgrader of an instructor session.
+Screenshots go to tests/artifacts/.
 
 Needs Chromium (Debian's package: /usr/bin/chromium) and the playwright package; it skips
 with a reason without them, except under CI (CI=true), where a skip would hide a missing
@@ -244,6 +245,61 @@ def test_nbgrader_validate_button_is_in_the_toolbar(notebook_page):
     button = notebook_page.locator(".jp-NotebookPanel-toolbar").get_by_text("Validate")
     button.first.wait_for()
     assert button.first.is_visible()
+
+
+def _validate(page, timeout_ms: int = 300_000) -> str:
+    """Click Validate and return the text of its results dialog (then close the dialog)."""
+    page.locator(".jp-NotebookPanel-toolbar").get_by_text("Validate").first.click()
+    dialog = page.locator(".jp-Dialog").filter(has_text="Validation Results")
+    dialog.wait_for(timeout=timeout_ms)
+    text = dialog.locator(".jp-Dialog-body").inner_text()
+    dialog.locator(".jp-mod-accept").first.click()
+    return text
+
+
+def test_validate_button_lists_exactly_the_failing_tests(notebook_page, study):
+    server, _ = study
+    page = notebook_page
+    nb = _save_and_read(page, server)      # Validate reads the saved file
+    graded = [cell for cell in nb["cells"] if cell["metadata"].get("nbgrader", {}).get("grade")]
+    failing = [cell["source"] for cell in graded if cell["cell_type"] == "code"
+               and any(out["output_type"] == "error" for out in cell.get("outputs", []))]
+    unwritten = [cell for cell in graded if cell["cell_type"] == "markdown"
+                 and cell["source"].strip() == "YOUR ANSWER HERE"]
+    assert failing and unwritten, "the learner copy should still have unanswered exercises"
+    text = _validate(page)
+    assert text.count("The following cell failed:") == len(failing) + len(unwritten), text[:3000]
+    assert text.count("You did not provide a response.") == len(unwritten), text[-3000:]
+    assert "NotImplementedError" in text and "Timeout" not in text, text[:3000]
+    for source in failing:
+        assert source.strip().splitlines()[0] in text
+
+
+def test_validate_button_leaves_out_the_applied_cells_as_the_grader_does(browser, study):
+    """The workspace's nbgrader_config.py reaches the button's server handler: an applied cell
+    (tagged not-autograded) that would leave a file behind is not run."""
+    server, ws = study
+    applied = {"cell_type": "code", "execution_count": None, "outputs": [],
+               "metadata": {"tags": ["not-autograded"]},
+               "source": "open('applied-cell-ran', 'w').close()"}
+    test = {"cell_type": "code", "execution_count": None, "outputs": [],
+            "source": "assert 1 + 1 == 2",
+            "metadata": {"nbgrader": {"grade": True, "grade_id": "test_sum", "locked": True,
+                                      "points": 1, "schema_version": 3, "solution": False,
+                                      "task": False}}}
+    content = {"cells": [applied, test], "nbformat": 4, "nbformat_minor": 5, "metadata": {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}}
+    server.api("PUT", "/api/contents/applied.ipynb", {"type": "notebook", "content": content})
+    page = browser.new_page()
+    try:
+        page.goto(f"{server.url}/lab/tree/applied.ipynb?token={server.token}")
+        page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for()
+        text = _validate(page)
+    finally:
+        page.close()
+    assert "Success! Your notebook passes all the tests." in text, text
+    assert (ws / "applied.ipynb").is_file()
+    assert not (ws / "applied-cell-ran").exists(), "Validate ran a cell the grader leaves out"
 
 
 def test_formgrader_in_an_instructor_session(browser, tmp_path_factory):

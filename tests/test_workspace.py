@@ -36,7 +36,7 @@ def test_first_sync_delivers_the_release_without_solutions(tmp_path, course_copy
     ws = tmp_path / "ws"
     report = sync_workspace(ws, [CH], course_copy)
     nb_path = ws / CH / f"{CH}.ipynb"
-    assert report.added == [f"{CH}/{CH}.ipynb"]
+    assert report.added == [f"{CH}/{CH}.ipynb", "nbgrader_config.py"]
     text = nb_path.read_text()
     assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
     assert "strict=True" not in text, "hidden tests must not reach the learner"
@@ -113,3 +113,60 @@ def test_cli_unknown_chapter_says_what_exists(tmp_path, capsys, monkeypatch):
     assert main(["workspace", "--workspace", str(tmp_path / "ws"), "ch99_nothing"]) == 2
     err = capsys.readouterr().err
     assert "ch99_nothing" in err and CH in err
+
+
+def _graded_notebook_with_an_applied_cell(path):
+    """An applied cell (tagged not-autograded) that leaves a file behind when it runs, and a
+    graded test cell that passes."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    applied = new_code_cell("open('applied-cell-ran', 'w').close()",
+                            metadata={"tags": ["not-autograded"]})
+    test = new_code_cell("assert 1 + 1 == 2", metadata={"nbgrader": {
+        "grade": True, "grade_id": "test_sum", "locked": True, "points": 1,
+        "schema_version": 3, "solution": False, "task": False}})
+    nb = new_notebook(cells=[applied, test], metadata={"kernelspec": {
+        "name": "python3", "display_name": "Python 3", "language": "python"}})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def test_validate_button_in_the_workspace_follows_the_graders_rules(tmp_path, course_copy,
+                                                                     monkeypatch):
+    from nbgrader.server_extensions.validate_assignment.handlers import (
+        ValidateAssignmentHandler,
+    )
+    from nbgrader.validator import Validator
+
+    from medai_lessons.course import load_config
+    from medai_lessons.grading.execute import SKIP_TAG
+
+    ws = tmp_path / "ws"
+    assert "nbgrader_config.py" in sync_workspace(ws, [CH], course_copy).added
+    nb_path = _graded_notebook_with_an_applied_cell(ws / "mine" / "mine.ipynb")
+    trace = nb_path.parent / "applied-cell-ran"
+
+    def validate_button():
+        """What the button's server handler does: config from the folder JupyterLab runs in."""
+        validator = Validator(config=ValidateAssignmentHandler.load_config(None))
+        return validator, validator.validate(str(nb_path))
+
+    monkeypatch.chdir(ws)                       # JupyterLab as `medai-course study` starts it
+    validator, result = validate_button()
+    assert not result.get("failed"), result
+    assert not trace.exists(), "Validate ran an applied cell that the grader leaves out"
+    assert validator.config.Execute.skip_cells_with_tag == SKIP_TAG
+    assert validator.config.Execute.timeout == load_config(course_copy).Execute.timeout == 120
+
+    monkeypatch.chdir(tmp_path)                 # started elsewhere: nbgrader's own defaults
+    validator, result = validate_button()
+    assert not result.get("failed") and trace.exists()
+    assert "skip_cells_with_tag" not in validator.config.Execute
+
+    # The file is the course's: a learner's edit to it is kept like an edited notebook.
+    config = ws / "nbgrader_config.py"
+    config.write_text(config.read_text() + "c.Execute.timeout = 600\n")
+    mine = config.read_bytes()
+    report = sync_workspace(ws, [CH], course_copy)
+    assert config.read_bytes() == mine and report.edited == ["nbgrader_config.py"]
