@@ -8,11 +8,11 @@ failed. The wrong versions below are written the way a learner would write them.
 from __future__ import annotations
 
 import math
-import re
 import textwrap
 
 import numpy as np
 import pytest
+from checker_cases import accepts_variants, has_wrong_versions, rejects_mistakes
 
 from medai_lessons import nn as ref
 from medai_lessons.grading import (
@@ -387,29 +387,9 @@ WRONG_VERSIONS = [
 ]
 
 
-def _exercise(checker) -> str:
-    return checker.__name__.removeprefix("check_")
-
-
-@pytest.mark.parametrize("strict", [False, True], ids=["visible", "strict"])
-@pytest.mark.parametrize(
-    ("checker", "wrong", "case", "fragment"),
-    WRONG_VERSIONS,
-    ids=[w.__name__ for _, w, _, _ in WRONG_VERSIONS],
-)
-def test_checker_rejects_realistic_mistake(checker, wrong, case, fragment, strict):
-    exercise = _exercise(checker)
-    # a case in the table ends at its closing quote, or goes on with the tolerance or a colon
-    with pytest.raises(AssertionError, match=failure_pattern(exercise, case)) as info:
-        checker(wrong, strict=strict)
-    assert re.search(fragment, str(info.value)), str(info.value)
-
-
-def test_every_chapter_2_exercise_has_at_least_three_wrong_versions():
-    counts = {name: 0 for name in CHAPTER_2}
-    for checker, *_ in WRONG_VERSIONS:
-        counts[_exercise(checker)] += 1
-    assert all(count >= 3 for count in counts.values()), counts
+test_checker_rejects_realistic_mistake = rejects_mistakes(WRONG_VERSIONS)
+test_every_chapter_2_exercise_has_at_least_three_wrong_versions = has_wrong_versions(
+    CHAPTER_2, WRONG_VERSIONS)
 
 
 # --- correct variants must pass --------------------------------------------------------------
@@ -502,11 +482,7 @@ CORRECT_VARIANTS = [
 ]
 
 
-@pytest.mark.parametrize("strict", [False, True], ids=["visible", "strict"])
-@pytest.mark.parametrize(("checker", "variant"), CORRECT_VARIANTS,
-                         ids=[v.__name__ for _, v in CORRECT_VARIANTS])
-def test_checker_accepts_correct_variant(checker, variant, strict):
-    assert checker(variant, strict=strict) is None
+test_checker_accepts_correct_variant = accepts_variants(CORRECT_VARIANTS)
 
 
 # --- how the checkers treat stubs, errors and non-functions ----------------------------------

@@ -8,12 +8,10 @@ that names the exercise and the case and carries the hint for that mistake.
 
 from __future__ import annotations
 
-import re
-import textwrap
-
 import numpy as np
 import pandas as pd
 import pytest
+from checker_cases import accepts_variants, has_wrong_versions, rejects_mistakes
 from sklearn.metrics import confusion_matrix, recall_score
 
 from medai_lessons import metrics, tabular
@@ -27,6 +25,7 @@ from medai_lessons.grading import (
 )
 from medai_lessons.grading.core import SAMPLE_ARGS
 from medai_lessons.notebook import learner_or_reference
+from nbtools import notebook
 
 CHAPTER_1 = ["confusion_counts", "diagnostic_metrics", "ppv_from_prevalence",
              "missingness_report"]
@@ -35,17 +34,6 @@ NO_DISEASE = "no patient has the disease (sensitivity is 0/0: nan)"
 NO_POSITIVE = "no positive prediction (PPV is 0/0: nan)"
 SCREENING = "a screening test: sensitivity 0.9, specificity 0.99, prevalence 0.5 %"
 SMALL_TABLE = "a 6-patient table: numbers with NaN, text with None"
-
-
-def failure_pattern(exercise: str, case: str) -> str:
-    """The first line of a checker's message: the exercise, then the case that failed."""
-    return rf"^{re.escape(exercise)}: (failed on|raised \w+ on) case '{re.escape(case)}"
-
-
-def notebook(source: str) -> dict:
-    namespace: dict = {"__name__": "__main__"}
-    exec(textwrap.dedent(source), namespace)
-    return namespace
 
 
 def _counts(y_true, y_pred):
@@ -305,27 +293,10 @@ WRONG_VERSIONS = [
 ]
 
 
-def _exercise(checker) -> str:
-    return checker.__name__.removeprefix("check_")
-
-
-@pytest.mark.filterwarnings("ignore:A single label was found:UserWarning")
-@pytest.mark.parametrize("strict", [False, True], ids=["visible", "strict"])
-@pytest.mark.parametrize(("checker", "wrong", "case", "fragment"), WRONG_VERSIONS,
-                         ids=[w.__name__ for _, w, _, _ in WRONG_VERSIONS])
-def test_checker_rejects_realistic_mistake(checker, wrong, case, fragment, strict):
-    with pytest.raises(AssertionError, match=failure_pattern(_exercise(checker), case)) as info:
-        checker(wrong, strict=strict)
-    message = str(info.value)
-    assert re.search(fragment, message), message
-    assert "hint:" in message or "raised" in message.splitlines()[0], message
-
-
-def test_every_chapter_1_exercise_has_at_least_three_wrong_versions():
-    counts = dict.fromkeys(CHAPTER_1, 0)
-    for checker, *_ in WRONG_VERSIONS:
-        counts[_exercise(checker)] += 1
-    assert all(count >= 3 for count in counts.values()), counts
+test_checker_rejects_realistic_mistake = pytest.mark.filterwarnings(
+    "ignore:A single label was found:UserWarning")(rejects_mistakes(WRONG_VERSIONS))
+test_every_chapter_1_exercise_has_at_least_three_wrong_versions = has_wrong_versions(
+    CHAPTER_1, WRONG_VERSIONS)
 
 
 def test_a_failure_says_what_was_expected_and_what_came_back():
@@ -413,11 +384,7 @@ CORRECT_VARIANTS = [
 ]
 
 
-@pytest.mark.parametrize("strict", [False, True], ids=["visible", "strict"])
-@pytest.mark.parametrize(("checker", "variant"), CORRECT_VARIANTS,
-                         ids=[v.__name__ for _, v in CORRECT_VARIANTS])
-def test_checker_accepts_correct_variant(checker, variant, strict):
-    assert checker(variant, strict=strict) is None
+test_checker_accepts_correct_variant = accepts_variants(CORRECT_VARIANTS)
 
 
 # --- the notebook's own answers, as a learner writes them ------------------------------------

@@ -16,6 +16,7 @@ import textwrap
 import keras
 import numpy as np
 import pytest
+from checker_cases import accepts_variants, has_wrong_versions, rejects_mistakes
 
 from medai_lessons.grading import (
     EXERCISES,
@@ -25,24 +26,17 @@ from medai_lessons.grading import (
     check_gru_forward,
     check_lstm_cell,
 )
+from nbtools import notebook
 
 CHAPTER_4 = ["gru_cell", "gru_forward", "lstm_cell", "build_gru_classifier"]
 FIRST_CELL_CASE = "seeded GRU, 3 inputs -> 4 units, batch of 2"
 FIRST_LSTM_CASE = "seeded LSTM, 3 inputs -> 4 units, batch of 2"
 FIRST_FORWARD_CASE = "3 sequences of 5 steps, 2 channels -> 4 units"
 FIRST_MODEL_CASE = "50 steps of 10 channels, 5 rhythms"
-STRICT = pytest.mark.parametrize("strict", [False, True], ids=["visible", "strict"])
 
 
 def sig(v):
     return 1.0 / (1.0 + np.exp(-v))
-
-
-def notebook(source: str) -> dict:
-    """Run ``source`` in a fresh namespace, as a learner's notebook cell would."""
-    namespace: dict = {"__name__": "__main__"}
-    exec(textwrap.dedent(source), namespace)
-    return namespace
 
 
 def test_chapter_4_exercises_are_registered_with_their_checkers():
@@ -230,25 +224,11 @@ WRONG = [
 ]
 
 
-def exercise_of(checker) -> str:
-    return checker.__name__.removeprefix("check_")
-
-
-@STRICT
-@pytest.mark.parametrize(("checker", "wrong", "case", "fragment"), WRONG,
-                         ids=[w.__name__ for _, w, _, _ in WRONG])
-def test_checker_rejects_realistic_mistake(checker, wrong, case, fragment, strict):
-    exercise = exercise_of(checker)
-    with pytest.raises(AssertionError) as info:
-        checker(wrong, strict=strict)
-    message = str(info.value)
-    assert re.match(rf"^{re.escape(exercise)}: failed on case '{re.escape(case)}", message), message
-    assert fragment in message, message
-
-
-def test_every_chapter_4_exercise_has_at_least_three_wrong_versions():
-    counts = {name: sum(exercise_of(c) == name for c, *_ in WRONG) for name in CHAPTER_4}
-    assert min(counts.values()) >= 3, counts
+# the fragments are plain text
+test_checker_rejects_realistic_mistake = rejects_mistakes(
+    [(checker, wrong, case, re.escape(fragment)) for checker, wrong, case, fragment in WRONG])
+test_every_chapter_4_exercise_has_at_least_three_wrong_versions = has_wrong_versions(
+    CHAPTER_4, WRONG)
 
 
 def test_a_value_mismatch_states_the_tolerance_and_expected_against_got():
@@ -299,10 +279,7 @@ RIGHT = [(check_gru_cell, gru_right), (check_gru_cell, gru_float32),
          (check_build_gru_classifier, model_with_dropout)]
 
 
-@STRICT
-@pytest.mark.parametrize(("checker", "answer"), RIGHT, ids=[a.__name__ for _, a in RIGHT])
-def test_checker_accepts_right_answers_written_differently(checker, answer, strict):
-    assert checker(answer, strict=strict) is None
+test_checker_accepts_right_answers_written_differently = accepts_variants(RIGHT)
 
 
 def test_strict_mode_catches_a_cell_that_changes_its_params():

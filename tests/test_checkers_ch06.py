@@ -11,13 +11,13 @@ exercise and the case and carries the hint for that mistake.
 
 from __future__ import annotations
 
-import re
 import warnings
 
 import keras
 import numpy as np
 import pandas as pd
 import pytest
+from checker_cases import accepts_variants, has_wrong_versions, rejects_mistakes
 from sklearn.impute import SimpleImputer
 from sklearn.metrics import accuracy_score, recall_score, roc_auc_score, roc_curve
 from sklearn.model_selection import StratifiedShuffleSplit, train_test_split
@@ -36,7 +36,7 @@ from medai_lessons.grading import (
 )
 from medai_lessons.grading.core import SAMPLE_ARGS
 from medai_lessons.notebook import learner_or_reference
-from nbtools import failure_pattern, notebook
+from nbtools import notebook
 
 CHAPTER_6 = ["stratified_split", "fit_preprocessor", "build_mlp", "choose_threshold",
              "evaluate_classifier"]
@@ -437,25 +437,9 @@ WRONG_VERSIONS = [
 ]
 
 
-def _exercise(checker) -> str:
-    return checker.__name__.removeprefix("check_")
-
-
-@pytest.mark.parametrize("strict", [False, True], ids=["visible", "strict"])
-@pytest.mark.parametrize(("checker", "wrong", "case", "fragment"), WRONG_VERSIONS,
-                         ids=[w.__name__ for _, w, _, _ in WRONG_VERSIONS])
-def test_checker_rejects_realistic_mistake(checker, wrong, case, fragment, strict):
-    exercise = _exercise(checker)
-    with pytest.raises(AssertionError, match=failure_pattern(exercise, case)) as info:
-        checker(wrong, strict=strict)
-    assert re.search(fragment, str(info.value)), str(info.value)
-
-
-def test_every_chapter_6_exercise_has_at_least_three_wrong_versions():
-    counts = {name: 0 for name in CHAPTER_6}
-    for checker, *_ in WRONG_VERSIONS:
-        counts[_exercise(checker)] += 1
-    assert all(count >= 3 for count in counts.values()), counts
+test_checker_rejects_realistic_mistake = rejects_mistakes(WRONG_VERSIONS)
+test_every_chapter_6_exercise_has_at_least_three_wrong_versions = has_wrong_versions(
+    CHAPTER_6, WRONG_VERSIONS)
 
 
 def test_a_failure_says_what_was_expected_and_what_came_back():
@@ -597,11 +581,7 @@ CORRECT_VARIANTS = [
 ]
 
 
-@pytest.mark.parametrize("strict", [False, True], ids=["visible", "strict"])
-@pytest.mark.parametrize(("checker", "variant"), CORRECT_VARIANTS,
-                         ids=[v.__name__ for _, v in CORRECT_VARIANTS])
-def test_checker_accepts_correct_variant(checker, variant, strict):
-    assert checker(variant, strict=strict) is None
+test_checker_accepts_correct_variant = accepts_variants(CORRECT_VARIANTS)
 
 
 # --- the notebook's own answers, as a learner writes them ------------------------------------
