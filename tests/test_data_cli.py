@@ -84,7 +84,8 @@ def test_verify_fails_on_a_bad_file_and_says_what_to_do(monkeypatch, capsys):
     assert cache.dataset_path(info).exists()  # verify only reports; it moves nothing
 
 
-def test_verify_strict_fails_when_something_is_missing(capsys):
+def test_verify_strict_fails_when_something_is_missing(tmp_path, capsys):
+    (tmp_path / "cache").mkdir()      # an existing, empty folder (a missing one is an error)
     code, _, _ = run(capsys, "verify")
     assert code == 0
     code, out, _ = run(capsys, "verify", "--strict")
@@ -123,3 +124,68 @@ def test_module_entry_point_runs(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "medai_lessons.data", "bogus"], env=env,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2
+
+
+def test_verify_a_data_folder_that_does_not_exist_is_an_error(tmp_path, capsys):
+    code, out, err = run(capsys, "verify")
+    assert code == 1 and "verify: OK" not in out
+    assert f"{tmp_path / 'cache'} does not exist" in err and "MEDAI_DATA_DIR is set to" in err
+    assert "Set MEDAI_DATA_DIR to the folder that holds medmnist/ and mitdb/" in err
+    assert run(capsys, "verify", "--strict")[0] == 1
+    code, out, _ = run(capsys, "list")                  # list still lists, and says so
+    assert code == 0 and "warning: the data folder" in out and "does not exist" in out
+
+
+def test_verify_the_default_folder_before_anything_was_fetched(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("MEDAI_DATA_DIR")
+    monkeypatch.setattr(cache, "default_cache_dir", lambda: tmp_path / "never-fetched")
+    code, out, _ = run(capsys, "verify")
+    assert code == 0 and "verify: OK" not in out
+    assert "nothing to verify" in out and "does not exist yet" in out and "fetch" in out
+    assert run(capsys, "verify", "--strict")[0] == 1
+
+
+def test_verify_an_empty_folder_says_there_is_nothing_to_verify(tmp_path, capsys):
+    (tmp_path / "cache").mkdir()
+    code, out, _ = run(capsys, "verify")
+    assert code == 0 and "verify: OK" not in out
+    assert f"verify: nothing to verify: no dataset is in {tmp_path / 'cache'}" in out
+    assert "fetch NAME` (or `fetch --all`) downloads datasets into it" in out
+
+
+def test_files_copied_without_their_subfolders_get_a_warning(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "cache"
+    root.mkdir()
+    (root / "pneumoniamnist.npz").write_bytes(npz_bytes(1))
+    for ext in (".hea", ".dat", ".atr"):
+        (root / f"100{ext}").write_bytes(b"x")
+    (root / "notes.txt").write_text("not a data file")
+    code, out, _ = run(capsys, "verify")
+    assert "verify: OK" not in out and "nothing to verify" in out
+    assert (f"pneumoniamnist.npz in {root} is not used: the course looks for it in "
+            f"{root / 'medmnist'}{os.sep}. Move it there.") in out
+    assert f"100.atr, 100.dat, 100.hea in {root} are not used" in out
+    assert str(root / "mitdb") in out and "notes.txt" not in out
+    code, out, _ = run(capsys, "list")
+    assert code == 0 and f"warning: pneumoniamnist.npz in {root} is not used" in out
+
+    # Once in place (here with the official checksum), verify is OK and warns no more.
+    good = npz_bytes(1)
+    stage(monkeypatch, "pneumoniamnist", good, good)
+    (root / "pneumoniamnist.npz").unlink()
+    for ext in (".hea", ".dat", ".atr"):
+        (root / f"100{ext}").unlink()
+    code, out, _ = run(capsys, "verify")
+    assert code == 0 and "verify: OK" in out and "warning" not in out
+
+
+def test_a_data_folder_set_to_the_medmnist_subfolder_is_pointed_out(tmp_path, monkeypatch,
+                                                                    capsys):
+    inner = tmp_path / "staged" / "medmnist"
+    inner.mkdir(parents=True)
+    (inner / "pneumoniamnist.npz").write_bytes(npz_bytes(1))
+    monkeypatch.setenv("MEDAI_DATA_DIR", str(inner))
+    code, out, _ = run(capsys, "verify")
+    assert code == 0 and "verify: OK" not in out
+    assert ("Set MEDAI_DATA_DIR to the folder that holds medmnist/ and mitdb/ "
+            f"({inner.parent})") in out

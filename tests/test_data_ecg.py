@@ -134,8 +134,8 @@ def test_truncated_signal_file_is_reported(tmp_path):
 def test_folder_without_records_says_where_to_put_them(tmp_path):
     with pytest.raises(DataUnavailable, match=r"\.hea, \.dat and \.atr"):
         load_mitdb(path=tmp_path, verbose=False)
+    write_record(tmp_path)
     with pytest.raises(DataUnavailable, match="t9"):
-        write_record(tmp_path)
         load_mitdb("t9", path=tmp_path, verbose=False)
 
 
@@ -308,3 +308,57 @@ def test_fetch_into_a_folder_that_cannot_be_written_is_a_data_error(physionet, m
     assert "could not save MIT-BIH record t9" in message and "Permission denied" in message
     assert "MEDAI_DATA_DIR" in message and "t9.hea" in message
     assert requested == []                     # nothing was downloaded to be thrown away
+
+
+def test_records_may_be_numbers_or_a_single_record(tmp_path):
+    write_record(tmp_path, "100")
+    by_name = load_mitdb("100", path=tmp_path, verbose=False)
+    for records in (100, [100], np.int64(100), np.array([100]), (" 100",), ["100"]):
+        beats = load_mitdb(records=records, path=tmp_path, verbose=False)
+        np.testing.assert_array_equal(beats.X, by_name.X)
+        assert set(beats.records.tolist()) == {"100"}
+    from medai_lessons.data import load_dataset
+
+    assert len(load_dataset("mitdb", records=100, path=tmp_path, verbose=False)) == len(by_name)
+    write_record(tmp_path, "007")   # numbers name the three-digit records
+    assert set(load_mitdb(7, path=tmp_path, verbose=False).records.tolist()) == {"007"}
+
+
+@pytest.mark.parametrize(
+    ("records", "error", "message"),
+    [
+        (100.0, TypeError, r"one record \(100 or '100'\) or a list"),
+        (True, TypeError, "records="),
+        ([100, None], TypeError, "a record is named by a number or a string"),
+        ("", ValueError, "empty record name"),
+        ([100, "100"], ValueError, "record 100 more than once"),
+        (-1, ValueError, "negative"),
+    ],
+)
+def test_a_bad_records_argument_says_what_to_pass(tmp_path, records, error, message):
+    write_record(tmp_path, "100")
+    with pytest.raises(error, match=message):
+        load_mitdb(records=records, path=tmp_path, verbose=False)
+    with pytest.raises(error, match=message):
+        fetch_mitdb(records, download=False)
+
+
+def test_missing_records_message_names_the_records_that_are_there(tmp_path):
+    write_record(tmp_path, "100")
+    with pytest.raises(DataUnavailable, match="holds the complete record") as err:
+        load_mitdb(101, path=tmp_path, verbose=False)
+    assert "101.hea" in str(err.value) and "record(s) 100" in str(err.value)
+    with pytest.raises(DataUnavailable, match="give the folder"):
+        load_mitdb(path=tmp_path / "100.dat", verbose=False)
+
+
+def test_fetch_takes_record_numbers_and_a_single_name(physionet):
+    files, requested = physionet
+    write_record(files, "100")
+    folder = fetch_mitdb("100", progress=False)   # one record, not the records "1", "0", "0"
+    assert sorted(p.name for p in folder.iterdir()) == ["100.atr", "100.dat", "100.hea"]
+    assert not any(path.endswith(("/1.hea", "/0.hea")) for path in requested)
+    requested.clear()
+    assert fetch_mitdb(100, progress=False) == folder and fetch_mitdb([100]) == folder
+    assert requested == []                        # the same record: already in the cache
+    assert len(load_mitdb(100, download=False, verbose=False)) > 0

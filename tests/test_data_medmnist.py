@@ -175,3 +175,88 @@ def test_real_variant_pneumoniamnist(shared_data, capsys):
     assert ds.class_counts("test") == {"normal": 234, "pneumonia": 390}
     assert ds.x_train.shape == (3882, 28, 28) and ds.x_train.dtype == np.uint8
     assert "4,708" in out  # the official train size, for comparison
+
+
+@pytest.mark.parametrize("name", ["pneumoniamnist.npz", "PneumoniaMNIST (1).npz"])
+def test_a_file_named_as_another_set_is_refused(tmp_path, name):
+    path = save(tmp_path, fake_arrays(), name)
+    with pytest.raises(CorruptFile, match="looks like PneumoniaMNIST, not BreastMNIST") as err:
+        load_medmnist("breastmnist", path=path, verbose=False)
+    message = str(err.value)
+    assert "file name" in message and "load_dataset('pneumoniamnist'" in message
+    assert "breastmnist.npz" in message                  # what to pass instead
+    assert load_medmnist("pneumoniamnist", path=path, verbose=False).source == "real"
+
+
+def test_a_file_with_another_sets_official_checksum_is_refused(tmp_path, monkeypatch):
+    import dataclasses
+
+    path = save(tmp_path, fake_arrays())
+    md5 = hashlib.md5(path.read_bytes()).hexdigest()
+    monkeypatch.setitem(
+        registry.REGISTRY, "pneumoniamnist",
+        dataclasses.replace(registry.get_info("pneumoniamnist"), md5=md5),
+    )
+    with pytest.raises(CorruptFile, match=f"MD5 {md5} is that of the official pneumoniamnist"):
+        load_medmnist("breastmnist", path=path, verbose=False)
+    assert "matches the official" in load_medmnist("pneumoniamnist", path=path,
+                                                   verbose=False).checksum
+
+
+def test_a_file_with_another_sets_val_and_test_sizes_is_refused(tmp_path):
+    """The shared PneumoniaMNIST variant: train cut down, val and test official (524, 624)."""
+    path = save(tmp_path, fake_arrays(n=(40, 524, 624)), "my_copy.npz")
+    with pytest.raises(CorruptFile, match="524 and 624 images, exactly PneumoniaMNIST's"):
+        load_medmnist("breastmnist", path=path, verbose=False)
+    ds = load_medmnist("pneumoniamnist", path=path, verbose=False)   # sizes alone: accepted
+    assert ds.split_sizes() == {"train": 40, "val": 524, "test": 624}
+
+
+def test_wrong_channels_and_labels_outside_the_classes_are_refused(tmp_path):
+    grey = save(tmp_path, fake_arrays(), "grey.npz")
+    with pytest.raises(CorruptFile, match=r"expected \(N, 28, 28, 3\)"):
+        load_medmnist("dermamnist", path=grey, verbose=False)
+    eight = save(tmp_path, fake_arrays(channels=3, n_classes=8, n=(80, 8, 8)), "eight.npz")
+    with pytest.raises(CorruptFile, match=r"outside 0..6 \(7 classes\)"):
+        load_medmnist("dermamnist", path=eight, verbose=False)
+
+
+def test_a_file_without_some_classes_says_so(tmp_path):
+    path = save(tmp_path, fake_arrays(channels=3, n_classes=2, n=(60, 10, 10)), "derma_sub.npz")
+    ds = load_medmnist("dermamnist", path=path, verbose=False)
+    assert any("no image of 5 of the 7 DermaMNIST classes" in n for n in ds.notes)
+
+
+def test_the_real_variant_is_refused_as_another_set(shared_data, tmp_path):
+    real = shared_data / "medmnist" / "pneumoniamnist.npz"
+    if not real.is_file():
+        pytest.skip(f"{real} is not present")
+    with pytest.raises(CorruptFile, match="looks like PneumoniaMNIST, not BreastMNIST"):
+        load_medmnist("breastmnist", path=real, verbose=False)
+    renamed = tmp_path / "chest.npz"
+    renamed.write_bytes(real.read_bytes())
+    with pytest.raises(CorruptFile, match="exactly PneumoniaMNIST's"):
+        load_medmnist("breastmnist", path=renamed, verbose=False)
+    assert load_medmnist("pneumoniamnist", path=renamed, verbose=False).source == "real"
+
+
+def test_a_wrong_split_name_lists_the_splits():
+    import pickle
+
+    ds = make_lesion_images(6, 2, 2)
+    with pytest.raises(KeyError, match=r"unknown split 'training'; the splits are train, val, "
+                                       r"test \(did you mean 'train'\?\)"):
+        ds.splits["training"]
+    with pytest.raises(KeyError, match="unknown split 'valid'; the splits are train, val, test"):
+        ds.class_counts("valid")
+    with pytest.raises(KeyError, match="unknown split 'xyz'; the splits are"):
+        ds.splits["xyz"]
+    # Otherwise the splits are the plain dict they were.
+    plain = dict(ds.splits)
+    assert ds.splits == plain and list(ds.splits) == ["train", "val", "test"]
+    assert isinstance(ds.splits, dict) and ds.splits.get("training") is None
+    copy = pickle.loads(pickle.dumps(ds))
+    assert list(copy.splits) == list(plain) and type(copy.splits) is type(ds.splits)
+    np.testing.assert_array_equal(copy.splits["val"].images, plain["val"].images)
+    x, y = ds.splits["train"]
+    assert len(x) == len(y) == 6

@@ -27,7 +27,7 @@ import zipfile
 from pathlib import Path
 
 from medai_lessons.data.errors import CorruptFile
-from medai_lessons.data.registry import DatasetInfo
+from medai_lessons.data.registry import REGISTRY, DatasetInfo
 
 ENV_VAR = "MEDAI_DATA_DIR"
 APP_NAME = "medai-lessons"
@@ -56,10 +56,14 @@ def data_dir() -> Path:
     return default_cache_dir()
 
 
+def subfolder(info: DatasetInfo) -> str:
+    """The name of the cache's subfolder for a dataset's files (``medmnist``, ``mitdb``...)."""
+    return info.name if info.kind == "wfdb" else info.kind
+
+
 def dataset_dir(info: DatasetInfo) -> Path:
     """The subfolder of the cache that holds a dataset's files (``medmnist``, ``mitdb``...)."""
-    sub = info.name if info.kind == "wfdb" else info.kind
-    return data_dir() / sub
+    return data_dir() / subfolder(info)
 
 
 def dataset_path(info: DatasetInfo) -> Path:
@@ -179,3 +183,79 @@ def cache_state(info: DatasetInfo) -> str:
     if info.md5 is not None:
         return "present" if file_md5(path) == info.md5 else "bad checksum"
     return "present" if describe_bad_npz(path) is None else "corrupt"
+
+
+def misplaced_files(root: Path | None = None) -> list[tuple[Path, Path]]:
+    """Known data files in the data folder (``root``, default :func:`data_dir`) or one level
+    below it that are not where the loaders look, as ``(found, where it belongs)``: e.g. a
+    ``pneumoniamnist.npz`` copied to the top of the folder instead of into ``medmnist/``, or
+    MIT-BIH record files (``100.hea``...) outside ``mitdb/``. Such files are never used."""
+    from medai_lessons.data.ecg import MITDB_RECORDS
+
+    root = Path(root) if root is not None else data_dir()
+    by_name = {
+        i.filename.lower(): root / subfolder(i) / i.filename
+        for i in REGISTRY.values()
+        if i.kind == "medmnist" and i.filename
+    }
+    mitdb_dir = root / subfolder(REGISTRY["mitdb"])
+    record_files = {f"{r}{ext}" for r in MITDB_RECORDS for ext in (".hea", ".dat", ".atr")}
+
+    def entries(folder: Path) -> list[Path]:
+        try:
+            return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+        except OSError:
+            return []
+
+    found = []
+    top = entries(root)
+    candidates = [p for p in top if p.is_file()]
+    for sub in (p for p in top if p.is_dir()):
+        candidates += [p for p in entries(sub) if p.is_file()]
+    for path in candidates:
+        belongs = by_name.get(path.name.lower())
+        if belongs is None and path.name in record_files:
+            belongs = mitdb_dir / path.name
+        if belongs is None or _same_file(path, belongs):
+            continue
+        found.append((path, belongs))
+    return found
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def layout_warnings(root: Path | None = None) -> list[str]:
+    """One sentence per problem of :func:`misplaced_files`, saying where the files belong
+    (or, when the folder named is itself ``medmnist/`` or ``mitdb/``, which folder to name)."""
+    root = Path(root) if root is not None else data_dir()
+    groups: dict[tuple[Path, Path], list[Path]] = {}
+    for path, belongs in misplaced_files(root):
+        groups.setdefault((path.parent, belongs.parent), []).append(path)
+    warnings = []
+    for (where, target), paths in groups.items():
+        names = ", ".join(p.name for p in paths[:6]) + (
+            f", ... ({len(paths)} files)" if len(paths) > 6 else ""
+        )
+        are, them = ("is", "it") if len(paths) == 1 else ("are", "them")
+        if where == root and root.name.lower() == target.name.lower():
+            warnings.append(
+                f"{names} in {root} {are} not used: {root} looks like the {root.name}/ subfolder "
+                f"itself. Set {ENV_VAR} to the folder that holds medmnist/ and mitdb/ "
+                f"({root.parent}), not to {root}."
+            )
+            continue
+        there = [p for p in paths if (target / p.name).exists()]
+        also = (
+            f" ({', '.join(p.name for p in there[:3])} already there: these copies are extra)"
+            if there else ""
+        )
+        warnings.append(
+            f"{names} in {where} {are} not used: the course looks for {them} in "
+            f"{target}{os.sep}. Move {them} there{also}."
+        )
+    return warnings

@@ -7,18 +7,30 @@ Subcommands:
 - ``fetch NAME [NAME ...]`` or ``fetch --all``: download into the cache (checksum-verified).
 - ``verify``: check every file in the cache; exit 1 if any is bad (with ``--strict``, also if
   a downloadable dataset is missing: use it to check a folder staged for an offline class).
+  A ``MEDAI_DATA_DIR`` that names no folder is an error; an empty folder is reported as
+  nothing to verify; known files in the wrong place (``pneumoniamnist.npz`` at the top instead
+  of in ``medmnist/``) get a warning saying where they belong. ``list`` warns the same way.
 
-Exit codes: 0 all good, 1 a dataset is bad, missing (strict) or could not be fetched,
-2 wrong usage.
+Exit codes: 0 all good, 1 a dataset is bad, missing (strict) or could not be fetched, or
+``MEDAI_DATA_DIR`` names no folder (verify), 2 wrong usage.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from medai_lessons.data.cache import ENV_VAR, cache_state, data_dir, dataset_path, file_md5
+from medai_lessons.data.cache import (
+    ENV_VAR,
+    cache_state,
+    data_dir,
+    dataset_path,
+    file_md5,
+    layout_warnings,
+)
 from medai_lessons.data.errors import DataError
 from medai_lessons.data.registry import get_info, list_datasets
 
@@ -28,14 +40,42 @@ def _cmd_where(_: argparse.Namespace) -> int:
     return 0
 
 
+FETCH_HINT = (
+    "`python -m medai_lessons.data fetch NAME` (or `fetch --all`) downloads datasets into it, "
+    "checked against their official checksums; to stage them by hand, copy them into it as "
+    "medmnist/<name>.npz and mitdb/<record>.hea, .dat, .atr"
+)
+
+
+def _folder_problem(root: Path) -> str | None:
+    """Why the data folder cannot be looked at, when ``MEDAI_DATA_DIR`` names no folder."""
+    raw = os.environ.get(ENV_VAR, "").strip()
+    if not raw or root.is_dir():
+        return None
+    what = "is a file, not a folder" if root.exists() else "does not exist"
+    return (
+        f"the data folder {root} {what}: {ENV_VAR} is set to {raw!r}. Set {ENV_VAR} to the "
+        "folder that holds medmnist/ and mitdb/ (e.g. the one your instructor staged for the "
+        f"class), or unset it to use this computer's own cache folder."
+    )
+
+
 def _cmd_list(_: argparse.Namespace) -> int:
-    print(f"cache folder: {data_dir()}  (set {ENV_VAR} to use another)")
+    root = data_dir()
+    print(f"cache folder: {root}  (set {ENV_VAR} to use another)")
     rows = [(i.name, i.kind, cache_state(i), i.license) for i in list_datasets()]
     widths = [max(len(r[k]) for r in rows + [("dataset", "kind", "state", "license")])
               for k in range(3)]
     header = ("dataset", "kind", "state", "license")
     for row in [header, *rows]:
         print("  ".join(str(c).ljust(w) for c, w in zip(row[:3], widths, strict=True)), row[3])
+    problem = _folder_problem(root)
+    if problem:
+        print(f"warning: {problem}")
+    elif not root.exists():
+        print(f"note: {root} does not exist yet (nothing fetched on this computer); {FETCH_HINT}.")
+    for warning in layout_warnings(root) if root.is_dir() else []:
+        print(f"warning: {warning}")
     return 0
 
 
@@ -68,8 +108,17 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    print(f"verifying {data_dir()}")
-    bad = missing = 0
+    root = data_dir()
+    problem = _folder_problem(root)
+    if problem:
+        print(f"verify: ERROR: {problem}", file=sys.stderr)
+        return 1
+    print(f"verifying {root}")
+    if not root.exists():
+        print(f"verify: nothing to verify: {root} does not exist yet (nothing has been fetched "
+              f"on this computer). {FETCH_HINT}.")
+        return 1 if args.strict else 0
+    bad = missing = present = 0
     for info in list_datasets():
         if not info.downloadable:
             continue
@@ -86,8 +135,21 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             bad += 1
         elif state.startswith("missing"):
             missing += 1
+        else:
+            present += 1
+    warnings = layout_warnings(root)
+    for warning in warnings:
+        print(f"  warning: {warning}")
     failed = bad + (missing if args.strict else 0)
-    verdict = "OK" if not failed else f"{bad} bad" + (f", {missing} missing" if args.strict else "")
+    if failed:
+        verdict = f"{bad} bad" + (f", {missing} missing" if args.strict else "")
+    elif not present:
+        verdict = f"nothing to verify: no dataset is in {root}"
+        if warnings:
+            verdict += " where the course looks for it (see the warnings above)"
+        verdict += f". {FETCH_HINT}."
+    else:
+        verdict = "OK" + (f" ({len(warnings)} warning(s) above)" if warnings else "")
     print(f"verify: {verdict}")
     return 1 if failed else 0
 

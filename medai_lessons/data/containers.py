@@ -64,6 +64,42 @@ class LabelledSignals(Provenance):
         return int(self.X.shape[0])
 
 
+SPLIT_ALIASES: dict[str, str] = {
+    "training": "train",
+    "valid": "val",
+    "validate": "val",
+    "validation": "val",
+    "dev": "val",
+    "testing": "test",
+}
+
+
+class UnknownSplit(KeyError):
+    """A split name that a dataset does not have (a ``KeyError`` whose message reads plainly)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class Splits(dict):
+    """The ``{"train": Split, "val": Split, "test": Split}`` of a dataset: a plain dict, except
+    that a wrong name (``"training"``, ``"valid"``) raises a :class:`KeyError` that names the
+    splits there are, instead of a bare ``KeyError: 'training'``."""
+
+    def __missing__(self, key: object) -> Split:
+        known = ", ".join(str(k) for k in self)
+        message = f"unknown split {key!r}; the splits are {known}"
+        guess = SPLIT_ALIASES.get(key.strip().lower()) if isinstance(key, str) else None
+        if guess is None and isinstance(key, str):
+            import difflib
+
+            close = difflib.get_close_matches(key.strip().lower(), [str(k) for k in self], n=1)
+            guess = close[0] if close else None
+        if guess is not None and guess in self:
+            message += f" (did you mean {guess!r}?)"
+        raise UnknownSplit(message)
+
+
 @dataclass
 class Split:
     """One split of an image dataset: ``images`` (uint8) and ``labels`` (flat int64)."""
@@ -88,7 +124,8 @@ class ImageDataset(Provenance):
         name: registry name, e.g. ``"pneumoniamnist"``.
         title: readable name, e.g. ``"PneumoniaMNIST"``.
         source: ``"real"`` or ``"synthetic"``.
-        splits: ``{"train": Split, "val": Split, "test": Split}``.
+        splits: ``{"train": Split, "val": Split, "test": Split}`` (a :class:`Splits`: a dict
+            whose error for a wrong split name lists the right ones).
         label_names: class names; ``label_names[k]`` is the name of label ``k``.
         citation: what to cite.
         license: the data's license.
@@ -107,6 +144,10 @@ class ImageDataset(Provenance):
     path: Path | None = None
     checksum: str = "not applicable"
     notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.splits, Splits):
+            self.splits = Splits(self.splits)
 
     @property
     def x_train(self) -> np.ndarray:

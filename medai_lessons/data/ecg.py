@@ -82,6 +82,56 @@ MITDB_RECORDS: tuple[str, ...] = tuple(
 PACED_RECORDS: tuple[str, ...] = ("102", "104", "107", "217")
 
 
+def record_name(record: object) -> str:
+    """One record's name as a string: ``100`` (an int) -> ``"100"`` (MIT-BIH record numbers are
+    three digits, so ``7`` -> ``"007"``); a string is kept as it is (without surrounding
+    spaces). Anything else raises a :class:`TypeError` or :class:`ValueError` saying what to
+    pass."""
+    if isinstance(record, str):
+        name = record.strip()
+        if not name:
+            raise ValueError(
+                "an empty record name was given; name MIT-BIH records like '100' or 100 "
+                "(or leave records= out to use every record in the folder)"
+            )
+        return name
+    if isinstance(record, (int, np.integer)) and not isinstance(record, (bool, np.bool_)):
+        if record < 0:
+            raise ValueError(f"record {record} is negative; MIT-BIH records are 100 to 234")
+        return f"{int(record):03d}"
+    raise TypeError(
+        f"a record is named by a number or a string, like 100 or '100', not by "
+        f"{record!r} ({type(record).__name__})"
+    )
+
+
+def record_names(records: object) -> list[str] | None:
+    """``records=`` as a list of record names: ``None`` (or an empty list) -> ``None`` (every
+    record); one record (``"100"`` or ``100``) -> ``["100"]``; a list, tuple, range or array of
+    them -> their names, in order. A record listed twice, or something that is not a record
+    name, raises an error saying what to pass."""
+    if records is None:
+        return None
+    if isinstance(records, (str, int, np.integer)) and not isinstance(records, (bool, np.bool_)):
+        return [record_name(records)]
+    if isinstance(records, (bytes, dict)) or not isinstance(records, Iterable):
+        raise TypeError(
+            f"records= takes one record (100 or '100') or a list of them (e.g. [100, 101]), "
+            f"not {records!r} ({type(records).__name__})"
+        )
+    items = records.reshape(-1).tolist() if isinstance(records, np.ndarray) else records
+    names: list[str] = []
+    for item in items:
+        name = record_name(item)
+        if name in names:
+            raise ValueError(
+                f"records= lists record {name} more than once; its beats would be loaded "
+                "twice. List each record once."
+            )
+        names.append(name)
+    return names or None
+
+
 def aami_class(symbol: str) -> str | None:
     """The AAMI class of a beat annotation symbol, or ``None`` for a non-beat annotation."""
     return AAMI_MAP.get(symbol)
@@ -319,7 +369,7 @@ def _staging_hint(folder: Path, records: Iterable[str]) -> str:
 
 
 def fetch_mitdb(
-    records: Sequence[str] | None = None,
+    records: Sequence[str | int] | str | int | None = None,
     *,
     download: bool = True,
     progress: bool | None = None,
@@ -330,7 +380,8 @@ def fetch_mitdb(
     ``wfdb.dl_database``, each into a temporary folder next to the cache folder, checked, and
     moved into place only when complete: an interrupted download leaves no half record, and
     the records finished before it stay (running again fetches only the rest). ``progress``
-    shows a bar over the records (default: in a terminal or notebook).
+    shows a bar over the records (default: in a terminal or notebook). ``records`` are names
+    or numbers (``"100"``, ``100``, ``[100, 101]``); default: all 48.
 
     Raises:
         DataUnavailable: offline (or ``download=False``) and some records are missing.
@@ -338,7 +389,7 @@ def fetch_mitdb(
     """
     info = get_info("mitdb")
     folder = dataset_dir(info)
-    wanted = list(records) if records is not None else list(MITDB_RECORDS)
+    wanted = record_names(records) or list(MITDB_RECORDS)
     have = set(records_in(folder))
     missing = [r for r in wanted if r not in have]
     if not missing:
@@ -401,11 +452,12 @@ def _download_record(wfdb, folder: Path, rec: str) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def read_record(folder: Path | str, record: str, lead: str = "MLII"):
+def read_record(folder: Path | str, record: str | int, lead: str = "MLII"):
     """Read one record: ``(signal of the lead in mV, fs, annotation samples, symbols, lead)``.
 
     When the record has no lead of that name, its first lead is used (and named).
     """
+    record = record_name(record)
     wfdb = _wfdb()
     base = str(Path(folder) / record)
     try:
@@ -423,7 +475,7 @@ def read_record(folder: Path | str, record: str, lead: str = "MLII"):
 
 
 def load_mitdb(
-    records: Sequence[str] | str | None = None,
+    records: Sequence[str | int] | str | int | None = None,
     *,
     path: str | Path | None = None,
     lead: str = "MLII",
@@ -434,8 +486,9 @@ def load_mitdb(
     """Heartbeats of MIT-BIH records as 187-sample windows at 125 Hz with AAMI labels.
 
     Args:
-        records: record names (``"100"`` or ``["100", "101"]``); default: every record in
-            the folder, or, when the folder is empty, all 48 (downloaded if allowed).
+        records: record names or numbers (``"100"``, ``100``, ``["100", "101"]`` or
+            ``[100, 101]``); default: every record in the folder, or, when the folder is
+            empty, all 48 (downloaded if allowed).
         path: a local folder holding ``<record>.hea/.dat/.atr`` files; default: the course
             cache ``<cache>/mitdb`` (fetched from PhysioNet when online).
         lead: the lead to use (MLII in nearly every record; else the first lead).
@@ -448,17 +501,28 @@ def load_mitdb(
         CorruptFile: a record's files are damaged.
     """
     info = get_info("mitdb")
-    wanted = [records] if isinstance(records, str) else (list(records) if records else None)
+    wanted = record_names(records)
     if path is not None:
         folder = Path(path).expanduser()
+        if folder.is_file():
+            raise DataUnavailable(
+                f"path= names the file {folder}; give the folder that holds the records' "
+                f".hea, .dat and .atr files instead: path={str(folder.parent)!r}"
+                + (f", records={folder.stem!r}" if folder.suffix in {".hea", ".dat", ".atr"}
+                   else "")
+            )
         have = records_in(folder)
         if wanted is None:
             wanted = have
         missing = [r for r in wanted if r not in have]
         if not wanted or missing:
+            there = (
+                f" The folder holds the complete record(s) {', '.join(have[:10])}"
+                f"{', ...' if len(have) > 10 else ''}." if have else ""
+            )
             raise DataUnavailable(
                 f"no complete MIT-BIH record{'s ' + str(missing) if missing else 's'} in "
-                f"{folder} (each record needs .hea, .dat and .atr files). "
+                f"{folder} (each record needs .hea, .dat and .atr files).{there} "
                 + _staging_hint(folder, missing or ["100"])
             )
     else:

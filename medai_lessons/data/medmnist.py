@@ -32,7 +32,7 @@ from medai_lessons.data.cache import file_md5, require_npz
 from medai_lessons.data.containers import SPLITS, ImageDataset, Split
 from medai_lessons.data.download import fetch
 from medai_lessons.data.errors import CorruptFile, DataError, DataUnavailable
-from medai_lessons.data.registry import DatasetInfo, get_info
+from medai_lessons.data.registry import REGISTRY, DatasetInfo, get_info
 
 EXPECTED_KEYS: tuple[str, ...] = tuple(
     f"{split}_{part}" for split in SPLITS for part in ("images", "labels")
@@ -95,6 +95,75 @@ def split_size_notes(sizes: dict[str, int], info: DatasetInfo) -> list[str]:
     return notes
 
 
+def _other_sets(info: DatasetInfo) -> list[DatasetInfo]:
+    return [i for i in REGISTRY.values() if i.kind == "medmnist" and i.name != info.name]
+
+
+def named_like_another_set(path: Path, info: DatasetInfo) -> DatasetInfo | None:
+    """The other MedMNIST set whose name the file's name carries (``pneumoniamnist.npz``,
+    ``pneumoniamnist (1).npz``...) when it does not also carry ``info``'s, else ``None``."""
+    stem = path.name.lower()
+    if info.name in stem:
+        return None
+    return next((o for o in _other_sets(info) if o.name in stem), None)
+
+
+def identify_other_set(
+    arrays: dict[str, np.ndarray], md5: str, info: DatasetInfo
+) -> tuple[DatasetInfo, str] | None:
+    """``(other set, why)`` when a file is evidently another registered MedMNIST set than
+    ``info``: its MD5 is the other set's official one, or its val and test splits have exactly
+    the other set's official sizes (and not ``info``'s). ``None`` otherwise. Sizes that merely
+    differ from ``info``'s (a cut-down variant) are not enough."""
+    for other in _other_sets(info):
+        if other.md5 is not None and md5 == other.md5:
+            return other, f"its MD5 {md5} is that of the official {other.filename}"
+    sizes = {s: int(arrays[f"{s}_images"].shape[0]) for s in ("val", "test")}
+    if all(info.n_samples.get(s) == n for s, n in sizes.items()):
+        return None
+    for other in _other_sets(info):
+        if all(other.n_samples.get(s) == n for s, n in sizes.items()):
+            ours = " and ".join(f"{info.n_samples[s]:,}" for s in sizes if s in info.n_samples)
+            return other, (
+                f"its val and test splits have {sizes['val']:,} and {sizes['test']:,} images, "
+                f"exactly {other.title}'s (the official {info.title} has {ours or 'others'})"
+            )
+    return None
+
+
+def _refuse_other_set(
+    path: Path, info: DatasetInfo, other: DatasetInfo, why: str, by_name: bool = False
+) -> CorruptFile:
+    """The error for a file that is evidently ``other``, opened as ``info``."""
+    labels = ", ".join(f"{i} = {n}" for i, n in enumerate(info.label_names[:2]))
+    if len(info.label_names) > 2:
+        labels += f", ... ({len(info.label_names)} classes)"
+    return CorruptFile(
+        f"{path} looks like {other.title}, not {info.title}: {why}. Loading it as "
+        f"{info.title} would give its images {info.title}'s labels ({labels}), which would be "
+        f"wrong, so it was not loaded. To use this file, load it as {other.title}: "
+        f"load_dataset({other.name!r}, path={str(path)!r}). For {info.title}, pass its own file "
+        f"({info.filename}, from {info.url})"
+        + (
+            f"; if this file really is {info.title}, give it a name that does not say "
+            f"{other.name} (e.g. {info.filename})." if by_name else "."
+        )
+    )
+
+
+def unused_classes_note(arrays: dict[str, np.ndarray], info: DatasetInfo) -> str | None:
+    """A note when no image of some class is in the file (e.g. a subset), else ``None``."""
+    labels = np.concatenate([np.asarray(arrays[f"{s}_labels"]).reshape(-1) for s in SPLITS])
+    present = set(np.unique(labels).tolist())
+    absent = [n for i, n in enumerate(info.label_names) if i not in present]
+    if not absent:
+        return None
+    return (
+        f"the file has no image of {len(absent)} of the {len(info.label_names)} {info.title} "
+        f"classes ({', '.join(absent)}): check that it is the whole {info.title} set"
+    )
+
+
 def _read_npz(path: Path, info: DatasetInfo) -> dict[str, np.ndarray]:
     require_npz(path, f"{info.title} file")
     try:
@@ -138,7 +207,10 @@ def open_local_npz(path: str | Path, info: DatasetInfo) -> ImageDataset:
     (:func:`check_structure`) and the result says so: ``checksum`` tells that the MD5
     differs and that the structure check passed, and ``notes`` lists split sizes that differ
     from the official ones. A file that fails the structure check raises
-    :class:`CorruptFile` listing every problem. The user's file is never moved or changed.
+    :class:`CorruptFile` listing every problem. So does a file that is evidently another
+    MedMNIST set: its name is another set's (``pneumoniamnist.npz`` opened as BreastMNIST),
+    its MD5 is another set's official one, or its val and test sizes are exactly another
+    set's. The user's file is never moved or changed.
     """
     path = Path(path).expanduser()
     if not path.is_file():
@@ -146,6 +218,14 @@ def open_local_npz(path: str | Path, info: DatasetInfo) -> ImageDataset:
             f"there is no file at {path} (path= should name a local {info.filename}). "
             f"Check the path, or leave path= out to use the course cache."
         )
+    other = named_like_another_set(path, info)
+    if other is not None:
+        why = (
+            f"its file name is {other.filename}, {other.title}'s"
+            if path.name.lower() == other.filename
+            else f"its file name {path.name} says {other.name} ({other.title})"
+        )
+        raise _refuse_other_set(path, info, other, why, by_name=True)
     arrays = _read_npz(path, info)
     problems = check_structure(arrays, info)
     if problems:
@@ -154,6 +234,9 @@ def open_local_npz(path: str | Path, info: DatasetInfo) -> ImageDataset:
             + ". Use the official file (" + info.url + ")."
         )
     md5 = file_md5(path)
+    identified = identify_other_set(arrays, md5, info)
+    if identified is not None:
+        raise _refuse_other_set(path, info, *identified)
     notes: list[str] = []
     if info.md5 is not None and md5 == info.md5:
         checksum = f"MD5 {md5} matches the official file"
@@ -170,6 +253,9 @@ def open_local_npz(path: str | Path, info: DatasetInfo) -> ImageDataset:
                 "split sizes differ from the official release: " + "; ".join(differ)
                 + ". Results are not comparable with published ones."
             )
+        unused = unused_classes_note(arrays, info)
+        if unused:
+            notes.append(unused)
     return _to_dataset(arrays, info, path, checksum, notes)
 
 
