@@ -77,6 +77,8 @@ def grad_cam(model, images, class_index=None, layer_name: str | None = None,
     single = x.ndim == 3
     if single:
         x = x[None]
+    _check_images(model, x, np.shape(images))
+    _check_class_index(model, class_index, len(x))
     layer = model.get_layer(layer_name) if layer_name else last_spatial_layer(model)
     logits = use_logits and _ends_in_squashed_dense(model)
     last = model.layers[-1]
@@ -102,3 +104,34 @@ def grad_cam(model, images, class_index=None, layer_name: str | None = None,
         cam = cam / np.where(peak > 0, peak, 1.0)[:, None, None]
     cam = cam.astype(np.float32)
     return cam[0] if single else cam
+
+
+def _check_images(model, x: np.ndarray, given: tuple) -> None:
+    """A ValueError that names the shape the model takes unless the batch ``x`` fits it."""
+    expected = tuple(model.inputs[0].shape[1:])
+    if x.ndim == len(expected) + 1 and all(e is None or e == g
+                                           for e, g in zip(expected, x.shape[1:], strict=True)):
+        return
+    dims = ", ".join("?" if d is None else str(d) for d in expected)
+    hint = ""
+    if expected[-1] == 1 and tuple(given[-len(expected) + 1:]) == expected[:-1]:
+        hint = ": add the channel axis with images[..., None]"
+    raise ValueError(f"images have shape {tuple(given)} but the model takes (N, {dims}) (or one "
+                     f"image ({dims})){hint}")
+
+
+def _check_class_index(model, class_index, n_images: int) -> None:
+    """A ValueError unless ``class_index`` is None, or output units of ``model``: one int, or
+    one per image."""
+    if class_index is None:
+        return
+    n_out = model.outputs[0].shape[-1]
+    index = np.asarray(class_index)
+    if index.ndim == 1 and len(index) != n_images:
+        raise ValueError(f"class_index has {len(index)} entries for {n_images} images: pass one "
+                         "int per image, one int for all, or None for the predicted class.")
+    if (index.ndim > 1 or index.dtype.kind not in "iu" or np.any(index < 0)
+            or (n_out is not None and np.any(index >= n_out))):
+        units = f"0 to {n_out - 1} (the model has {n_out} outputs)" if n_out else "an output unit"
+        raise ValueError(f"class_index must be {units}, or None for the predicted class; got "
+                         f"{class_index!r}")

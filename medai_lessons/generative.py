@@ -58,8 +58,17 @@ def _without_remapping() -> None:
 
 def scale_images(images) -> np.ndarray:
     """uint8 images (N, H, W) or (N, H, W, C) in [0, 255] -> float32 (N, H, W, C) in [-1, 1],
-    the range of a generator's ``tanh`` output."""
-    x = np.asarray(images, dtype="float32") / 127.5 - 1.0
+    the range of a generator's ``tanh`` output. Float images are taken when their values lie
+    in [0, 255] and reach above 1; images already in [0, 1] or [-1, 1] are refused."""
+    x = np.asarray(images)
+    if x.dtype != np.uint8 and x.size:
+        lo, hi = float(np.min(x)), float(np.max(x))
+        if not (np.isfinite(lo) and np.isfinite(hi) and 0 <= lo and 1 < hi <= 255):
+            hint = ("already scaled? Pass the raw uint8 images, or use images already in "
+                    "[-1, 1] as they are." if hi <= 1 else "bring them to 0 to 255 first.")
+            raise ValueError(f"scale_images takes pixel values 0 to 255 (uint8); these are "
+                             f"{x.dtype} from {lo:g} to {hi:g}: {hint}")
+    x = x.astype("float32") / 127.5 - 1.0
     return x[..., None] if x.ndim == 3 else x
 
 
@@ -183,6 +192,11 @@ def frechet_distance(features_a, features_b) -> float:
                          f"got {a.shape} and {b.shape}")
     if len(a) < 2 or len(b) < 2:
         raise ValueError("each set needs at least 2 feature vectors to estimate a covariance")
+    for name, features in (("features_a", a), ("features_b", b)):
+        bad = int(np.sum(~np.isfinite(features)))
+        if bad:
+            raise ValueError(f"{name} holds {bad} nan or inf values: the features must be finite "
+                             "(did the generator's training diverge? Look at its losses).")
     mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
     cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
     root = _sqrtm(cov_a @ cov_b)

@@ -48,10 +48,33 @@ def _labels(values, name: str) -> np.ndarray:
 
 def _pair(y_true, y_other, other_name: str) -> tuple[np.ndarray, np.ndarray]:
     y_true = _labels(y_true, "y_true")
-    other = np.asarray(y_other).reshape(-1)
+    given = np.asarray(y_other)
+    other = given.reshape(-1)
     if other.shape != y_true.shape:
+        if given.ndim == 2 and len(given) == y_true.size and given.shape[1] > 1:
+            # one column per class, e.g. a softmax output or one-hot predictions
+            what = ("one 0/1 prediction per patient, e.g. p[:, 1] >= 0.5" if other_name == "y_pred"
+                    else "the probability of disease, p[:, 1]")
+            raise ValueError(f"{other_name} has shape {given.shape}, one column per class: "
+                             f"pass {what}.")
         raise ValueError(f"y_true has {y_true.size} values but {other_name} has {other.size}.")
     return y_true, other
+
+
+def _scores(y_true, scores, name: str = "scores") -> tuple[np.ndarray, np.ndarray]:
+    """0/1 labels and one finite float score per patient; anything else is a ValueError."""
+    y_true, scores = _pair(y_true, scores, name)
+    try:
+        scores = scores.astype(float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be numbers, one per patient (e.g. predicted "
+                         f"probabilities); got {scores[:3].tolist()}...") from None
+    bad = ~np.isfinite(scores)
+    if bad.any():
+        raise ValueError(f"{name} must be finite numbers; {bad.sum()} of {scores.size} are nan or "
+                         "inf. Did training diverge (try a lower learning rate), or do the "
+                         "model's inputs hold nan?")
+    return y_true, scores
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -131,7 +154,15 @@ def f1(y_true, y_pred) -> float:
 
 
 def _probabilities(**values):
-    arrays = {k: np.asarray(v, dtype=float) for k, v in values.items()}
+    arrays = {}
+    for name, value in values.items():
+        try:
+            if np.asarray(value).dtype == object:      # None, or a list holding None
+                raise TypeError
+            arrays[name] = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a number or an array of numbers in [0, 1]; "
+                            f"got {value!r}") from None
     for name, arr in arrays.items():
         if np.any((arr < 0) | (arr > 1)):
             raise ValueError(f"{name} must lie in [0, 1] (a fraction, not a percentage)")
@@ -177,18 +208,18 @@ def npv_from_prevalence(sensitivity, specificity, prevalence):
 def roc_curve(y_true, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(fpr, tpr, thresholds)`` of the ROC curve (scikit-learn's ``roc_curve``):
     fpr = 1 - specificity and tpr = sensitivity at every distinct threshold."""
-    y_true, scores = _pair(y_true, scores, "scores")
-    return _sk_roc_curve(y_true, scores.astype(float))
+    y_true, scores = _scores(y_true, scores)
+    return _sk_roc_curve(y_true, scores)
 
 
 def roc_auc(y_true, scores) -> float:
     """Area under the ROC curve (scikit-learn's ``roc_auc_score``): the probability that a
     randomly chosen diseased patient scores higher than a randomly chosen healthy one (ties
     count one half). nan when ``y_true`` holds only one class."""
-    y_true, scores = _pair(y_true, scores, "scores")
+    y_true, scores = _scores(y_true, scores)
     if len(np.unique(y_true)) < 2:
         return float("nan")
-    return float(roc_auc_score(y_true, scores.astype(float)))
+    return float(roc_auc_score(y_true, scores))
 
 
 #: the thresholds :func:`youden_threshold` tries by default: 0.01, 0.02, ..., 0.99
@@ -200,7 +231,7 @@ def youden_threshold(y_true, scores, grid=THRESHOLD_GRID) -> float:
     - 1 of ``scores >= threshold`` (equal weight to both kinds of error, whatever the
     prevalence); of tied thresholds, the lowest. Choose it on a validation split, never on
     the test split. ``y_true`` needs both classes (J is undefined otherwise)."""
-    y_true, scores = _pair(y_true, scores, "scores")
+    y_true, scores = _scores(y_true, scores)
     if len(np.unique(y_true)) < 2:
         raise ValueError("youden_threshold needs diseased (1) and healthy (0) cases in y_true")
     grid = np.asarray(grid, dtype=float)
@@ -234,8 +265,15 @@ def bootstrap_auc_ci(y_true, scores, n_boot: int = 1000, level: float = 0.95,
 
     Raises ``ValueError`` when ``y_true`` lacks one of the classes.
     """
-    y_true, scores = _pair(y_true, scores, "scores")
-    scores = scores.astype(float)
+    y_true, scores = _scores(y_true, scores)
+    try:
+        whole = not isinstance(n_boot, bool) and float(n_boot).is_integer() and n_boot >= 1
+    except (TypeError, ValueError):
+        whole = False
+    if not whole:
+        raise ValueError(f"n_boot is the number of resamples, a whole number >= 1 (e.g. 1000); "
+                         f"got {n_boot!r}")
+    n_boot = int(n_boot)
     pos, neg = np.flatnonzero(y_true == 1), np.flatnonzero(y_true == 0)
     if pos.size == 0 or neg.size == 0:
         raise ValueError("the AUC needs both diseased (1) and healthy (0) patients in y_true")
@@ -270,8 +308,12 @@ def calibration(y_true, probabilities, n_bins: int = 10,
     bin the same number of patients. A well calibrated model's points lie on the diagonal:
     of the patients given 0.8, about 80 % have the disease.
     """
-    y_true, probabilities = _pair(y_true, probabilities, "probabilities")
-    observed, predicted = calibration_curve(y_true, probabilities.astype(float), n_bins=n_bins,
+    y_true, probabilities = _scores(y_true, probabilities, "probabilities")
+    if probabilities.size and (probabilities.min() < 0 or probabilities.max() > 1):
+        raise ValueError(f"probabilities must lie in [0, 1]; got values from "
+                         f"{probabilities.min():g} to {probabilities.max():g}: pass probabilities "
+                         "(after the sigmoid or softmax), not logits or percentages.")
+    observed, predicted = calibration_curve(y_true, probabilities, n_bins=n_bins,
                                             strategy=strategy)
     return CalibrationCurve(predicted, observed)
 
@@ -282,20 +324,34 @@ def calibration(y_true, probabilities, n_bins: int = 10,
 def binary_report(y_true, scores, threshold: float = 0.5) -> dict[str, float]:
     """Every metric at ``threshold`` (a score >= threshold counts as positive), ROC AUC, and
     the four counts."""
-    y_true, scores = _pair(y_true, scores, "scores")
-    scores = scores.astype(float)
+    y_true, scores = _scores(y_true, scores)
     tp, fp, tn, fn = confusion_counts(y_true, scores >= threshold)
     return {**metrics_from_counts(tp, fp, tn, fn), "roc_auc": roc_auc(y_true, scores),
             "tp": tp, "fp": fp, "tn": tn, "fn": fn}
 
 
+#: the metrics :func:`format_report` shows, in order, with their labels
+_REPORT_LABELS = {"sensitivity": "sensitivity", "specificity": "specificity", "ppv": "PPV",
+                  "npv": "NPV", "accuracy": "accuracy", "roc_auc": "ROC AUC"}
+
+
 def format_report(report: dict[str, float], name: str = "") -> str:
-    """One readable line of :func:`binary_report`'s result."""
+    """One readable line of :func:`binary_report`'s result (or of :func:`diagnostic_metrics`'s,
+    which has no ROC AUC and no counts: those parts are then left out)."""
+    shown = [key for key in _REPORT_LABELS if key in report] if hasattr(report, "keys") else []
+    if not shown:
+        raise TypeError("format_report takes the dict of binary_report(y_true, scores) (or of "
+                        f"diagnostic_metrics(y_true, y_pred)); got {_short_repr(report)}")
     head = f"{name}: " if name else ""
-    return (head + f"sensitivity {report['sensitivity']:.3f} | specificity "
-            f"{report['specificity']:.3f} | PPV {report['ppv']:.3f} | NPV {report['npv']:.3f} | "
-            f"accuracy {report['accuracy']:.3f} | ROC AUC {report['roc_auc']:.3f} "
-            f"(missed: {report['fn']}, false alarms: {report['fp']})")
+    line = " | ".join(f"{_REPORT_LABELS[key]} {report[key]:.3f}" for key in shown)
+    if "fn" in report and "fp" in report:
+        line += f" (missed: {report['fn']}, false alarms: {report['fp']})"
+    return head + line
+
+
+def _short_repr(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 # --- operating points (chapter 6) ------------------------------------------------------------
@@ -320,10 +376,7 @@ def operating_points(y_true, scores) -> OperatingPoints:
     it. Each value is an exact ratio of counts (``tp / (tp + fn)``), so a comparison with a
     required sensitivity such as 0.9 is exact.
     """
-    y_true, scores = _pair(y_true, scores, "scores")
-    scores = scores.astype(float)
-    if not np.all(np.isfinite(scores)):
-        raise ValueError("scores must be finite numbers (no nan or inf)")
+    y_true, scores = _scores(y_true, scores)
     thresholds = np.unique(scores)[::-1]
     diseased, healthy = np.sort(scores[y_true == 1]), np.sort(scores[y_true == 0])
     # patients at or above each threshold: all but those sorted below it

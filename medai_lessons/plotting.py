@@ -9,6 +9,18 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 
+def _named(values, argument: str, form: str, example: str):
+    """``values`` when it is a dict (anything with ``.items()``, e.g. also a DataFrame);
+    otherwise a TypeError that says what to pass."""
+    if hasattr(values, "items"):
+        return values
+    if isinstance(getattr(values, "history", None), Mapping):    # what keras' fit returns
+        raise TypeError(f"{argument} must be a dict {{{form}}}; got a Keras History: "
+                        "pass history.history")
+    raise TypeError(f"{argument} must be a dict {{{form}}}, e.g. {example}; got a "
+                    f"{type(values).__name__}")
+
+
 def plot_functions(x, panels: Mapping[str, Mapping[str, np.ndarray]], xlabel: str = "x",
                    ylim: Sequence[tuple[float, float] | None] | None = None,
                    styles: Mapping[str, str] | None = None):
@@ -33,6 +45,7 @@ def plot_curves(curves: Mapping[str, Sequence[float]], xlabel: str = "step",
                 x: Sequence[float] | None = None):
     """Training curves (loss or metric per step/epoch), one line per entry, against ``x``
     (default 0, 1, 2, ...)."""
+    curves = _named(curves, "curves", "curve name: values", "{'training loss': losses}")
     fig, ax = plt.subplots(figsize=(6.5, 3.5))
     for label, values in curves.items():
         ax.plot(np.arange(len(values)) if x is None else x, values, label=label, lw=2)
@@ -98,14 +111,49 @@ def _finish(fig, ax, title: str | None):
 # --- clinical evaluation (chapter 1 onwards) -------------------------------------------------
 
 
+_COUNTS = ("counts must be (tp, fp, tn, fn) as metrics.confusion_counts returns it, or "
+           "the 2x2 matrix [[tn, fp], [fn, tp]] of sklearn.metrics.confusion_matrix")
+
+
+def _confusion_table(counts) -> np.ndarray:
+    """``[[tn, fp], [fn, tp]]`` from ``(tp, fp, tn, fn)`` or from that 2x2 matrix itself."""
+    if hasattr(counts, "keys"):
+        if all(key in counts for key in ("tp", "fp", "tn", "fn")):
+            hint = "pass (report['tp'], report['fp'], report['tn'], report['fn'])"
+        else:
+            hint = "pass metrics.confusion_counts(y_true, y_pred)"
+        raise TypeError(f"{_COUNTS}; got a dict with keys {list(counts)[:6]}: {hint}")
+    try:
+        given = np.asarray(counts)
+    except ValueError:                                      # ragged nested sequences
+        given = np.asarray(counts, dtype=object)
+    if given.shape == (2, 2):
+        table = given
+    elif given.shape == (4,):
+        tp, fp, tn, fn = given
+        table = np.array([[tn, fp], [fn, tp]], dtype=given.dtype)
+    else:
+        raise ValueError(f"{_COUNTS}; got {given.size} values of shape {given.shape}")
+    if (table.dtype.kind not in "iuf" or np.any(table < 0) or np.any(table != np.round(table))):
+        raise ValueError(f"{_COUNTS}: whole numbers >= 0; got {given.tolist()}")
+    return table.astype(np.int64)
+
+
 def plot_confusion_matrix(counts: Sequence[int], class_names: Sequence[str] = ("healthy",
                                                                                  "disease"),
                           title: str | None = None):
-    """The 2x2 confusion matrix of ``counts = (tp, fp, tn, fn)``: rows are the truth, columns
-    the prediction; each cell shows its count and its share of the row (so the diagonal
-    cells read as specificity and sensitivity)."""
-    tp, fp, tn, fn = (int(c) for c in counts)
-    table = np.array([[tn, fp], [fn, tp]])
+    """The 2x2 confusion matrix of ``counts``: rows are the truth, columns the prediction;
+    each cell shows its count and its share of the row (so the diagonal cells read as
+    specificity and sensitivity).
+
+    ``counts`` is ``(tp, fp, tn, fn)`` in this order, as :func:`metrics.confusion_counts
+    <medai_lessons.metrics.confusion_counts>` returns it, or the 2x2 matrix
+    ``[[tn, fp], [fn, tp]]`` (rows: true class 0, 1; columns: predicted class 0, 1) that
+    ``sklearn.metrics.confusion_matrix`` returns. Not ``confusion_matrix(...).ravel()``: that
+    is ``(tn, fp, fn, tp)``, another order of four numbers, which cannot be told apart from
+    ours; pass the matrix itself.
+    """
+    table = _confusion_table(counts)
     names = [["TN", "FP"], ["FN", "TP"]]
     rows = table.sum(axis=1, keepdims=True)
     shares = np.divide(table, rows, out=np.full(table.shape, np.nan), where=rows > 0)
@@ -130,6 +178,7 @@ def plot_roc(y_true, scores: Mapping[str, Sequence[float]], threshold: float | N
     diagonal, and a dot where each model operates at ``threshold``."""
     from medai_lessons import metrics
 
+    scores = _named(scores, "scores", "model name: scores", "{'CNN': p}")
     fig, ax = plt.subplots(figsize=(4.8, 4.4))
     for name, s in scores.items():
         fpr, tpr, _ = metrics.roc_curve(y_true, s)
@@ -160,6 +209,8 @@ def plot_calibration(y_true, probabilities: Mapping[str, Sequence[float]], n_bin
     patients received each predicted probability."""
     from medai_lessons import metrics
 
+    probabilities = _named(probabilities, "probabilities", "model name: probabilities",
+                           "{'CNN': p}")
     fig, (ax, hist) = plt.subplots(2, 1, figsize=(4.8, 5.2), sharex=True,
                                    gridspec_kw={"height_ratios": [3, 1]})
     ax.plot([0, 1], [0, 1], "--", color="grey", lw=1, label="perfectly calibrated")
@@ -185,6 +236,7 @@ def plot_images(panels: Mapping[str, np.ndarray], cmap: str = "gray", ncols: int
     """Images side by side, one per entry of ``panels`` ({title: array}), without axes
     ticks. Extra keyword arguments go to ``imshow`` (e.g. ``vmin``, ``vmax``); 2-d arrays use
     ``cmap``. Returns the figure; ``fig.axes`` gives the panels to draw on."""
+    panels = _named(panels, "panels", "title: image", "{'X-ray': x[0]}")
     n = len(panels)
     ncols = ncols or n
     nrows = -(-n // ncols)
@@ -210,7 +262,14 @@ def plot_ecg(signal, fs: float, start: float = 0.0, seconds: float = 10.0,
     (a clinician's 1 mm and 5 mm squares at 25 mm/s, 10 mm/mV). ``beats`` maps sample indices
     (of the whole ``signal``) to annotation symbols written above the R peaks."""
     signal = np.asarray(signal, dtype=float)
+    if not fs > 0:
+        raise ValueError(f"fs is the sampling rate in Hz, a number > 0 (e.g. 360); got {fs!r}")
     first, last = int(round(start * fs)), int(round((start + seconds) * fs))
+    if not 0 <= first < len(signal):
+        length = len(signal) / fs
+        raise ValueError(f"start={start:g} s is outside the signal: the signal lasts {length:g} s "
+                         f"({len(signal)} samples at {fs:g} Hz); pick a start from 0 to below "
+                         f"{length:g} s.")
     t = np.arange(first, min(last, signal.size)) / fs
     y = signal[first:first + t.size]
     fig, ax = plt.subplots(figsize=(min(2.0 + 1.3 * seconds, 15), 3.2))

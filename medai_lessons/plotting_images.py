@@ -55,6 +55,12 @@ def plot_feature_maps(maps: np.ndarray, n: int = 16, ncols: int = 8, title: str 
     """The first ``n`` channels of one layer's output ``maps`` (``h x w x K``), each on its own
     grey scale (bright = strong response), optionally after the input ``image``."""
     maps = np.asarray(maps, dtype=float)
+    if maps.ndim != 3:
+        hint = ("drop the batch axis: maps[0]" if maps.ndim == 4 and len(maps) == 1 else
+                "pass one image's maps, e.g. maps[0]" if maps.ndim == 4 else
+                "pass a layer's output for one image")
+        raise ValueError(f"maps must be one image's feature maps, shape (h, w, K); got shape "
+                         f"{maps.shape}: {hint}")
     panels = ([("input", image)] if image is not None else []) + [
         (f"#{k}", maps[..., k]) for k in range(min(n, maps.shape[-1]))]
     nrows = -(-len(panels) // ncols)

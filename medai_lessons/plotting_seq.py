@@ -44,6 +44,17 @@ def plot_beats(X, y, class_names: Sequence[str], fs: float, pre: int, max_per_cl
     ``max_per_class`` thin lines and their mean; time in ms relative to the R peak (the
     window starts ``pre`` samples before it)."""
     X, y = np.asarray(X), np.asarray(y)
+    if X.ndim != 2:
+        raise ValueError(f"X must be (beats, samples); got shape {X.shape}"
+                         + (": pass X[..., 0]" if X.ndim == 3 and X.shape[-1] == 1 else ""))
+    if y.size != len(X):
+        raise ValueError(f"X has {len(X)} beats but y has {y.size} labels: pass one label per "
+                         "beat.")
+    y = y.reshape(-1)
+    outside = ~np.isin(y, np.arange(len(class_names)))
+    if outside.any():
+        raise ValueError(f"y must hold class indices 0 to {len(class_names) - 1}, one per entry "
+                         f"of class_names {list(class_names)}; found {np.unique(y[outside])[:5]}")
     present = [k for k in range(len(class_names)) if np.any(y == k)]
     fig, axes = plt.subplots(1, len(present), figsize=(3.4 * len(present), 2.9), sharey=True,
                              squeeze=False)
@@ -68,7 +79,18 @@ def plot_beats(X, y, class_names: Sequence[str], fs: float, pre: int, max_per_cl
 def plot_confusion_matrices(matrices: Mapping[str, np.ndarray], class_names: Sequence[str],
                             titles: Mapping[str, str] | None = None, suptitle: str = ""):
     """Confusion matrices side by side (rows: true class, columns: predicted). Each cell shows
-    its count; the colour is the row's share, so the diagonal reads as per-class recall."""
+    its count; the colour is the row's share, so the diagonal reads as per-class recall.
+    Each matrix is ``k x k`` for the ``k`` entries of ``class_names``."""
+    if not hasattr(matrices, "items"):
+        raise TypeError("matrices must be a dict {title: confusion matrix}, e.g. {'GRU': cm}; "
+                        f"got a {type(matrices).__name__}")
+    k = len(class_names)
+    for name, cm in matrices.items():
+        shape = np.shape(cm)
+        if shape != (k, k):
+            size = "x".join(map(str, shape)) if len(shape) == 2 else f"of shape {shape}"
+            raise ValueError(f"matrix {name!r} is {size} but class_names has {k} names: pass "
+                             f"one name per class and a {k}x{k} matrix for each model.")
     n = len(matrices)
     size = 1.0 + 0.52 * len(class_names)
     fig, axes = plt.subplots(1, n, figsize=(size * n + 0.6, size + 0.5), squeeze=False)

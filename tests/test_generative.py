@@ -121,3 +121,20 @@ def test_predict_in_batches_matches_one_call_in_inference_mode():
     got = models.predict_in_batches(model, x, batch=4)
     assert got.shape == (11, 2)
     np.testing.assert_allclose(got, model(x, training=False).numpy(), rtol=1e-6)
+
+
+def test_scale_images_refuses_images_that_are_already_scaled():
+    raw = np.random.default_rng(7).integers(0, 256, (3, 4, 4), dtype=np.uint8)
+    np.testing.assert_array_equal(generative.scale_images(raw.astype(np.float64)),
+                                  generative.scale_images(raw))      # floats in [0, 255] too
+    for scaled in (raw / 255.0, generative.scale_images(raw)):    # in [0, 1], or done twice
+        with pytest.raises(ValueError, match="already scaled"):
+            generative.scale_images(scaled)
+
+
+def test_frechet_distance_says_when_features_are_not_finite():
+    a = np.random.default_rng(8).normal(size=(20, 3))
+    b = a.copy()
+    b[4, 1] = np.nan
+    with pytest.raises(ValueError, match="features_b holds 1 nan or inf"):
+        generative.frechet_distance(a, b)

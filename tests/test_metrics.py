@@ -310,7 +310,17 @@ def test_calibration_plot_has_curve_and_histogram():
     y, s = patients(0)
     fig = plotting.plot_calibration(y, {"model": s}, n_bins=5, title="t")
     assert len(fig.axes) == 2
-    assert fig.axes[0].get_title() == "t"
+    ax, hist = fig.axes
+    assert ax.get_title() == "t"
+    diagonal, model = ax.lines
+    assert list(diagonal.get_xdata()) == [0, 1] == list(diagonal.get_ydata())
+    curve = metrics.calibration(y, s, n_bins=5)
+    np.testing.assert_allclose(model.get_xdata(), curve.mean_predicted)
+    np.testing.assert_allclose(model.get_ydata(), curve.fraction_positive)
+    counts, _ = np.histogram(s, bins=np.linspace(0, 1, 6))
+    [bars] = hist.patches                         # one step outline per model
+    heights = bars.get_xy()[1:-1:2, 1]            # the top of each bin, left to right
+    np.testing.assert_array_equal(heights, counts)
 
 
 def test_image_panels_and_ecg_strip():
@@ -351,3 +361,143 @@ def test_youden_threshold_needs_both_classes_and_a_grid():
         metrics.youden_threshold([1, 1], [0.2, 0.8])
     with pytest.raises(ValueError, match="grid"):
         metrics.youden_threshold([0, 1], [0.2, 0.8], grid=[])
+
+
+# --- bad input: a clear error that says what to pass ----------------------------------------
+
+Y4 = np.array([0, 1, 1, 0])
+P4 = np.array([0.1, 0.9, 0.8, 0.3])
+
+
+def _every_score_function():
+    """Each function of a binary score vector, called as a learner would (scores last)."""
+    return {
+        "roc_curve": lambda y, s: metrics.roc_curve(y, s),
+        "roc_auc": lambda y, s: metrics.roc_auc(y, s),
+        "youden_threshold": lambda y, s: metrics.youden_threshold(y, s),
+        "bootstrap_auc_ci": lambda y, s: metrics.bootstrap_auc_ci(y, s, n_boot=5),
+        "calibration": lambda y, s: metrics.calibration(y, s, n_bins=2),
+        "binary_report": lambda y, s: metrics.binary_report(y, s),
+        "operating_points": lambda y, s: metrics.operating_points(y, s),
+        "plot_roc": lambda y, s: plotting.plot_roc(y, {"model": s}),
+        "plot_calibration": lambda y, s: plotting.plot_calibration(y, {"model": s}),
+    }
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf], ids=["nan", "inf"])
+@pytest.mark.parametrize("function", list(_every_score_function()))
+def test_non_finite_scores_are_one_clear_error(function, bad):
+    scores = np.array([0.1, bad, 0.8, 0.3])
+    message = r"(scores|probabilities) must be finite.*lower learning rate"
+    with pytest.raises(ValueError, match=message):
+        _every_score_function()[function](Y4, scores)
+
+
+@pytest.mark.parametrize("function", list(_every_score_function()))
+def test_two_column_probabilities_say_which_column_to_pass(function):
+    softmax = np.c_[1 - P4, P4]
+    with pytest.raises(ValueError, match=r"shape \(4, 2\).*p\[:, 1\]"):
+        _every_score_function()[function](Y4, softmax)
+
+
+def test_one_column_scores_still_work():
+    y, s = patients(4)
+    assert metrics.roc_auc(y, s[:, None]) == metrics.roc_auc(y, s)
+    assert metrics.binary_report(y, s[:, None]) == metrics.binary_report(y, s)
+    assert metrics.youden_threshold(y, s[:, None]) == metrics.youden_threshold(y, s)
+
+
+def test_bootstrap_needs_at_least_one_resample():
+    for n_boot in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="n_boot"):
+            metrics.bootstrap_auc_ci(Y4, P4, n_boot=n_boot)
+
+
+def test_format_report_formats_what_it_is_given_and_names_its_input():
+    line = metrics.format_report(metrics.diagnostic_metrics(HAND_TRUE, HAND_PRED), "ch1")
+    assert line == ("ch1: sensitivity 0.750 | specificity 0.667 | PPV 0.600 | NPV 0.800 | "
+                    "accuracy 0.700")
+    for wrong in ((1, 2), {"auc": 0.9}):
+        with pytest.raises(TypeError, match=r"binary_report\(y_true, scores\)"):
+            metrics.format_report(wrong)
+
+
+@pytest.mark.parametrize("position", range(3))
+def test_ppv_from_prevalence_rejects_a_missing_value(position):
+    args = [0.9, 0.95, 0.1]
+    args[position] = None
+    name = ("sensitivity", "specificity", "prevalence")[position]
+    with pytest.raises(TypeError, match=f"{name} must be a number"):
+        metrics.ppv_from_prevalence(*args)
+    with pytest.raises(TypeError, match=f"{name} must be a number"):
+        metrics.npv_from_prevalence(*args)
+
+
+def _cell_texts(fig):
+    return sorted(t.get_text() for t in fig.axes[0].texts)
+
+
+def test_confusion_matrix_plot_takes_scikit_learns_2x2_matrix():
+    y_pred = (HAND_PRED == 1)
+    matrix = confusion_matrix(HAND_TRUE, y_pred)                  # [[tn, fp], [fn, tp]]
+    from_matrix = _cell_texts(plotting.plot_confusion_matrix(matrix))
+    assert from_matrix == _cell_texts(plotting.plot_confusion_matrix((3, 2, 4, 1)))
+    assert "TP 3" in " ".join(from_matrix) and "TN 4" in " ".join(from_matrix)
+
+
+@pytest.mark.parametrize("counts", [
+    {"sensitivity": 0.75, "specificity": 0.6},              # a metrics dict
+    {"tp": 3, "fp": 2, "tn": 4, "fn": 1},                   # a binary_report-like dict
+    (3, 2, 4),                                              # too few counts
+    HAND_TRUE,                                              # labels, not counts
+    np.zeros((3, 3), int),                                  # not 2x2
+    (3, 2, -4, 1),                                          # a negative count
+    (0.75, 0.6, 0.6, 0.8),                                  # metrics, not counts
+])
+def test_confusion_matrix_plot_rejects_what_is_not_counts(counts):
+    with pytest.raises((TypeError, ValueError), match=r"\(tp, fp, tn, fn\).*confusion_counts"):
+        plotting.plot_confusion_matrix(counts)
+
+
+class _History:
+    """What keras' model.fit returns: the curves are in .history."""
+
+    history = {"loss": [1.0, 0.5]}
+
+
+def test_plots_of_named_curves_say_to_pass_a_dict():
+    with pytest.raises(TypeError, match=r"scores must be a dict.*\{'CNN': p\}"):
+        plotting.plot_roc(Y4, P4)
+    with pytest.raises(TypeError, match=r"probabilities must be a dict.*\{'CNN': p\}"):
+        plotting.plot_calibration(Y4, list(P4))
+    with pytest.raises(TypeError, match=r"pass history\.history"):
+        plotting.plot_curves(_History())
+    with pytest.raises(TypeError, match="curves must be a dict"):
+        plotting.plot_curves([1.0, 0.5])
+    with pytest.raises(TypeError, match=r"panels must be a dict \{title: image\}"):
+        plotting.plot_images(np.zeros((3, 4, 4)))
+    assert plotting.plot_curves(_History.history).axes[0].get_legend() is not None
+
+
+def test_ecg_plot_past_the_end_of_the_signal_says_how_long_it_is():
+    signal = np.zeros(3600)                                   # 10 s at 360 Hz
+    with pytest.raises(ValueError, match=r"start=20 s.*signal lasts 10 s"):
+        plotting.plot_ecg(signal, 360, start=20)
+    with pytest.raises(ValueError, match="fs"):
+        plotting.plot_ecg(signal, 0)
+    assert plotting.plot_ecg(signal, 360, start=9.5).axes
+
+
+def test_beat_and_confusion_matrix_plots_check_labels_against_class_names():
+    from medai_lessons import plotting_seq
+
+    X = np.random.default_rng(0).random((20, 30))
+    y = np.r_[np.zeros(10, int), np.ones(10, int)]
+    with pytest.raises(ValueError, match="X has 20 beats but y has 5 labels"):
+        plotting_seq.plot_beats(X, y[:5], ["N", "V"], fs=125, pre=10)
+    with pytest.raises(ValueError, match=r"class indices 0 to 1.*found \[4\]"):
+        plotting_seq.plot_beats(X, np.r_[y[:-1], 4], ["N", "V"], fs=125, pre=10)
+    with pytest.raises(ValueError, match=r"'m' is 3x3 but class_names has 2 names"):
+        plotting_seq.plot_confusion_matrices({"m": np.eye(3, dtype=int)}, ["a", "b"])
+    with pytest.raises(TypeError, match="matrices must be a dict"):
+        plotting_seq.plot_confusion_matrices(np.eye(2, dtype=int), ["a", "b"])
