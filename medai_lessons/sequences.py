@@ -82,10 +82,30 @@ def ecg_to_sequence(X, fs: float, target_fs: float = 50.0, frame: int = 10) -> n
     return X[:, : steps * frame].reshape(X.shape[0], steps, frame).astype(np.float32)
 
 
+def _class_labels(values, n_classes: int, name: str) -> np.ndarray:
+    """``values`` as a flat array of class indices 0 .. n_classes - 1, or a ValueError saying
+    what to pass (probabilities or one-hot rows are the usual mistake)."""
+    given = np.asarray(values)
+    if given.ndim == 2 and given.shape[1] > 1:
+        raise ValueError(f"{name} has shape {given.shape}, one column per class: pass one class "
+                         f"index per case, e.g. {name}.argmax(axis=1)")
+    flat = given.reshape(-1)
+    if flat.size and not np.all(np.equal(np.mod(flat.astype(float), 1), 0)):
+        raise ValueError(f"{name} must hold class indices (whole numbers), not probabilities; "
+                         f"got {flat[:3].tolist()}...: take argmax(axis=1) of the probabilities")
+    flat = flat.astype(np.int64)
+    outside = flat[(flat < 0) | (flat >= n_classes)]
+    if outside.size:
+        raise ValueError(f"{name} holds class {outside[0]}, but there are {n_classes} classes "
+                         f"(0 to {n_classes - 1})")
+    return flat
+
+
 def balanced_class_weights(y, n_classes: int) -> dict[int, float]:
     """Keras ``class_weight``: ``n / (n_classes * n_c)`` for class ``c``, so that every class
     contributes the same total weight to the loss (scikit-learn's "balanced" rule)."""
-    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes)
+    y = _class_labels(y, n_classes, "y")
+    counts = np.bincount(y, minlength=n_classes)
     n = counts.sum()
     return {c: float(n / (n_classes * counts[c])) if counts[c] else 0.0
             for c in range(n_classes)}
@@ -185,7 +205,10 @@ def multiclass_report(y_true, y_pred, class_names: Sequence[str]) -> dict:
     from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score
 
     labels = list(range(len(class_names)))
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    y_true = _class_labels(y_true, len(labels), "y_true")
+    y_pred = _class_labels(y_pred, len(labels), "y_pred")
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true has {y_true.size} labels but y_pred has {y_pred.size}")
     kw = {"labels": labels, "zero_division": 0}
     recall = recall_score(y_true, y_pred, average=None, **kw)
     precision = precision_score(y_true, y_pred, average=None, **kw)

@@ -80,6 +80,14 @@ def train_xray_cnn(model, x_train, y_train, x_val, y_val, *, epochs: int, batch_
     from medai_lessons.sequences import balanced_class_weights
 
     y_train = np.asarray(y_train).astype(np.int64).reshape(-1)
+    missing = [name for k, name in enumerate(("normal (0)", "pneumonia (1)"))
+               if not np.any(y_train == k)]
+    if missing:
+        raise ValueError(f"the training split has no {missing[0]} image, so the network cannot "
+                         "learn that class (its class weight would be 0). A slice such as "
+                         "x_train[:1000] may hold one class only (the file's images are sorted "
+                         "by class): take a random subset instead, e.g. "
+                         "idx = np.random.default_rng(0).choice(len(x_train), 1000, replace=False)")
     if len(np.unique(np.asarray(y_val))) < 2:
         raise ValueError("the validation split needs normal (0) and pneumonia (1) images: "
                          "early stopping follows its ROC AUC, which is undefined otherwise")

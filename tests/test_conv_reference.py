@@ -294,3 +294,5 @@ def test_train_xray_cnn_keeps_the_best_validation_epoch(capsys):
     assert capsys.readouterr().out.count("validation ROC AUC") == len(result.val_auc)
     with pytest.raises(ValueError, match="validation split needs"):
         train_xray_cnn(model, x[:32], y[:32], x[32:], np.ones(16, int), epochs=1)
+    with pytest.raises(ValueError, match=r"training split has no normal \(0\) image.*random"):
+        train_xray_cnn(model, x[:32], np.ones(32, int), x[32:], y[32:], epochs=1)

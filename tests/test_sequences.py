@@ -59,6 +59,19 @@ def test_multiclass_report_by_hand():
     assert "macro-F1 0.489" in text and "c 0.00 (n=1)" in text and "d " not in text
 
 
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: sequences.balanced_class_weights([0, 1, 2, 3], 2), r"holds class 2, but there are 2"),
+    (lambda: sequences.balanced_class_weights([0, -1], 2), r"holds class -1"),
+    (lambda: sequences.multiclass_report([0, 1], np.array([[0.9, 0.1], [0.2, 0.8]]), "ab"),
+     r"y_pred has shape \(2, 2\), one column per class: .*argmax\(axis=1\)"),
+    (lambda: sequences.multiclass_report([0, 1], [0.2, 0.9], "ab"), r"not probabilities"),
+    (lambda: sequences.multiclass_report([0, 1, 1], [0, 1], "ab"), r"3 labels but y_pred has 2"),
+])
+def test_class_labels_that_are_not_class_indices_say_what_to_pass(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
 def test_training_and_evaluation_on_an_easy_problem():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, size=120)
