@@ -49,9 +49,11 @@ class SyncReport:
     unchanged: list[str] = field(default_factory=list)
     kept_with_update_beside: list[tuple[str, str]] = field(default_factory=list)
     edited: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [f"Learner workspace: {self.workspace}"]
+        out += [f"  NOTE:     {note}" for note in self.notes]
         out += [f"  new:      {p}" for p in self.added]
         out += [f"  updated:  {p} (you had not changed it)" for p in self.updated]
         for mine, new in self.kept_with_update_beside:
@@ -103,6 +105,25 @@ def validate_config(course_dir: Path) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def _read_manifest(path: Path, stamp: str, report: SyncReport) -> dict:
+    """The manifest, or ``{}`` when there is none. A damaged one is moved aside (and the run
+    says so): without it every existing file counts as the learner's, which loses nothing."""
+    if not path.is_file():
+        return {}
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(manifest, dict) and isinstance(manifest.get("delivered", {}), dict):
+            return manifest
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        pass
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    path.replace(aside)
+    report.notes.append(f"the workspace's record of delivered files was damaged; it is now "
+                        f"{aside.name}, and every file already here counts as yours (an "
+                        "update of one lands beside it)")
+    return {}
+
+
 def sync_workspace(workspace: Path | None = None, chapter_ids: list[str] | None = None,
                    course_dir: Path | None = None) -> SyncReport:
     """Bring the released chapters into ``workspace`` without losing any learner edit."""
@@ -111,10 +132,10 @@ def sync_workspace(workspace: Path | None = None, chapter_ids: list[str] | None 
     chapter_ids = chapter_ids or chapters(course_dir)
     workspace.mkdir(parents=True, exist_ok=True)
     manifest_path = workspace / MANIFEST
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    delivered: dict[str, str] = manifest.setdefault("delivered", {})
     report = SyncReport(workspace=workspace)
     stamp = time.strftime("%Y%m%d-%H%M%S")
+    manifest = _read_manifest(manifest_path, stamp, report)
+    delivered: dict[str, str] = manifest.setdefault("delivered", {})
 
     def deliver(rel: str, new: bytes) -> None:
         dest = workspace / rel

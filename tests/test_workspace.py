@@ -170,3 +170,18 @@ def test_validate_button_in_the_workspace_follows_the_graders_rules(tmp_path, co
     mine = config.read_bytes()
     report = sync_workspace(ws, [CH], course_copy)
     assert config.read_bytes() == mine and report.edited == ["nbgrader_config.py"]
+
+
+@pytest.mark.parametrize("damage", ['{"delivered": {', "[]", '{"delivered": 3}'])
+def test_a_damaged_manifest_is_set_aside_and_nothing_is_lost(tmp_path, course_copy, damage):
+    ws = tmp_path / "ws"
+    sync_workspace(ws, [CH], course_copy)
+    nb_path = ws / CH / f"{CH}.ipynb"
+    mine = nb_path.read_bytes()
+    (ws / MANIFEST).write_text(damage)
+    report = sync_workspace(ws, [CH], course_copy)
+    assert any("was damaged" in line for line in report.lines())
+    [aside] = ws.glob(f"{MANIFEST}.damaged-*")
+    assert aside.read_text() == damage
+    assert nb_path.read_bytes() == mine
+    assert json.loads((ws / MANIFEST).read_text())["delivered"]   # a sound record again
