@@ -132,13 +132,12 @@ def cmd_autograde(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from medai_lessons.instructor import course_root
+    from medai_lessons.instructor import course_root, export
 
     course = course_root(args.course_root)
     if not (course.root / "gradebook.db").is_file():
         raise CourseError(f"No Gradebook in {course.root} yet: release and autograde first.")
-    dest = course.export_csv(args.to, args.chapters or None, args.student or None)
-    rows = len(dest.read_text(encoding="utf-8").splitlines()) - 1
+    dest, rows = export(course, args.to, args.chapters or None, args.student or None)
     print(f"exported {rows} grade row(s) to {dest}")
     return 0
 
@@ -255,6 +254,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (CourseError, CheckError) as exc:
         print(f"medai-course: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path that is a file where a folder is needed, or the reverse
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"medai-course: cannot use{where}: {exc.strerror or exc}. Check the paths given "
+              "to --workspace, --course-root, --to or --prefix.", file=sys.stderr)
         return 2
 
 

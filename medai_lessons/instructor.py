@@ -8,7 +8,9 @@
   ``submitted/<student>/<chapter>/<chapter>.ipynb``, one student at a time, so that a broken
   submission (invalid JSON, a missing or misnamed file) is reported and the others are graded;
 - :func:`feedback`: ``nbgrader generate_feedback`` of the autograded submissions;
-- exporting the Gradebook as CSV is :meth:`GradingCourse.export_csv` (``nbgrader export``).
+- :func:`export`: ``nbgrader export`` of the Gradebook as CSV (:meth:`GradingCourse.export_csv`),
+  with a ``note`` column for the rows whose 0 is not a grade (no submission, or a submission
+  that could not be autograded), and an earlier, different CSV of the same name kept beside.
 """
 
 from __future__ import annotations
@@ -168,6 +170,11 @@ def autograde(course: GradingCourse, chapter_ids: list[str] | None = None,
 def _prepare(course: GradingCourse, chapter: str, log) -> str | None:
     """Make sure the chapter can be graded; returns why not, or None."""
     if not (course.root / "source" / chapter / f"{chapter}.ipynb").is_file():
+        known = sorted(set(chapters(course.root) if (course.root / "source").is_dir() else [])
+                       | set(_course_chapters()))
+        if chapter not in known:
+            return (f"{chapter} is not a chapter (chapters: {', '.join(known)}): rename the "
+                    f"folder submitted/<student>/{chapter} to the chapter's id")
         return (f"no source/{chapter} in {course.root}: release it first "
                 f"(`medai-course release {chapter} --course-root {course.root}`)")
     if not course.has_assignment(chapter):
@@ -179,8 +186,15 @@ def _prepare(course: GradingCourse, chapter: str, log) -> str | None:
     return None
 
 
+def _course_chapters() -> list[str]:
+    try:
+        return chapters(find_course_dir())
+    except CourseError:
+        return []
+
+
 def score_text(row: GradeRow) -> str:
-    if row.score is None:
+    if row.score is None or not row.graded:  # nbgrader records 0 for what it could not grade
         return "-"
     return f"{row.score:g}/{row.max_score:g}"
 
@@ -193,6 +207,60 @@ def table(rows: list[GradeRow]) -> list[str]:
     widths = [max(len(c[i]) for c in [header, *cells]) for i in range(4)]
     return ["  ".join(c[i].ljust(widths[i]) for i in range(4)) + "  " + c[4]
             for c in [header, *cells]]
+
+
+def export(course: GradingCourse, dest: Path, chapter_ids: list[str] | None = None,
+           students: list[str] | None = None, log=print) -> tuple[Path, int]:
+    """The Gradebook as CSV at ``dest`` (nbgrader's columns, one row per student and chapter,
+    plus ``note``); returns the file and its number of rows. Unknown chapters or students are
+    an error. An existing, different file at ``dest`` is kept beside it, with the date."""
+    import csv
+    import io
+    import tempfile
+
+    dest = Path(dest).expanduser().resolve()
+    if dest.is_dir():
+        raise CourseError(f"--to {dest} is a folder: give the CSV file's name, e.g. "
+                          f"--to {dest / 'grades.csv'}")
+    with course.gradebook() as gb:
+        known_chapters = sorted(a.name for a in gb.assignments)
+        known_students = sorted(s.id for s in gb.students)
+    for asked, known, what in ((chapter_ids, known_chapters, "chapter"),
+                               (students, known_students, "student")):
+        unknown = [x for x in asked or [] if x not in known]
+        if unknown:
+            raise CourseError(f"No {what} {', '.join(unknown)} in the Gradebook of "
+                              f"{course.root}; {what}s there: {', '.join(known) or 'none'}")
+    with tempfile.TemporaryDirectory(prefix="medai-export-") as tmp:
+        plain = course.export_csv(Path(tmp) / "grades.csv", chapter_ids, students)
+        rows = list(csv.DictReader(plain.open(encoding="utf-8", newline="")))
+    for row in rows:
+        ch, student = row["assignment"], row["student_id"]
+        if (course.root / "autograded" / student / ch / f"{ch}.ipynb").is_file():
+            row["note"] = ""
+        elif (course.root / "submitted" / student / ch).is_dir():
+            row["note"] = ("submitted but not autograded: the 0 is not a grade (see "
+                           "`medai-course autograde`)")
+        else:
+            row["note"] = "no submission"
+    out = io.StringIO()
+    fields = [*(rows[0] if rows else {"assignment": ""}), *([] if rows else ["note"])]
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    text = out.getvalue()
+    if dest.is_file() and dest.read_text(encoding="utf-8") != text:
+        kept = dest.with_name(f"{dest.stem}.previous-{time.strftime('%Y%m%d-%H%M%S')}"
+                              f"{dest.suffix}")
+        dest.replace(kept)
+        log(f"kept the earlier {dest.name} as {kept.name}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(text, encoding="utf-8")
+    not_graded = sum(bool(r["note"]) for r in rows)
+    if not_graded:
+        log(f"{not_graded} row(s) score 0 without a grade (no submission, or not autograded): "
+            "see the note column")
+    return dest, len(rows)
 
 
 def feedback(course: GradingCourse, chapter_ids: list[str] | None = None,

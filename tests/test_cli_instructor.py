@@ -77,6 +77,7 @@ def test_autograde_prints_a_table_and_survives_broken_submissions(graded):
     assert rows["alice"].split()[2] == "19/22", rows["alice"]  # 3 written points wait for a person
     assert "NOT GRADED" not in rows["alice"]
     assert "NOT GRADED" in rows["bob"] and "not valid JSON" in rows["bob"]
+    assert rows["bob"].split()[2] == "-", "nbgrader's 0 for what it could not grade is no score"
     assert "NOT GRADED" in rows["carol"] and "found Untitled.ipynb" in rows["carol"]
     assert "rename" in rows["carol"]
     assert "2 of 3 submission(s) could not be graded" in out
@@ -95,9 +96,43 @@ def test_export_writes_nbgraders_csv(graded, tmp_path):
     assert set(rows) == {"alice", "bob", "carol"}
     assert float(rows["alice"]["score"]) == 19 and float(rows["alice"]["max_score"]) == 22
     assert float(rows["bob"]["score"]) == 0
-    code, _, _ = run(["export", "--course-root", str(root), "--to", str(dest), "--student",
-                      "alice"])
+    # nbgrader's 0 for a submission it could not grade is marked as no grade
+    assert rows["alice"]["note"] == ""
+    assert all("not autograded" in rows[s]["note"] for s in ("bob", "carol"))
+    assert "2 row(s) score 0 without a grade" in out
+    first = dest.read_bytes()
+    code, out, _ = run(["export", "--course-root", str(root), "--to", str(dest), "--student",
+                        "alice"])
     assert code == 0 and [r["student_id"] for r in csv.DictReader(dest.open())] == ["alice"]
+    [kept] = dest.parent.glob("ch02.previous-*.csv")       # the earlier export is not lost
+    assert kept.read_bytes() == first and f"kept the earlier ch02.csv as {kept.name}" in out
+    run(["export", "--course-root", str(root), "--to", str(dest), "--student", "alice"])
+    assert len(list(dest.parent.glob("ch02.previous-*.csv"))) == 1   # same content: no copy
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("args", "message"), [
+    (["ch1"], f"No chapter ch1 in the Gradebook of .*; chapters there: {CH}"),
+    (["--student", "zed"], "No student zed in the Gradebook of .*; students there: alice, bob"),
+    (["--to", "{tmp}"], "is a folder: give the CSV file's name"),
+])
+def test_export_refuses_what_is_not_there(graded, tmp_path, args, message):
+    root, _ = graded
+    dest = tmp_path / "g.csv"
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    code, _, err = run(["export", "--course-root", str(root), "--to", str(dest), *argv])
+    assert code == 2 and re.search(message, err), err
+    assert not dest.exists()
+
+
+@pytest.mark.slow
+def test_a_submission_folder_named_after_no_chapter_says_to_rename_it(graded):
+    from medai_lessons.instructor import _prepare
+
+    root, _ = graded
+    note = _prepare(course_root(root), "ch1", print)
+    assert note.startswith("ch1 is not a chapter (chapters: ") and CH in note
+    assert "rename the folder submitted/<student>/ch1" in note
 
 
 @pytest.mark.slow
@@ -150,6 +185,14 @@ def test_empty_course_root_has_nothing_to_grade_or_send(tmp_path, monkeypatch):
     assert code == 2 and "run `medai-course autograde` first" in err
     code, _, err = run(["export", "--course-root", str(root)])
     assert code == 2 and "No Gradebook" in err
+
+
+def test_a_path_of_the_wrong_kind_is_a_one_line_error(tmp_path):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    code, _, err = run(["workspace", "--workspace", str(a_file)])
+    assert code == 2 and err.startswith("medai-course: cannot use") and str(a_file) in err
+    assert "Traceback" not in err
 
 
 def test_submission_problems_are_named(tmp_path):
