@@ -43,3 +43,10 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is not present on this machine")
     return SHARED_DATA
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that use the real data files carry the ``realdata`` marker (``-m realdata``)."""
+    for item in items:
+        if "shared_data" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.realdata)

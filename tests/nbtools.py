@@ -50,15 +50,17 @@ def as_learner_would_write(source: str) -> str:
 
 
 def function_bodies(source: str) -> dict[str, str]:
-    """Each function's body in ``source`` as an AST dump, without its docstring: equal for two
-    sources that differ only in layout, comments and docstrings."""
+    """Each function in ``source`` (signature, decorators and body) as an AST dump, without its
+    docstring: equal for two sources that differ only in layout, comments and docstrings."""
     import ast
 
     bodies = {}
     for node in ast.walk(ast.parse(textwrap.dedent(source))):
         if isinstance(node, ast.FunctionDef):
             body = node.body[1:] if ast.get_docstring(node) else node.body
-            bodies[node.name] = ast.dump(ast.Module(body=body, type_ignores=[]))
+            bodies[node.name] = "\n".join(
+                [ast.dump(node.args), *map(ast.dump, node.decorator_list),
+                 ast.dump(ast.Module(body=body, type_ignores=[]))])
     return bodies
 
 

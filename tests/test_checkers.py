@@ -181,6 +181,24 @@ def mse_no_square(y_true, y_pred):
     return np.mean(y_true - y_pred)
 
 
+# right values, but the caller's arrays are changed on the way
+def relu_in_place(x):
+    x[x < 0] = 0
+    return x
+
+
+def tanh_grad_in_place(x):
+    t = np.tanh(x)
+    x *= 0
+    x += 1 - t**2
+    return x
+
+
+def mse_in_place(y_true, y_pred):
+    y_pred -= y_true
+    return np.mean(y_pred**2)
+
+
 def bce_source_formula(y, p, eps=1e-7):
     return -np.sum(y * np.log(p)) + np.sum((1 - y) * np.log(1 - p))  # no brackets, no clip
 
@@ -334,27 +352,30 @@ WRONG_VERSIONS = [
     (check_sigmoid, sigmoid_where_both_branches, "|x| up to 1000'", "overflow"),
     (check_sigmoid, sigmoid_no_return, "zero'", "forget the `return`"),
     (check_tanh, tanh_textbook, "|x| up to 1000'", "overflow"),
-    (check_tanh, tanh_as_shifted_sigmoid, "a small vector" + TOL, "expected"),
+    (check_tanh, tanh_as_shifted_sigmoid, "a small vector" + TOL, "note the 2x"),
     (check_tanh, tanh_math, "a small vector'", "TypeError"),
     (check_relu, relu_np_max, "a small vector'", r"shape \(5,\)"),
-    (check_relu, relu_abs, "a small vector" + TOL, "expected"),
+    (check_relu, relu_abs, "a small vector" + TOL, r"np\.maximum\(x, 0\)"),
     (check_relu, relu_builtin_max, "a small vector'", "ValueError"),
-    (check_relu, relu_leaky, "a small vector" + TOL, "expected"),
+    (check_relu, relu_leaky, "a small vector" + TOL, r"np\.maximum\(x, 0\)"),
     (check_sigmoid_grad, sigmoid_grad_plus, "zero" + TOL, "0.25"),
     (check_sigmoid_grad, sigmoid_grad_of_input, "zero" + TOL, "0.25"),
     (check_sigmoid_grad, sigmoid_grad_naive, "|x| up to 1000'", "overflow"),
-    (check_tanh_grad, tanh_grad_no_square, "a small vector" + TOL, "expected"),
-    (check_tanh_grad, tanh_grad_of_input, "a small vector" + TOL, "expected"),
-    (check_tanh_grad, tanh_grad_plus, "a small vector" + TOL, "expected"),
+    (check_tanh_grad, tanh_grad_no_square, "a small vector" + TOL, r"square tanh\(x\)"),
+    (check_tanh_grad, tanh_grad_of_input, "a small vector" + TOL, r"square tanh\(x\) \(not x\)"),
+    (check_tanh_grad, tanh_grad_plus, "a small vector" + TOL, "subtract it from"),
     (check_tanh_grad, tanh_grad_cosh, "|x| up to 1000'", "overflow"),
     (check_relu_grad, relu_grad_x_for_negatives, SMALL_VECTOR + "negative inputs'", "not x or -1"),
     (check_relu_grad, relu_grad_minus_one, SMALL_VECTOR + "negative inputs'", "not x or -1"),
     (check_relu_grad, relu_grad_is_relu, SMALL_VECTOR + "positive inputs'", "slope is 1"),
     (check_relu_grad, relu_grad_is_x, SMALL_VECTOR + "negative inputs'", "0 for every x < 0"),
     (check_mse, mse_sum, "seeded random vectors of 7" + TOL, "7 times too large"),
-    (check_mse, mse_abs, "seeded random vectors of 7" + TOL, "expected"),
-    (check_mse, mse_rmse, "seeded random vectors of 7" + TOL, "expected"),
-    (check_mse, mse_no_square, "seeded random vectors of 7" + TOL, "expected"),
+    (check_mse, mse_abs, "seeded random vectors of 7" + TOL, "no absolute value"),
+    (check_mse, mse_rmse, "seeded random vectors of 7" + TOL, "no square root"),
+    (check_mse, mse_no_square, "seeded random vectors of 7" + TOL, "squared differences"),
+    (check_relu, relu_in_place, "a small vector'", "x changed in place"),
+    (check_tanh_grad, tanh_grad_in_place, "zero'", "x changed in place"),
+    (check_mse, mse_in_place, "identical vectors give 0'", "y_pred changed in place"),
     (check_binary_cross_entropy, bce_source_formula, ALL_HEALTHY, "wrong sign"),
     (check_binary_cross_entropy, bce_source_formula_mean, ALL_HEALTHY, "wrong sign"),
     (check_binary_cross_entropy, bce_source_formula_clipped, ALL_HEALTHY, "wrong sign"),

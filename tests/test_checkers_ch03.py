@@ -225,6 +225,12 @@ def avg_pool_source_003(x, size=2, stride=2):
     return avg_pool_loops(x, size + 1, 1) * (size + 1) ** 2 / (size * size)
 
 
+def softmax_in_place(logits, axis=-1):
+    logits -= np.max(logits, axis=axis, keepdims=True)   # right values; the caller's logits change
+    e = np.exp(logits)
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
 def softmax_naive(logits, axis=-1):
     e = np.exp(logits)  # exp(1000) = inf
     return e / e.sum(axis=axis, keepdims=True)
@@ -335,6 +341,7 @@ WRONG = [  # checker, wrong answer, the case it fails on, a fragment of the hint
     (check_avg_pool2d, avg_pool_source_003, POOL_HAND, "seed 003"),
     (check_avg_pool2d, max_pool_loops, POOL_HAND, "max pooling"),
     (check_softmax, softmax_naive, SOFTMAX_LARGE, "exp(1000) overflows"),
+    (check_softmax, softmax_in_place, "a vector of 3 logits", "logits changed in place"),
     (check_softmax, softmax_global_max, SOFTMAX_LARGE, "maximum of the whole array"),
     (check_softmax, softmax_last_axis_only, SOFTMAX_AXIS0, "wrong axis"),
     (check_softmax, softmax_whole_array, SOFTMAX_BATCH, "whole array"),

@@ -450,10 +450,17 @@ def test_a_failure_says_what_was_expected_and_what_came_back():
     assert "got:      threshold 0.05 (sensitivity 1.000, specificity 0.000)" in message
 
 
-def test_stratification_is_checked_in_every_part():
-    # a learner whose first split is stratified but whose second is not fails on a named part
-    with pytest.raises(AssertionError, match=r"y_(train|val)'") as info:
-        check_stratified_split(ss_second_split_not_stratified)
+def ss_first_split_not_stratified(X, y, test_size, val_size, seed):
+    return _two_splits(X, y, test_size, val_size, seed, stratify_first=False)
+
+
+@pytest.mark.parametrize("half_stratified", [ss_first_split_not_stratified,
+                                             ss_second_split_not_stratified])
+def test_one_unstratified_split_of_two_fails_on_a_named_part(half_stratified):
+    # one of the two splits stratified, the other not: the check names the part whose share of
+    # diseased patients is off (the first it looks at: the training part)
+    with pytest.raises(AssertionError, match=r"y_(train|val|test)'") as info:
+        check_stratified_split(half_stratified)
     assert "the whole table's share" in str(info.value)
 
 

@@ -182,4 +182,4 @@ def test_find_staged_looks_in_shared_data_above_the_start_folder(tmp_path):
     assert find_staged("medmnist/x.npz", start=deep) == staged
     paths = staged_paths("medmnist/x.npz", start=deep)
     assert paths[0] == deep / "shared" / "data" / "medmnist" / "x.npz"
-    assert paths.index(staged) < len(paths) and len(paths) == len(set(paths))
+    assert staged in paths and len(paths) == len(set(paths))

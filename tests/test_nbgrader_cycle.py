@@ -127,6 +127,7 @@ def test_partial_submission_scores_exactly_its_tests(graded):
     scores = autograded(graded["scores"]["partial"])
     should_pass = {gid for gid, req in needs.items() if req <= graded["filled"]}
     assert 0 < len(should_pass) < len(needs), "a partial submission passes some tests, not all"
+    assert set(scores) == set(needs), f"{graded['chapter']}: gradebook {sorted(scores)}"
     for gid, v in scores.items():
         want = v["max_score"] if gid in should_pass else 0
         assert v["auto_score"] == want, (

@@ -113,12 +113,25 @@ def test_source_boxes_name_their_erratum(chapter):
                 f"{c.source[:200]}")
 
 
+def _verbatim_files_with_solutions(folder) -> list:
+    """Files other than notebooks (copied verbatim into a release) that hold solutions or
+    hidden tests."""
+    return [f for f in sorted(folder.rglob("*")) if f.is_file() and f.suffix != ".ipynb"
+            and re.search(r"BEGIN (SOLUTION|HIDDEN TESTS)",
+                          f.read_text(encoding="utf-8", errors="replace"))]
+
+
 def test_no_solutions_in_files_copied_verbatim(chapter):
-    for f in chapter.rglob("*"):
-        if f.is_file() and f.suffix != ".ipynb":
-            text = f.read_text(encoding="utf-8", errors="replace")
-            assert not re.search(r"BEGIN (SOLUTION|HIDDEN TESTS)", text), (
-                f"{f} is copied verbatim into the release but holds solutions or hidden tests")
+    leaks = _verbatim_files_with_solutions(chapter)
+    assert not leaks, f"copied verbatim into the release, with solutions or hidden tests: {leaks}"
+
+
+def test_the_verbatim_check_finds_a_planted_solution(tmp_path):
+    (tmp_path / "helpers").mkdir()
+    (tmp_path / "helpers" / "answers.py").write_text("### BEGIN SOLUTION\nx = 1\n")
+    (tmp_path / "data.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "ch.ipynb").write_text("### BEGIN SOLUTION (notebooks are generated)")
+    assert _verbatim_files_with_solutions(tmp_path) == [tmp_path / "helpers" / "answers.py"]
 
 
 def _parse_errata(path) -> dict[str, set[str]]:

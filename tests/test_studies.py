@@ -33,7 +33,7 @@ class Unreadable:
         raise AssertionError("the study used a test split (its length)")
 
 
-def test_ch06_ensemble_study_answers_on_validation_parts_only(tmp_path, monkeypatch):
+def test_ch06_ensemble_study_answers_on_validation_parts_only(tmp_path, monkeypatch, capsys):
     """The study's quick form runs, compares one network with the average on every setup, and
     its verdict follows its written rule; it never uses a split's test part."""
     import medai_lessons.tabular as tabular
@@ -62,8 +62,10 @@ def test_ch06_ensemble_study_answers_on_validation_parts_only(tmp_path, monkeypa
     chosen = row["setups"][row["chosen"]]
     assert chosen["average_log_loss"] != chosen["one_log_loss"]
     assert calls == [0]      # chapter 6's first split, its test part handed over unreadable
-    with pytest.raises(SystemExit):
-        ch06.main(["--members", "1"])
+    with pytest.raises(SystemExit) as one_member:
+        ch06.main(["--members", "1", "--out", str(tmp_path / "not-written.json")])
+    assert one_member.value.code == 2 and "--members at least 2" in capsys.readouterr().err
+    assert not (tmp_path / "not-written.json").exists()
 
 
 def _records(**val_auc):

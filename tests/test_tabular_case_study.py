@@ -183,10 +183,15 @@ def test_choose_threshold_reaches_a_requirement_exactly_and_breaks_ties_by_sensi
     assert t == 0.6 and np.mean(s20[y20 == 1] >= t) == 0.9
 
 
-@pytest.mark.parametrize(("y", "min_sensitivity"), [([0, 0, 0], 0.9), ([1, 1, 1], 0.9),
-                                                    ([0, 1, 1], 0.0), ([0, 1, 1], 1.5)])
-def test_choose_threshold_raises_when_undefined(y, min_sensitivity):
-    with pytest.raises(ValueError):
+NO_BOTH = r"needs diseased \(1\) and healthy \(0\) patients"
+
+
+@pytest.mark.parametrize(("y", "min_sensitivity", "message"), [
+    ([0, 0, 0], 0.9, NO_BOTH), ([1, 1, 1], 0.9, NO_BOTH),
+    ([0, 1, 1], 0.0, r"min_sensitivity is a fraction in \(0, 1\], got 0.0"),
+    ([0, 1, 1], 1.5, r"min_sensitivity is a fraction in \(0, 1\], got 1.5")])
+def test_choose_threshold_raises_when_undefined(y, min_sensitivity, message):
+    with pytest.raises(ValueError, match=message):
         choose_threshold(np.array(y), np.array([0.2, 0.5, 0.9]), min_sensitivity)
 
 

@@ -346,7 +346,7 @@ def check_missingness_report(missingness_report, strict: bool = False) -> None:
     for case, make in _table_cases(strict):
         df = make()
         before = df.copy(deep=True)
-        got = call(missingness_report, df, exercise=exercise, case=case,
+        got = call(missingness_report, df, exercise=exercise, case=case, inputs_unchanged=False,
                    hint="df.isna() finds the gaps in columns of every type; np.isnan works on "
                         "numbers only.")
         expected = tabular.missingness_report(before)

@@ -77,6 +77,8 @@ def check_sigmoid(sigmoid, strict: bool = False) -> None:
         "branches, so it cannot hide an overflow. Compute z = np.exp(-np.abs(x)) once (it "
         "never overflows), then np.where(x >= 0, 1 / (1 + z), z / (1 + z)).",
         in_range,
+        hint_any="sigmoid(x) = 1 / (1 + e^-x): 0.5 at x = 0, near 1 for large positive x "
+                 "(mind the sign in the exponent).",
     )
 
 
@@ -86,6 +88,8 @@ def check_tanh(tanh, strict: bool = False) -> None:
         tanh, ref.tanh, "tanh", strict,
         "(e^x - e^-x) / (e^x + e^-x) is inf/inf = nan for |x| > 710: use np.tanh, or rewrite "
         "with e^(-2|x|) only.",
+        hint_any="tanh(x) = (e^x - e^-x) / (e^x + e^-x) = 2 sigmoid(2x) - 1 (note the 2x); "
+                 "np.tanh computes it.",
     )
 
 
@@ -100,13 +104,16 @@ def check_sigmoid_grad(sigmoid_grad, strict: bool = False) -> None:
     _check_elementwise(
         sigmoid_grad, ref.sigmoid_grad, "sigmoid_grad", strict,
         "compute s = sigmoid(x) stably first, then s * (1 - s); it is 0.25 at x = 0.",
+        hint_any="s * (1 - s) with s = sigmoid(x), not x itself; it is 0.25 at x = 0.",
     )
 
 
 def check_tanh_grad(tanh_grad, strict: bool = False) -> None:
     """d tanh / dx = 1 - tanh(x)^2, element-wise."""
     _check_elementwise(tanh_grad, ref.tanh_grad, "tanh_grad", strict,
-                       "1 - tanh(x)**2; it is 1 at x = 0 and tends to 0 for large |x|.")
+                       "1 - tanh(x)**2; it is 1 at x = 0 and tends to 0 for large |x|.",
+                       hint_any="1 - tanh(x)**2: square tanh(x) (not x), and subtract it from "
+                                "1; the slope lies in (0, 1].")
 
 
 def check_relu_grad(relu_grad, strict: bool = False) -> None:
@@ -152,7 +159,9 @@ def check_mse(mse, strict: bool = False) -> None:
                      inputs=f"y_true={np.asarray(yt).ravel()[:4]}..., "
                             f"y_pred={np.asarray(yp).ravel()[:4]}...",
                      rtol=1e-9, n=len(np.asarray(yt)),
-                     hint="" if case != "one sample" else "(3 - 1)^2 = 4: square the difference.")
+                     hint="(3 - 1)^2 = 4: square the difference." if case == "one sample" else
+                     "the mean of the squared differences, np.mean((y_true - y_pred) ** 2): no "
+                     "absolute value, no square root.")
 
 
 def check_binary_cross_entropy(binary_cross_entropy, strict: bool = False) -> None:
@@ -212,7 +221,7 @@ def check_gradient_descent(gradient_descent, strict: bool = False) -> None:
     for case, w0, lr, steps in cases:
         w0_before = np.array(w0, copy=True)
         out = call(gradient_descent, grad_fn if w0.ndim else (lambda w: 2 * w), w0, lr, steps,
-                   exercise=exercise, case=case)
+                   exercise=exercise, case=case, inputs_unchanged=False)  # checked below
         if not (isinstance(out, tuple) and len(out) == 2):
             fail(exercise, case, expected="a tuple (w, history)", got=type(out).__name__,
                  hint="end with `return w, history`.")

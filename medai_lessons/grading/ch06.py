@@ -116,7 +116,8 @@ def _check_one_split(stratified_split, X, y, y_all, frame, n, test_size, val_siz
     inputs = f"n={n}, test_size={test_size}, val_size={val_size}, seed={seed}"
     before = (np.array(X, copy=True), np.array(y, copy=True))
     out = _unpack_split(call(stratified_split, X, y, test_size, val_size, seed,
-                             exercise=exercise, case=case), exercise, case)
+                             exercise=exercise, case=case, inputs_unchanged=False),
+                        exercise, case)                                  # checked below
     if not (np.array_equal(np.asarray(X), before[0]) and np.array_equal(np.asarray(y),
                                                                          before[1])):
         fail(exercise, case, inputs=inputs, expected="X and y unchanged",
@@ -331,7 +332,7 @@ def check_fit_preprocessor(fit_preprocessor, strict: bool = False) -> None:
     for case, seed, n_train, n_test, d, frame in cases:
         X_train, X_test = _prep_table(seed, n_train, n_test, d, frame)
         before = np.array(X_train, copy=True)
-        prep = call(fit_preprocessor, X_train, exercise=exercise, case=case,
+        prep = call(fit_preprocessor, X_train, exercise=exercise, case=case, inputs_unchanged=False,
                     hint="fit on the argument X_train only; the label is not part of it.")
         if prep is None:
             fail(exercise, case, got="None",

@@ -40,24 +40,66 @@ def fail(exercise: str, case: str, *, inputs=None, expected=None, got=None, hint
     raise AssertionError("\n".join(lines))
 
 
+def _snapshot(value):
+    """A copy of an array or table argument (to see later whether it was changed), else None."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if type(value).__module__.startswith("pandas.") and hasattr(value, "equals"):
+        return value.copy(deep=True)
+    return None
+
+
+def _unchanged(value, before) -> bool:
+    if isinstance(before, np.ndarray):
+        if not isinstance(value, np.ndarray) or value.shape != before.shape \
+                or value.dtype != before.dtype:
+            return False
+        try:
+            return bool(np.array_equal(value, before, equal_nan=True))
+        except TypeError:                 # object or text arrays: nan compares unequal anyway
+            return bool(np.array_equal(value, before))
+    return bool(value.equals(before))
+
+
+def _argument_names(func, args, kwargs) -> list[str]:
+    """The parameter name of each positional argument, as the learner's function calls it."""
+    try:
+        bound = inspect.signature(func).bind(*args, **kwargs).arguments
+        names = list(bound)[: len(args)]
+    except (TypeError, ValueError):
+        names = []
+    return names + [f"argument {i + 1}" for i in range(len(names), len(args))]
+
+
+CHANGED_INPUT_HINT = (
+    "your function changed an array it was given (e.g. `x[x < 0] = 0` or `x -= ...`), so the "
+    "caller's data changed too: build a new array (`np.maximum(x, 0)`, `y = x - ...`) or work "
+    "on a copy (`x = np.array(x, dtype=float)`).")
+
+
 def call(func: Callable, *args, exercise: str, case: str, strict_numpy: bool = False,
-         hint: str = "", **kwargs):
+         hint: str = "", inputs_unchanged: bool = True, **kwargs):
     """Call a learner's function on one case.
 
     With ``strict_numpy`` any NumPy overflow/invalid/divide warning becomes a failure of that
     case. Exceptions other than ``NotImplementedError`` become an ``AssertionError`` that names
     the case (the original exception is chained) and ends with ``hint`` when one is given.
+    With ``inputs_unchanged`` (the default) an array or table argument that the function
+    changed in place fails the case (a checker with its own, more specific check of that
+    turns it off).
     """
     if not callable(func):
         fail(exercise, case, got=repr(func),
              hint=f"{exercise} should be a function; did an assignment replace it?")
+    before = [_snapshot(a) for a in args] if inputs_unchanged else []
     try:
         if strict_numpy:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", RuntimeWarning)
                 with np.errstate(over="raise", invalid="raise", divide="raise"):
-                    return func(*args, **kwargs)
-        return func(*args, **kwargs)
+                    result = func(*args, **kwargs)
+        else:
+            result = func(*args, **kwargs)
     except NotImplementedError:
         raise
     except AssertionError:
@@ -77,6 +119,13 @@ def call(func: Callable, *args, exercise: str, case: str, strict_numpy: bool = F
             f"  input: {_short(args[0]) if args else '(none)'}"
             + (f"\n  hint: {hint}" if hint else "")
         ) from exc
+    changed = [i for i, b in enumerate(before) if b is not None and not _unchanged(args[i], b)]
+    if changed:
+        names = _argument_names(func, args, kwargs)
+        i = changed[0]
+        fail(exercise, case, inputs=before[i], expected=f"{names[i]} left as it was",
+             got=f"{names[i]} changed in place: {_short(args[i])}", hint=CHANGED_INPUT_HINT)
+    return result
 
 
 def as_array(got, exercise: str, case: str) -> np.ndarray:
@@ -123,7 +172,8 @@ def assert_close(got, expected, *, exercise: str, case: str, inputs=None, rtol: 
     if not np.allclose(arr, expected, rtol=rtol, atol=atol, equal_nan=True):
         worst = np.max(np.abs(arr - expected)) if arr.size else 0.0
         fail(exercise, f"{case} {tolerance}", inputs=inputs, expected=expected, got=arr,
-             hint=(_diagnose(arr, expected, n) or hint) + f" (largest difference {worst:.3g})")
+             hint=f"{_diagnose(arr, expected, n) or hint} (largest difference {worst:.3g})"
+             .strip())
 
 
 def keras_shape(tensor) -> tuple:
