@@ -17,6 +17,9 @@ def predict_in_batches(model, x, batch: int = 512):
     costs more than the arithmetic for networks and data this small."""
     import numpy as np
 
+    if len(x) == 0:
+        raise ValueError("there is nothing to predict: x holds no rows (check the slice or the "
+                         "filter that made it)")
     return np.concatenate([np.asarray(model(x[i:i + batch], training=False))
                            for i in range(0, len(x), batch)])
 

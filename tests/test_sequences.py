@@ -92,6 +92,8 @@ def test_predict_classes_in_batches_equals_one_call():
     X = np.random.default_rng(1).normal(size=(7, 8, 1)).astype("float32")
     expected = np.asarray(model(X)).argmax(axis=1)
     np.testing.assert_array_equal(sequences.predict_classes(model, X, batch_size=3), expected)
+    with pytest.raises(ValueError, match="nothing to predict: x holds no rows"):
+        sequences.predict_classes(model, X[:0])
 
 
 def test_gradient_profile_finds_a_model_that_only_reads_the_last_step():
