@@ -50,15 +50,19 @@ def test_local_variant_reports_checksum_difference_and_passes_structure(tmp_path
     assert path.read_bytes() == before  # the user's own file is never moved or changed
 
 
-def test_local_file_with_official_checksum_is_accepted_as_official(tmp_path, monkeypatch):
-    path = save(tmp_path, fake_arrays())
-    md5 = hashlib.md5(path.read_bytes()).hexdigest()
+def official_file(tmp_path, monkeypatch, name: str) -> tuple[Path, str]:
+    """A saved fake file, registered as dataset ``name``'s official one (its MD5)."""
     import dataclasses
 
-    monkeypatch.setitem(
-        registry.REGISTRY, "breastmnist",
-        dataclasses.replace(registry.get_info("breastmnist"), md5=md5),
-    )
+    path = save(tmp_path, fake_arrays())
+    md5 = hashlib.md5(path.read_bytes()).hexdigest()
+    monkeypatch.setitem(registry.REGISTRY, name,
+                        dataclasses.replace(registry.get_info(name), md5=md5))
+    return path, md5
+
+
+def test_local_file_with_official_checksum_is_accepted_as_official(tmp_path, monkeypatch):
+    path, _ = official_file(tmp_path, monkeypatch, "breastmnist")
     ds = load_medmnist("breastmnist", path=path, verbose=False)
     assert "matches the official" in ds.checksum
     assert ds.notes == []
@@ -189,14 +193,7 @@ def test_a_file_named_as_another_set_is_refused(tmp_path, name):
 
 
 def test_a_file_with_another_sets_official_checksum_is_refused(tmp_path, monkeypatch):
-    import dataclasses
-
-    path = save(tmp_path, fake_arrays())
-    md5 = hashlib.md5(path.read_bytes()).hexdigest()
-    monkeypatch.setitem(
-        registry.REGISTRY, "pneumoniamnist",
-        dataclasses.replace(registry.get_info("pneumoniamnist"), md5=md5),
-    )
+    path, md5 = official_file(tmp_path, monkeypatch, "pneumoniamnist")
     with pytest.raises(CorruptFile, match=f"MD5 {md5} is that of the official pneumoniamnist"):
         load_medmnist("breastmnist", path=path, verbose=False)
     assert "matches the official" in load_medmnist("pneumoniamnist", path=path,
