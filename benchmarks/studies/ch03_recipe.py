@@ -106,8 +106,9 @@ def validate(args) -> None:
 
     xrays = load_xrays(args.data)
     x_train, y_train = as_input(xrays.x_train), np.asarray(xrays.y_train)
-    if args.limit:
-        x_train, y_train = x_train[:args.limit], y_train[:args.limit]
+    if args.limit:  # a random subset: the file's images are sorted by class
+        keep = np.sort(np.random.default_rng(0).choice(len(y_train), args.limit, replace=False))
+        x_train, y_train = x_train[keep], y_train[keep]
     x_val, y_val = as_input(xrays.x_val), np.asarray(xrays.y_val)
     results = load(args.results)
     done = {(r["candidate"], r["replicate"]) for r in results["validation"]}
@@ -213,7 +214,8 @@ def main(argv=None) -> int:
     parser.add_argument("--weights", type=Path, default=Path("ch03_recipe_weights"),
                         help="folder for the kept weights (default: ./ch03_recipe_weights)")
     parser.add_argument("--data", help="a pneumoniamnist.npz (default: as chapter 3 finds it)")
-    parser.add_argument("--limit", type=int, help="only the first N training images (a quick look)")
+    parser.add_argument("--limit", type=int,
+                        help="only N training images, drawn at random (a quick look)")
     parser.add_argument("--epochs-cap", type=int, help="at most this many epochs (a quick look)")
     args = parser.parse_args(argv)
     if args.replicates < 1:
