@@ -354,6 +354,17 @@ def _short_repr(value, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def proportion_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) confidence interval of a proportion ``k / n``, e.g. a
+    sensitivity of ``tp`` out of ``tp + fn`` patients (scipy's ``binomtest``)."""
+    from scipy.stats import binomtest
+
+    if not (float(k).is_integer() and float(n).is_integer() and 0 <= k <= n and n > 0):
+        raise ValueError(f"k and n are counts with 0 <= k <= n and n > 0; got k={k}, n={n}")
+    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=level)
+    return float(ci.low), float(ci.high)
+
+
 # --- operating points (chapter 6) ------------------------------------------------------------
 
 

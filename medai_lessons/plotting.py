@@ -296,6 +296,58 @@ def plot_ecg(signal, fs: float, start: float = 0.0, seconds: float = 10.0,
     return _finish(fig, ax, title)
 
 
+def plot_adaptive_trial(shares: Mapping[str, Sequence[float]],
+                        successes: Mapping[str, Sequence[float]], best_expected: float,
+                        short_names: Sequence[str] | None = None):
+    """Chapter 1's simulated adaptive trial, one entry per allocation strategy: left, the share
+    of the patients so far who were given the best treatment (``shares[name][t]`` after patient
+    ``t + 1``, a mean over runs); right, each run's number of successes, against the
+    ``best_expected`` successes of always giving the best treatment."""
+    _named(shares, "shares", "strategy: share given the best treatment after each patient",
+           "{'Thompson sampling': share}")
+    _named(successes, "successes", "strategy: each run's number of successes",
+           "{'Thompson sampling': totals}")
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.6), gridspec_kw={"width_ratios": [1.3, 1]})
+    for name, share in shares.items():
+        axes[0].plot(np.arange(1, len(share) + 1), share, lw=2, label=name)
+    axes[0].axhline(1 / 3, color="grey", lw=0.8, ls=":")
+    axes[0].set_ylim(0, 1)
+    axes[0].set_xlabel("patients treated so far")
+    axes[0].set_ylabel("share given the best treatment")
+    axes[0].legend(fontsize=8)
+    axes[1].boxplot([np.asarray(v) for v in successes.values()], widths=0.5)
+    axes[1].set_xticks(range(1, len(successes) + 1), list(short_names or successes))
+    axes[1].axhline(best_expected, color="tab:green", ls="--", lw=1,
+                    label="always the best (expected)")
+    axes[1].set_ylabel("successes per run")
+    axes[1].legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_rr_intervals(beats: Mapping[int, str], fs: float, title: str | None = None):
+    """The rhythm of a whole recording: the RR interval before each beat (seconds since the
+    previous beat) against time, normal beats (``N``) in grey, every other label in red.
+    ``beats`` maps sample indices to annotation symbols, as for :func:`plot_ecg`."""
+    if not fs > 0:
+        raise ValueError(f"fs is the sampling rate in Hz, a number > 0 (e.g. 360); got {fs!r}")
+    times = np.array(sorted(beats))
+    if times.size < 2:
+        raise ValueError(f"an RR interval needs two beats; beats holds {times.size}")
+    rr = np.diff(times) / fs
+    labels = np.array([beats[t] for t in times[1:]])
+    normal = labels == "N"
+    fig, ax = plt.subplots(figsize=(9, 2.8))
+    ax.plot(times[1:][normal] / fs / 60, rr[normal], ".", ms=2, color="grey",
+            label="N: normal beat")
+    ax.plot(times[1:][~normal] / fs / 60, rr[~normal], "o", ms=5, color="tab:red",
+            label="other labels (A: atrial premature, V: ventricular premature)")
+    ax.set_xlabel("time (min)")
+    ax.set_ylabel("RR interval before the beat (s)")
+    ax.legend(fontsize=8, loc="upper right")
+    return _finish(fig, ax, title)
+
+
 # --- what a model relies on (chapter 6) ------------------------------------------------------
 
 

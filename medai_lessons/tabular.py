@@ -268,3 +268,34 @@ def select_mlp_setup(trainer, X_train, y_train, X_val, y_val, *, seed: int,
                                "accuracy": float(np.mean((p >= 0.5) == (y_val_np == 1)))}
     best = min(setups, key=lambda s: (scores[s]["log_loss"], setups.index(s)))
     return best, {s: scores[s] for s in setups}
+
+
+def _rows(table, index):
+    """Rows ``index`` (positions) of a pandas object or an array."""
+    import numpy as np
+
+    return table.iloc[index] if hasattr(table, "iloc") else np.asarray(table)[index]
+
+
+def out_of_fold_probabilities(trainer, X, y, *, epochs: int, l2: float = 0.0,
+                              noise: float = 0.0, n_splits: int = 5, seed: int = 0,
+                              preprocessor=fit_preprocessor):
+    """Each patient's probability of disease from a network that did not learn from them
+    (cross-validation, chapter 6 section 6): the patients are cut into ``n_splits`` stratified
+    folds (shuffled with ``seed``); for fold ``k`` the preprocessing is fitted on the other
+    folds, the trainer's network starts afresh (``trainer.reset(k)``) and trains on them for
+    exactly ``epochs`` epochs (no patient is left for early stopping), then predicts fold
+    ``k``. Returns an array of shape (n,), in the order of ``y``."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    y_np = np.asarray(y).ravel()
+    out = np.zeros(len(y_np))
+    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    for k, (fit_rows, held_rows) in enumerate(folds.split(np.zeros(len(y_np)), y_np)):
+        prep = preprocessor(_rows(X, fit_rows))
+        trainer.reset(k)
+        trainer.fit(prep.transform(_rows(X, fit_rows)), _rows(y, fit_rows), epochs=epochs,
+                    l2=l2, noise=noise, seed=k)
+        out[held_rows] = trainer.predict(prep.transform(_rows(X, held_rows)))
+    return out

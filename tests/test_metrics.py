@@ -501,3 +501,48 @@ def test_beat_and_confusion_matrix_plots_check_labels_against_class_names():
         plotting_seq.plot_confusion_matrices({"m": np.eye(3, dtype=int)}, ["a", "b"])
     with pytest.raises(TypeError, match="matrices must be a dict"):
         plotting_seq.plot_confusion_matrices(np.eye(2, dtype=int), ["a", "b"])
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 70), (41, 42), (42, 42), (7, 20)])
+def test_proportion_ci_is_the_exact_beta_interval(k, n):
+    from scipy.stats import beta
+
+    low, high = metrics.proportion_ci(k, n)
+    assert low == pytest.approx(0.0 if k == 0 else beta.ppf(0.025, k, n - k + 1))
+    assert high == pytest.approx(1.0 if k == n else beta.ppf(0.975, k + 1, n - k))
+    assert low <= k / n <= high
+    if k == 0:                        # the rule of three: about 3 / n at 95 %
+        assert 3 / n < high < 4 / n
+
+
+@pytest.mark.parametrize(("k", "n"), [(5, 3), (-1, 3), (1, 0), (1.5, 3)])
+def test_proportion_ci_wants_counts(k, n):
+    with pytest.raises(ValueError, match="counts with 0 <= k <= n"):
+        metrics.proportion_ci(k, n)
+
+
+def test_rr_interval_plot_shows_every_interval_by_label():
+    fs = 100.0
+    beats = {0: "N", 80: "N", 160: "N", 200: "V", 300: "N", 380: "A"}
+    fig = plotting.plot_rr_intervals(beats, fs, title="rhythm")
+    normal, other = fig.axes[0].lines
+    np.testing.assert_allclose(normal.get_ydata(), [0.8, 0.8, 1.0])
+    np.testing.assert_allclose(other.get_ydata(), [0.4, 0.8])
+    np.testing.assert_allclose(other.get_xdata(), np.array([200, 380]) / fs / 60)
+    assert fig.axes[0].get_title() == "rhythm"
+    with pytest.raises(ValueError, match="needs two beats"):
+        plotting.plot_rr_intervals({5: "N"}, fs)
+
+
+def test_adaptive_trial_plot_draws_each_strategy():
+    shares = {"equal": np.full(5, 1 / 3), "Thompson": np.linspace(0.3, 0.9, 5)}
+    totals = {"equal": np.array([2, 3, 3]), "Thompson": np.array([4, 4, 5])}
+    fig = plotting.plot_adaptive_trial(shares, totals, best_expected=4.5, short_names=["e", "T"])
+    left, right = fig.axes
+    curves = [line for line in left.lines if len(line.get_xdata()) == 5]
+    assert [line.get_label() for line in curves] == ["equal", "Thompson"]
+    np.testing.assert_allclose(curves[1].get_ydata(), shares["Thompson"])
+    assert [t.get_text() for t in right.get_xticklabels()] == ["e", "T"]
+    assert any(list(line.get_ydata()) == [4.5, 4.5] for line in right.lines)
+    with pytest.raises(TypeError, match="shares must be a dict"):
+        plotting.plot_adaptive_trial(np.zeros(5), totals, best_expected=1)

@@ -373,3 +373,39 @@ def test_select_mlp_setup_scores_every_setup_on_the_validation_part(wdbc, traine
     again, scores_again = select_mlp_setup(trainer, X_train, y_train, X_val, y_val, seed=0,
                                            setups=setups, epochs=30, patience=5)
     assert again == best and scores_again == scores                    # reproducible
+
+
+def test_out_of_fold_probabilities_never_predict_a_patient_the_network_learned_from():
+    from medai_lessons.tabular import out_of_fold_probabilities
+
+    class Identity:
+        def transform(self, X):
+            return np.asarray(X, dtype=float)
+
+    class RecordingTrainer:
+        """Predicts 1 for a patient it was trained on, else 0.5; records its calls."""
+
+        def __init__(self):
+            self.calls, self.seen = [], set()
+
+        def reset(self, seed):
+            self.calls.append(("reset", seed))
+            self.seen = set()
+
+        def fit(self, X, y, *, epochs, l2, noise, seed):
+            self.calls.append(("fit", len(X), epochs, l2, noise, seed))
+            self.seen = set(X[:, 0].astype(int))
+
+        def predict(self, X):
+            return np.array([1.0 if i in self.seen else 0.5 for i in X[:, 0].astype(int)])
+
+    y = pd.Series([0, 1] * 10 + [0] * 5)
+    X = pd.DataFrame({"patient": np.arange(len(y)), "x": np.linspace(0, 1, len(y))})
+    trainer = RecordingTrainer()
+    p = out_of_fold_probabilities(trainer, X, y, epochs=7, l2=0.01, noise=0.1, n_splits=5,
+                                  seed=3, preprocessor=lambda X_fit: Identity())
+    np.testing.assert_array_equal(p, np.full(len(y), 0.5))     # every patient held out once
+    fits = [c for c in trainer.calls if c[0] == "fit"]
+    assert [c[0] for c in trainer.calls] == ["reset", "fit"] * 5
+    assert fits == [("fit", 20, 7, 0.01, 0.1, k) for k in range(5)]
+    assert [c[1] for c in trainer.calls if c[0] == "reset"] == list(range(5))
