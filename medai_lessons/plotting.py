@@ -325,6 +325,30 @@ def plot_adaptive_trial(shares: Mapping[str, Sequence[float]],
     return fig
 
 
+def plot_spread(panels: Mapping[str, Mapping[str, Sequence[float]]], ylabel: str,
+                references: Mapping[str, float] | None = None, suptitle: str | None = None):
+    """Repeated measurements side by side: one panel per entry of ``panels`` ({panel title:
+    {label: values}}), each label's values as jittered points with their mean ± sd in black,
+    and a dashed line where ``references`` gives a panel one (e.g. chance)."""
+    _named(panels, "panels", "panel title: {label: values}", "{'noise': {'before': aucs}}")
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.4), squeeze=False)
+    for ax, (title, groups) in zip(axes[0], panels.items(), strict=True):
+        for i, values in enumerate(groups.values()):
+            values = np.asarray(values, dtype=float)
+            jitter = np.random.default_rng(i).uniform(-0.12, 0.12, values.size)
+            ax.scatter(i + jitter, values, s=12, alpha=0.7)
+            ax.errorbar(i + 0.3, values.mean(), yerr=values.std(), fmt="ko", capsize=4)
+        ax.set_xticks(range(len(groups)), list(groups), fontsize=8)
+        ax.set_title(title)
+        ax.set_ylabel(ylabel)
+        if title in (references or {}):
+            ax.axhline(references[title], color="grey", ls="--", lw=1)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
 def plot_rr_intervals(beats: Mapping[int, str], fs: float, title: str | None = None):
     """The rhythm of a whole recording: the RR interval before each beat (seconds since the
     previous beat) against time, normal beats (``N``) in grey, every other label in red.

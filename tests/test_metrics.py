@@ -546,3 +546,17 @@ def test_adaptive_trial_plot_draws_each_strategy():
     assert any(list(line.get_ydata()) == [4.5, 4.5] for line in right.lines)
     with pytest.raises(TypeError, match="shares must be a dict"):
         plotting.plot_adaptive_trial(np.zeros(5), totals, best_expected=1)
+
+
+def test_spread_plot_shows_every_value_and_its_mean():
+    panels = {"noise": {"all": [0.7, 0.8, 0.9], "train": [0.4, 0.5, 0.6]},
+              "real": {"before": [0.99, 0.98], "after": [0.97, 0.99]}}
+    fig = plotting.plot_spread(panels, "AUC", references={"noise": 0.5}, suptitle="s")
+    noise, real = fig.axes
+    assert [t.get_text() for t in noise.get_xticklabels()] == ["all", "train"]
+    points = [np.asarray(c.get_offsets())[:, 1] for c in noise.collections
+              if len(np.asarray(c.get_offsets())) == 3]
+    np.testing.assert_allclose(sorted(map(sorted, points)), [[0.4, 0.5, 0.6], [0.7, 0.8, 0.9]])
+    assert any(list(line.get_ydata()) == [0.5, 0.5] for line in noise.lines)
+    assert not any(list(line.get_ydata()) == [0.5, 0.5] for line in real.lines)
+    assert noise.get_title() == "noise" and fig._suptitle.get_text() == "s"
