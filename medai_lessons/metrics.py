@@ -234,6 +234,11 @@ def youden_threshold(y_true, scores, grid=THRESHOLD_GRID) -> float:
     y_true, scores = _scores(y_true, scores)
     if len(np.unique(y_true)) < 2:
         raise ValueError("youden_threshold needs diseased (1) and healthy (0) cases in y_true")
+    if grid is THRESHOLD_GRID and (scores.min() < 0 or scores.max() > 1):
+        raise ValueError(f"scores run from {scores.min():g} to {scores.max():g}, but the "
+                         "thresholds tried are probabilities (0.01 to 0.99): pass probabilities "
+                         "in [0, 1] (not percentages or logits), or a grid= of thresholds for "
+                         "your scores")
     grid = np.asarray(grid, dtype=float)
     if grid.ndim != 1 or grid.size == 0:
         raise ValueError("grid must be a non-empty 1-D sequence of thresholds")

@@ -560,3 +560,11 @@ def test_spread_plot_shows_every_value_and_its_mean():
     assert any(list(line.get_ydata()) == [0.5, 0.5] for line in noise.lines)
     assert not any(list(line.get_ydata()) == [0.5, 0.5] for line in real.lines)
     assert noise.get_title() == "noise" and fig._suptitle.get_text() == "s"
+
+
+def test_youden_threshold_refuses_scores_its_grid_cannot_reach():
+    y = np.array([0, 0, 1, 1])
+    with pytest.raises(ValueError, match="not percentages or logits"):
+        metrics.youden_threshold(y, [10, 20, 80, 90])            # percentages
+    assert metrics.youden_threshold(y, [10, 20, 80, 90], grid=[15, 50, 85]) == 50
+    assert metrics.youden_threshold(y, [0.1, 0.2, 0.8, 0.9]) == pytest.approx(0.21)
