@@ -39,7 +39,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from medai_lessons.benchmarking import OUT_ENV, goal_met  # noqa: E402
+from medai_lessons.benchmarking import OUT_ENV, cpu_name, goal_met  # noqa: E402
 from medai_lessons.course import GradingCourse, chapters  # noqa: E402
 
 COURSE = ROOT / "course"
@@ -49,18 +49,10 @@ README_START, README_END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
 
 
 def machine() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import keras
     import tensorflow as tf
 
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
             "tensorflow": tf.__version__, "keras": keras.__version__,
             "gpus": len(tf.config.list_physical_devices("GPU")),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

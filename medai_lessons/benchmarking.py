@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import time
+from pathlib import Path
 
 OUT_ENV = "MEDAI_BENCHMARK_OUT"
 
@@ -32,3 +34,16 @@ def goal_met(value: float, goal: float | None, better: str) -> bool | None:
     if goal is None:
         return None
     return value >= goal if better == "higher" else value <= goal
+
+
+def cpu_name() -> str:
+    """The processor's model name (from /proc/cpuinfo where there is one): results of the same
+    training can differ between processors, so every benchmark and study record names it."""
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return cpu

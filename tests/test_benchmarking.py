@@ -57,3 +57,20 @@ def test_benchmark_table_names_the_machine_and_how_busy_it_was():
     assert "load average 0.4 at the start, 3.5 at the end" in table
     load = bench.load_average()
     assert load is None or load >= 0
+
+
+def test_cpu_name_reads_the_model_name_and_falls_back_without_cpuinfo(monkeypatch, tmp_path):
+    import pathlib
+    import platform
+
+    from medai_lessons import benchmarking
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: Test\nmodel name\t: Test CPU @ 2.0GHz\n")
+    real_path = pathlib.Path
+    monkeypatch.setattr(benchmarking, "Path",
+                        lambda p: real_path(info) if p == "/proc/cpuinfo" else real_path(p))
+    assert benchmarking.cpu_name() == "Test CPU @ 2.0GHz"
+    info.unlink()                               # no /proc/cpuinfo (not Linux): the platform's
+    monkeypatch.setattr(platform, "processor", lambda: "x86_64")
+    assert benchmarking.cpu_name() == "x86_64"

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from conftest import ROOT
+from medai_lessons.benchmarking import cpu_name
 
 
 def study(name: str):
@@ -94,6 +95,13 @@ def test_ch03_recipe_rules_are_the_ones_written_down():
     recorded = json.loads((ROOT / "benchmarks" / "results" / "ch03_recipe.json").read_text())
     assert ch03.choose(recorded, 1) == ch03.choose(recorded, 2) == "D"
     assert {r["candidate"] for r in recorded["test"]} == {"D"}
+    # round 3 chooses nothing: D, measured again on another processor, which every record names
+    assert ch03.choose(_records(D=(0.99, 200)), 3) == "D"
+    again = json.loads((ROOT / "benchmarks" / "results" / "ch03_recipe_round3.json").read_text())
+    assert ch03.choose(again, 3) == "D"
+    assert [(r["candidate"], r["replicate"]) for r in again["test"]] == [("D", k) for k in range(3)]
+    assert all(r["cpu"] for r in again["validation"] + again["test"])
+    assert {r["cpu"] for r in again["test"]} == {r["cpu"] for r in again["validation"]}
 
 
 def test_ch03_recipe_study_trains_on_validation_and_tests_only_the_choice(
@@ -117,6 +125,7 @@ def test_ch03_recipe_study_trains_on_validation_and_tests_only_the_choice(
         ("D", 1), ("E", 3), ("F", 2)]
     assert all(r["train_images"] == 96 and len(r["epochs_kept"]) == r["members"]
                and 0 <= r["val_auc"] <= 1 for r in results["validation"])
+    assert {r["cpu"] for r in results["validation"]} == {cpu_name()}
     assert len(list((tmp_path / "w").glob("*.weights.h5"))) == 6
     monkeypatch.setattr(ch03, "load_xrays", real_load)
     assert ch03.main(["choose", *common]) == 0
@@ -125,6 +134,7 @@ def test_ch03_recipe_study_trains_on_validation_and_tests_only_the_choice(
     assert ch03.main(["test", *common]) == 0
     (tested,) = json.loads((tmp_path / "r.json").read_text())["test"]
     assert tested["candidate"] == chosen and 0 <= tested["test_accuracy"] <= 1
+    assert tested["cpu"] == cpu_name()
     (tmp_path / "w" / f"{chosen}_r0_m0.weights.h5").unlink()
     with pytest.raises(SystemExit) as missing:
         ch03.main(["test", *common])
