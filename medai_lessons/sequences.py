@@ -290,20 +290,23 @@ def recurrent_readout(model, X, forward):
 # --- where is MIT-BIH? -----------------------------------------------------------------------
 
 
-def find_mitdb(start: str | Path | None = None) -> Path | None:
-    """A folder holding MIT-BIH records, or ``None``.
+def find_mitdb(start: str | Path | None = None, record: str | None = None) -> Path | None:
+    """A folder holding MIT-BIH records (with ``record``, one holding that record), or
+    ``None``.
 
     Looks first in the course's data cache (``<cache>/mitdb``, where ``load_mitdb``
     downloads; an instructor may point ``MEDAI_DATA_DIR`` at a staged copy), then for a
     staged ``shared/data/mitdb`` folder next to ``start`` (default: the working folder), the
     course's package or any folder above them
-    (:func:`medai_lessons.data.cache.staged_paths`).
+    (:func:`medai_lessons.data.cache.staged_paths`). A cache with other records only does not
+    hide a staged folder that has ``record``.
     """
     from medai_lessons.data.cache import data_dir, staged_paths
     from medai_lessons.data.ecg import records_in
 
     candidates = [data_dir() / "mitdb", *staged_paths("mitdb", start)]
-    return next((c for c in candidates if records_in(c)), None)
+    return next((c for c in candidates if (record in records_in(c) if record is not None
+                                           else records_in(c))), None)
 
 
 def synthetic_beats(n_strips: int = 60, seed: int = 0):

@@ -118,10 +118,10 @@ def test_recurrent_readout_reproduces_the_model_and_its_gru():
     np.testing.assert_allclose(H, np.asarray(states(X)), atol=1e-5)
 
 
-def _stage(folder):
-    folder.mkdir(parents=True)
+def _stage(folder, record="100"):
+    folder.mkdir(parents=True, exist_ok=True)
     for ext in ("hea", "dat", "atr"):
-        (folder / f"100.{ext}").write_text("")
+        (folder / f"{record}.{ext}").write_text("")
     return folder
 
 
@@ -133,8 +133,14 @@ def test_find_mitdb_prefers_the_cache_then_a_staged_shared_folder(tmp_path, monk
     assert outside is None or not outside.is_relative_to(tmp_path)
     staged = _stage(tmp_path / "shared" / "data" / "mitdb")
     assert sequences.find_mitdb(start) == staged
-    cached = _stage(tmp_path / "cache" / "mitdb")
+    cached = _stage(tmp_path / "cache" / "mitdb", record="101")
     assert sequences.find_mitdb(start) == cached
+    # a cache with other records only does not hide the staged record asked for
+    assert sequences.find_mitdb(start, record="100") == staged
+    _stage(cached, record="100")
+    assert sequences.find_mitdb(start, record="100") == cached
+    elsewhere = sequences.find_mitdb(start, record="999")
+    assert elsewhere is None or not elsewhere.is_relative_to(tmp_path)
 
 
 def test_synthetic_beats_are_normal_and_ventricular_windows():
