@@ -102,6 +102,10 @@ def test_ch03_recipe_rules_are_the_ones_written_down():
     assert [(r["candidate"], r["replicate"]) for r in again["test"]] == [("D", k) for k in range(3)]
     assert all(r["cpu"] for r in again["validation"] + again["test"])
     assert {r["cpu"] for r in again["test"]} == {r["cpu"] for r in again["validation"]}
+    for command in ("validate", "test"):     # never into the study's main file
+        with pytest.raises(SystemExit) as refused:
+            ch03.main([command, "--round", "3"])
+        assert refused.value.code == 2
 
 
 def test_ch03_recipe_study_trains_on_validation_and_tests_only_the_choice(

@@ -120,7 +120,8 @@ def validate(args) -> None:
     xrays = load_xrays(args.data)
     x_train, y_train = as_input(xrays.x_train), np.asarray(xrays.y_train)
     if args.limit:  # a random subset: the file's images are sorted by class
-        keep = np.sort(np.random.default_rng(0).choice(len(y_train), args.limit, replace=False))
+        keep = np.sort(np.random.default_rng(0).choice(
+            len(y_train), min(args.limit, len(y_train)), replace=False))
         x_train, y_train = x_train[keep], y_train[keep]
     x_val, y_val = as_input(xrays.x_val), np.asarray(xrays.y_val)
     results = load(args.results)
@@ -236,6 +237,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.replicates < 1:
         parser.error("--replicates must be at least 1")
+    if args.round == 3 and args.results.resolve() == RESULTS.resolve():
+        parser.error(f"round 3 trains D anew on this machine: give it a results file of its own "
+                     f"(--results OTHER.json). In {RESULTS.name} it would find round 1's records "
+                     "of D, train nothing, and test weights made elsewhere")
     if args.command == "validate":
         args.weights.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
