@@ -233,7 +233,8 @@ def export(course: GradingCourse, dest: Path, chapter_ids: list[str] | None = No
                               f"{course.root}; {what}s there: {', '.join(known) or 'none'}")
     with tempfile.TemporaryDirectory(prefix="medai-export-") as tmp:
         plain = course.export_csv(Path(tmp) / "grades.csv", chapter_ids, students)
-        rows = list(csv.DictReader(plain.open(encoding="utf-8", newline="")))
+        reader = csv.DictReader(plain.open(encoding="utf-8", newline=""))
+        rows, columns = list(reader), list(reader.fieldnames or ["assignment", "student_id"])
     for row in rows:
         ch, student = row["assignment"], row["student_id"]
         if (course.root / "autograded" / student / ch / f"{ch}.ipynb").is_file():
@@ -244,8 +245,7 @@ def export(course: GradingCourse, dest: Path, chapter_ids: list[str] | None = No
         else:
             row["note"] = "no submission"
     out = io.StringIO()
-    fields = [*(rows[0] if rows else {"assignment": ""}), *([] if rows else ["note"])]
-    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=[*columns, "note"], lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     text = out.getvalue()

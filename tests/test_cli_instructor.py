@@ -216,3 +216,17 @@ def test_timeout_option_reaches_nbgraders_execute(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["autograde", "--timeout", "-5", "--course-root", str(tmp_path)])
     assert "seconds > 0" in capsys.readouterr().err
+
+
+def test_export_with_no_students_keeps_nbgraders_columns(tmp_path):
+    from medai_lessons.course import GradingCourse
+    from medai_lessons.instructor import export
+
+    course = GradingCourse.create(tmp_path / "course", COURSE, [CH])
+    with course.gradebook() as gb:
+        gb.add_assignment(CH)                       # released, but nobody enrolled yet
+    dest, n_rows = export(course, tmp_path / "grades.csv", log=lambda *_: None)
+    header = dest.read_text().splitlines()[0].split(",")
+    assert n_rows == 0
+    assert header[:2] == ["assignment", "duedate"] and "student_id" in header and "score" in header
+    assert header[-1] == "note"
