@@ -13,6 +13,9 @@
   cell, autograded the same way. Goal: at most 2x the floor.
 - quality: the figures each chapter reports with medai_lessons.benchmarking.record() during
   its full-mode run, each with the goal the chapter names.
+- grading: a class of --grading-submissions generated submissions of --grading-chapter graded
+  by serial nbgrader, by `medai-course autograde --workers N` and on a local Dask cluster of N
+  workers (benchmarks/grading.py). Not part of the default run: name it.
 
 Writes benchmarks/results/latest.json and latest.md (with the machine's description); with
 --update-readme, replaces the table between the README's benchmark markers. This is a
@@ -38,6 +41,7 @@ from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from medai_lessons.benchmarking import OUT_ENV, cpu_name, goal_met  # noqa: E402
 from medai_lessons.course import GradingCourse, chapters  # noqa: E402
@@ -178,6 +182,10 @@ def markdown(result: dict) -> str:
                 lines.append(f"| {ch} | {r['median_s']:.1f} s | {r['ratio_to_floor']:.2f}, "
                              f"{_met(r['ratio_to_floor'] <= FLOOR_RATIO_GOAL)} |")
         lines.append("")
+    if "grading" in result:
+        from grading import markdown as grading_markdown
+
+        lines += grading_markdown(result["grading"], _met)
     if "quality" in result:
         lines += ["| chapter | figure | value | goal | |", "|---|---|---|---|---|"]
         for ch, entries in result["quality"].items():
@@ -213,10 +221,14 @@ def main(argv=None) -> int:
     parser.add_argument("--fast-repeats", type=int, default=3)
     parser.add_argument("--submissions", type=int, default=3)
     parser.add_argument("--update-readme", action="store_true")
+    parser.add_argument("--grading-chapter", default="ch02_activations_losses")
+    parser.add_argument("--grading-submissions", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
-    unknown = set(args.parts) - {"runtime", "autograde", "quality"}
+    unknown = set(args.parts) - {"runtime", "autograde", "quality", "grading"}
     if unknown:
-        parser.error(f"unknown part(s) {sorted(unknown)}: choose runtime, autograde, quality")
+        parser.error(f"unknown part(s) {sorted(unknown)}: choose runtime, autograde, quality, "
+                     "grading")
     parts = set(args.parts or ["runtime", "autograde", "quality"])
     if "quality" in parts:
         parts.add("runtime")
@@ -231,6 +243,12 @@ def main(argv=None) -> int:
         result["quality"] = quality
     if "autograde" in parts:
         result["autograde"] = bench_autograde(chs, args.submissions)
+    if "grading" in parts:
+        from grading import bench_grading
+
+        result["grading"] = bench_grading(COURSE, args.grading_chapter,
+                                          args.grading_submissions, args.workers,
+                                          floor_notebook)
     result["machine"]["load_after"] = load_average()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(result, indent=1))

@@ -38,21 +38,50 @@ c.Execute.extra_arguments = [
 # that deleting a test neither hides a failure nor costs a right answer its points.
 c.OverwriteCells.add_missing_cells = True
 
-# Two of nbgrader's autograde steps are replaced, each in its place in nbgrader's list and with
-# the settings above (c.Execute.*, c.LimitOutput.* apply to them):
-# - Execute: the chapters' applied cells, tagged "not-autograded", earn no points and feed no
-#   test, so they are left out (with a note in their output); graded and answer cells always
-#   run, whatever their tags (medai_lessons/grading/execute.py);
-# - LimitOutput: nbgrader limits printed output by lines; the course also limits it by
-#   characters, so that an answer printing megabytes on one line does not carry them into the
-#   autograded notebook and the feedback (medai_lessons/grading/limits.py).
+# Autograding runs each submission's kernel in a sandbox and decides every test outside it
+# (medai_lessons/grading/execute.py, sandbox.py, remote.py): without a sandbox it refuses to
+# run unless c.ExecuteGradedWork.sandbox = False (medai-course autograde --unsandboxed).
+# Limits of a grading kernel (bytes, seconds, processes); Execute.timeout above is per cell.
+c.ExecuteGradedWork.memory_limit = 6 * 1024**3
+c.ExecuteGradedWork.cpu_limit = 900
+c.ExecuteGradedWork.process_limit = 256
+c.ExecuteGradedWork.wall_limit = 1200
+# After an interrupt, a busy machine may take a while to answer: wait for it instead of
+# failing the whole notebook (nbclient's default wait is 4 s).
+c.ExecuteGradedWork.iopub_timeout = 60
+c.ExecuteGradedWork.raise_on_iopub_timeout = False
+
+# Steps of nbgrader's autograde replaced or added, each in its place in nbgrader's lists and
+# with the settings above:
+# - RestoreStructure (first sanitizing step): every cell's nbgrader metadata comes from the
+#   gradebook, so a submission cannot change schema versions, grade ids, points or cell
+#   types, or add grade cells (medai_lessons/grading/sanitize.py);
+# - Execute: the sandboxed kernel; test cells run in nbgrader's process against it; the
+#   chapters' applied cells, tagged "not-autograded", earn no points and feed no test, so they
+#   are left out (with a note in their output); graded and answer cells always run, whatever
+#   their tags (medai_lessons/grading/execute.py);
+# - LimitOutput: nbgrader limits printed output by lines; the course also limits every output
+#   by size (text, images, JSON), so that an answer printing megabytes does not carry them
+#   into the autograded notebook and the feedback (medai_lessons/grading/limits.py).
+# Feedback never shows hidden tests: ClearHiddenTests runs before it is written.
 from nbgrader.converters.autograde import Autograde  # noqa: E402
+from nbgrader.converters.generate_feedback import GenerateFeedback  # noqa: E402
+from nbgrader.preprocessors import ClearHiddenTests  # noqa: E402
 
 from medai_lessons.grading.execute import ExecuteGradedWork  # noqa: E402
 from medai_lessons.grading.limits import LimitOutputSize  # noqa: E402
+from medai_lessons.grading.sanitize import RestoreStructure  # noqa: E402
 
 _REPLACED = {"Execute": ExecuteGradedWork, "LimitOutput": LimitOutputSize}
+c.Autograde.sanitize_preprocessors = [
+    RestoreStructure,
+    *Autograde.class_traits()["sanitize_preprocessors"].default(),
+]
 c.Autograde.autograde_preprocessors = [
     _REPLACED.get(step.__name__, step)
     for step in Autograde.class_traits()["autograde_preprocessors"].default()
+]
+c.GenerateFeedback.preprocessors = [
+    ClearHiddenTests,
+    *GenerateFeedback.class_traits()["preprocessors"].default(),
 ]

@@ -18,6 +18,7 @@ Everyone:
 Instructors (nbgrader's steps, in course/ or in --course-root DIR):
     medai-course release [CHAPTER ...]            nbgrader generate_assignment
     medai-course autograde [CHAPTER ...]          nbgrader autograde, then a score table
+        [--workers N | --scheduler ADDRESS] [--only-missing] [--db-url URL] [--unsandboxed]
     medai-course export [--to grades.csv]         nbgrader export (CSV)
     medai-course feedback [CHAPTER ...]           nbgrader generate_feedback
 """
@@ -116,9 +117,18 @@ def cmd_release(args) -> int:
 def cmd_autograde(args) -> int:
     from medai_lessons.instructor import autograde, cell_timeout, course_root, table
 
-    course = course_root(args.course_root, timeout=args.timeout)
-    print(f"Autograding in {course.root}, per-cell limit {cell_timeout(course)}", flush=True)
-    rows = autograde(course, args.chapters or None, args.student or None)
+    course = course_root(args.course_root, timeout=args.timeout,
+                         sandbox=not args.unsandboxed, db_url=args.db_url)
+    print(f"Autograding in {course.root}, per-cell limit {cell_timeout(course)}, "
+          + ("each submission in a sandbox" if course.sandbox else
+             "WITHOUT a sandbox (--unsandboxed): a submission can read and change what this "
+             "user can"), flush=True)
+    where = (f"on the Dask cluster at {args.scheduler}" if args.scheduler
+             else f"with {args.workers} worker(s)")
+    print(f"Grading {where}; gradebook {course.db_url}", flush=True)
+    rows = autograde(course, args.chapters or None, args.student or None,
+                     workers=args.workers, scheduler=args.scheduler,
+                     only_missing=args.only_missing)
     print("\n".join(table(rows)))
     failed = [r for r in rows if not r.graded]
     if any(r.graded for r in rows):
@@ -232,6 +242,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_selection(p, "chapters to grade (default: every one submitted)")
     p.add_argument("--timeout", type=_positive, default=None,
                    help="seconds per cell (default: Execute.timeout of the course's config)")
+    p.add_argument("--workers", type=_positive, default=os.cpu_count() or 1,
+                   help="submissions graded at once on this machine (default: the number of "
+                        "cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="grade on a Dask cluster (e.g. tcp://10.0.0.5:8786); every worker "
+                        "needs the course package installed")
+    p.add_argument("--only-missing", action="store_true",
+                   help="grade only submissions not recorded yet (after a stopped run)")
+    p.add_argument("--db-url", default=None,
+                   help="the gradebook's database, e.g. postgresql://user@host/course "
+                        "(default: the config's db_url, else gradebook.db in the course root)")
+    p.add_argument("--unsandboxed", action="store_true",
+                   help="grade without a sandbox where none can start (a submission can then "
+                        "read and change what this user can: only for trusted submissions)")
     p.set_defaults(func=cmd_autograde)
 
     p = sub.add_parser("export", help="nbgrader export: the grades as CSV")

@@ -72,6 +72,8 @@ class GradingCourse:
     root: Path
     course_dir: Path
     timeout: int | None = None  # per-cell limit (nbgrader's Execute.timeout); None: the config's
+    sandbox: bool = True        # grade each submission's kernel in a sandbox (grading/sandbox.py)
+    database: str | None = None  # the gradebook's URL; None: the config's db_url, else SQLite
 
     @classmethod
     def create(cls, root: Path, course_dir: Path | None = None,
@@ -99,7 +101,8 @@ class GradingCourse:
         return cls(root=root.resolve(), course_dir=course_dir)
 
     @classmethod
-    def open(cls, root: Path, timeout: int | None = None) -> GradingCourse:
+    def open(cls, root: Path, timeout: int | None = None, sandbox: bool = True,
+             db_url: str | None = None) -> GradingCourse:
         """An existing nbgrader course folder, with the configuration it holds."""
         root = Path(root).expanduser().resolve()
         if not (root / CONFIG_NAME).is_file():
@@ -107,11 +110,18 @@ class GradingCourse:
                 f"{root} is not an nbgrader course folder (it has no {CONFIG_NAME}). Pass the "
                 "folder you released into with --course-root, or create one with "
                 f"`medai-course release --course-root {root}`.")
-        return cls(root=root, course_dir=root, timeout=timeout)
+        if db_url is None:
+            from traitlets.config.loader import PyFileConfigLoader
+
+            raw = PyFileConfigLoader(CONFIG_NAME, path=str(root)).load_config()
+            configured = str(raw.CourseDirectory.get("db_url", "") or "")
+            db_url = configured if configured and not configured.startswith("sqlite") else None
+        return cls(root=root, course_dir=root, timeout=timeout, sandbox=sandbox,
+                   database=db_url)
 
     @property
     def db_url(self) -> str:
-        return f"sqlite:///{self.root / 'gradebook.db'}"
+        return self.database or f"sqlite:///{self.root / 'gradebook.db'}"
 
     def api(self):
         from nbgrader.apps import NbGraderAPI
@@ -121,6 +131,8 @@ class GradingCourse:
         config = load_config(self.course_dir, self.root, self.db_url)
         if self.timeout is not None:
             config.Execute.timeout = self.timeout
+        if not self.sandbox:
+            config.ExecuteGradedWork.sandbox = False
         return NbGraderAPI(CourseDirectory(config=config), config=config)
 
     def _run(self, what: str, result: dict) -> dict:
@@ -128,6 +140,21 @@ class GradingCourse:
             raise CourseError(
                 f"nbgrader {what} failed:\n{result.get('error')}\n{result.get('log')}")
         return result
+
+    def case_salt(self) -> int:
+        """The course's secret for the seeded cases of the checks while autograding
+        (``medai_lessons.grading.core.CASE_SALT``), made once and kept in the course folder,
+        which no grading kernel can read: every run grades with the same inputs, and no
+        learner can know them beforehand. Delete ``.medai-case-salt`` to draw a new one."""
+        import secrets
+
+        path = self.root / ".medai-case-salt"
+        if not path.is_file():
+            tmp = path.with_suffix(".partial")
+            tmp.write_text(str(secrets.randbits(31)), encoding="utf-8")
+            os.chmod(tmp, 0o600)
+            tmp.replace(path)
+        return int(path.read_text(encoding="utf-8").strip())
 
     def generate(self, chapter: str) -> Path:
         """``nbgrader generate_assignment``; returns the release folder of the chapter."""
@@ -162,7 +189,7 @@ class GradingCourse:
         """Whether ``generate_assignment`` has put the chapter into the Gradebook."""
         from nbgrader.api import MissingEntry
 
-        if not (self.root / "gradebook.db").is_file():
+        if self.database is None and not (self.root / "gradebook.db").is_file():
             return False
         with self.gradebook() as gb:
             try:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,9 +30,11 @@ from medai_lessons.course import (
 )
 
 
-def course_root(root: Path | None, timeout: int | None = None) -> GradingCourse:
+def course_root(root: Path | None, timeout: int | None = None, sandbox: bool = True,
+                db_url: str | None = None) -> GradingCourse:
     """The course folder to work in: ``root`` if given, else the course's ``course/``."""
-    return GradingCourse.open(root or find_course_dir(), timeout=timeout)
+    return GradingCourse.open(root or find_course_dir(), timeout=timeout, sandbox=sandbox,
+                              db_url=db_url)
 
 
 def cell_timeout(course: GradingCourse) -> str:
@@ -81,6 +82,7 @@ class GradeRow:
     max_score: float | None = None
     seconds: float = 0.0
     note: str = ""
+    reused: bool = False  # recorded by an earlier run (--only-missing)
 
     @property
     def graded(self) -> bool:
@@ -127,8 +129,16 @@ def student_folders(base: Path, chapter_ids: list[str] | None = None,
 
 
 def autograde(course: GradingCourse, chapter_ids: list[str] | None = None,
-              students: list[str] | None = None, log=print) -> list[GradeRow]:
-    """Autograde every matching submission; one row per submission, broken ones noted."""
+              students: list[str] | None = None, log=print, workers: int = 1,
+              scheduler: str | None = None, only_missing: bool = False,
+              progress: bool = True) -> list[GradeRow]:
+    """Autograde every matching submission; one row per submission, broken ones noted.
+
+    Each submission is one job (:mod:`medai_lessons.grading.job`), graded in this process
+    (``workers=1``), by ``workers`` local processes, or by the Dask cluster at ``scheduler``;
+    this process alone records the results in the gradebook, each as it finishes."""
+    from medai_lessons.grading.job import chapter_gradebook, is_recorded, make_job
+
     pairs = student_folders(course.root / "submitted", chapter_ids, students)
     if not pairs:
         raise CourseError(
@@ -137,34 +147,120 @@ def autograde(course: GradingCourse, chapter_ids: list[str] | None = None,
             "`nbgrader zip_collect` put them in place)."
             + (f" Asked for chapters {chapter_ids}." if chapter_ids else "")
             + (f" Asked for students {students}." if students else ""))
-    rows = []
+    if course.sandbox:
+        from medai_lessons.grading.sandbox import availability
+
+        ok, why = availability()
+        if not ok:
+            raise CourseError(f"Refusing to autograde without a sandbox: {why}. Where no "
+                              "sandbox can start and every submission is trusted, pass "
+                              "--unsandboxed.")
+    rows: dict[tuple[str, str], GradeRow] = {}
+    jobs = []
     ready: dict[str, str | None] = {}
-    for n, (student, ch) in enumerate(pairs, 1):
+    records: dict[str, bytes] = {}
+    for student, ch in pairs:
+        row = rows[(student, ch)] = GradeRow(student, ch)
         if ch not in ready:
             ready[ch] = _prepare(course, ch, log)
-        row = GradeRow(student, ch)
-        start = time.monotonic()
         if ready[ch]:
             row.note = ready[ch]
+            continue
+        if only_missing and is_recorded(course, ch, student):
+            row.score, row.max_score = course.total(ch, student) or (None, None)
+            row.reused = True
+            continue
+        problem = submission_problem(course.root / "submitted" / student / ch, ch)
+        if problem:
+            row.note = problem
+            continue
+        if ch not in records:
+            records[ch] = chapter_gradebook(course, ch)
+        jobs.append(make_job(course, ch, student, records[ch]))
+    _run_jobs(course, jobs, rows, log, workers, scheduler, progress)
+    return [rows[p] for p in pairs]
+
+
+def _results(jobs, workers: int, scheduler: str | None):
+    """(job, result) as each job finishes: here, in local processes, or on a Dask cluster."""
+    from medai_lessons.grading.job import run_job
+
+    if scheduler:
+        try:
+            from distributed import Client, as_completed
+        except ImportError as exc:
+            raise CourseError("--scheduler needs Dask: pip install 'dask[distributed]' (and "
+                              "the course package on every worker)") from exc
+        try:
+            client = Client(scheduler, timeout="30s")
+        except OSError as exc:
+            raise CourseError(f"No Dask scheduler answers at {scheduler}: {exc}. Start one "
+                              "(`dask scheduler`) and its workers (`dask worker ADDRESS`), or "
+                              "grade here with --workers.") from exc
+        with client:
+            futures = {client.submit(run_job, job, pure=False, key=f"grade-{job.chapter}-"
+                                     f"{job.student}-{id(job)}"): job for job in jobs}
+            for future in as_completed(futures):
+                try:
+                    yield futures[future], future.result()
+                except Exception as exc:  # noqa: BLE001 - a lost worker: this job's failure
+                    yield futures[future], _lost(futures[future], exc)
+        return
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            yield job, run_job(job)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(run_job, job): job for job in jobs}
+        for future in as_completed(futures):
+            try:
+                yield futures[future], future.result()
+            except Exception as exc:  # noqa: BLE001 - a crashed worker: this job's failure
+                yield futures[future], _lost(futures[future], exc)
+
+
+def _lost(job, exc):
+    from medai_lessons.grading.job import JobResult
+
+    return JobResult(job.chapter, job.student, ok=False,
+                     error=f"the grading worker failed: {type(exc).__name__}: {exc}")
+
+
+def _run_jobs(course, jobs, rows, log, workers, scheduler, progress) -> None:
+    from tqdm.auto import tqdm
+
+    from medai_lessons.grading.job import record
+
+    bar = tqdm(total=len(jobs), desc="autograding", unit="submission", disable=not progress
+               or not jobs, dynamic_ncols=True)
+    failed = 0
+    for n, (job, result) in enumerate(_results(jobs, workers, scheduler), 1):
+        row = rows[(job.student, job.chapter)]
+        row.seconds = result.seconds
+        if result.ok:
+            try:
+                record(course, result)
+                row.score, row.max_score = course.total(job.chapter, job.student) or (None,
+                                                                                      None)
+            except Exception as exc:  # noqa: BLE001 - a gradebook that cannot be written
+                row.note = f"could not record it in the gradebook: {exc}"
         else:
-            problem = submission_problem(course.root / "submitted" / student / ch, ch)
-            try:
-                with warnings.catch_warnings():
-                    # nbgrader's Gradebook under SQLAlchemy 2 warns about this; it is harmless
-                    warnings.filterwarnings("ignore", r"Object of type <Submitted\w+> not in")
-                    course.autograde(ch, student)
-            except Exception as exc:  # one submission's failure must not stop the others
-                row.note = _failure_note(problem, exc)
-            try:
-                row.score, row.max_score = course.total(ch, student) or (None, None)
-            except Exception as exc:  # a Gradebook that cannot be read is this row's problem
-                row.note = row.note or f"could not read its score from the Gradebook: {exc}"
-        row.seconds = time.monotonic() - start
-        rows.append(row)
-        log(f"  [{n}/{len(pairs)}] {student} / {ch}: "
-            + (score_text(row) if row.graded else "not graded (see the table)")
-            + f" ({row.seconds:.0f} s)", flush=True)
-    return rows
+            row.note = result.error or "not graded"
+        failed += not row.graded
+        bar.update()
+        bar.set_postfix(graded=n - failed, failed=failed)
+        line = (f"  [{n}/{len(jobs)}] {job.student} / {job.chapter}: "
+                + (score_text(row) if row.graded else "not graded (see the table)")
+                + f" ({row.seconds:.0f} s)")
+        if progress and jobs:
+            bar.write(line)
+        else:
+            log(line, flush=True)
+    bar.close()
 
 
 def _prepare(course: GradingCourse, chapter: str, log) -> str | None:
@@ -203,7 +299,8 @@ def table(rows: list[GradeRow]) -> list[str]:
     """The score table: student, chapter, score/max, seconds, note."""
     header = ("student", "chapter", "score", "time", "note")
     cells = [(r.student, r.chapter, score_text(r), f"{r.seconds:.0f} s",
-              "" if r.graded else f"NOT GRADED: {r.note}") for r in rows]
+              ("recorded by an earlier run (--only-missing)" if r.reused else "")
+              if r.graded else f"NOT GRADED: {r.note}") for r in rows]
     widths = [max(len(c[i]) for c in [header, *cells]) for i in range(4)]
     return ["  ".join(c[i].ljust(widths[i]) for i in range(4)) + "  " + c[4]
             for c in [header, *cells]]

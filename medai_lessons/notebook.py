@@ -87,6 +87,13 @@ def learner_or_reference(name: str, namespace: dict, verbose: bool = True):
 
     checker, reference = EXERCISES[name]
     func = namespace.get(name)
+    if os.environ.get("MEDAI_GRADING_SANDBOX"):
+        # While autograding, the references are stubs (medai_lessons.grading.sandbox) and
+        # nothing here is graded: the cell runs with the learner's function as it is.
+        if func is None:
+            raise NameError(f"{name} is not defined (while autograding the course's reference "
+                            "implementation cannot stand in)")
+        return func
     if func is None:
         reason = "is not defined yet"
     else:

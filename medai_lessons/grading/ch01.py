@@ -21,6 +21,7 @@ from medai_lessons.grading.core import (
     _short,
     assert_close,
     call,
+    case_rng,
     fail,
     metric_dict,
     same_metric,
@@ -36,7 +37,7 @@ COUNT_DEFINITIONS = ("tp: y_true 1 and y_pred 1; fp: y_true 0 and y_pred 1; tn: 
 
 def _patients(seed: int, n: int, prevalence: float, error_rate: float = 0.2):
     """Seeded labels and the predictions of a model that is wrong on ~error_rate of them."""
-    rng = np.random.default_rng(seed)
+    rng = case_rng(seed)
     y_true = (rng.random(n) < prevalence).astype(np.int64)
     wrong = rng.random(n) < error_rate
     return y_true, np.where(wrong, 1 - y_true, y_true)
@@ -267,7 +268,7 @@ def check_ppv_from_prevalence(ppv_from_prevalence, strict: bool = False) -> None
         ("a NumPy array of prevalences", 0.9, 0.99, np.array([0.001, 0.01, 0.1, 0.5])),
     ]
     if strict:
-        rng = np.random.default_rng(21)
+        rng = case_rng(21)
         cases += [
             ("a weak test: sensitivity 0.6, specificity 0.7, prevalence 20 %", 0.6, 0.7, 0.2),
             ("prevalence 1 (PPV 1)", 0.6, 0.7, 1.0),
@@ -321,7 +322,7 @@ def _table_cases(strict: bool):
     ]
     if strict:
         def random_table():
-            rng = np.random.default_rng(31)
+            rng = case_rng(31)
             values = rng.normal(size=(40, 8))
             values[rng.random((40, 8)) < rng.uniform(0, 0.3, size=8)] = np.nan
             values[:4, 2] = values[:4, 5] = np.nan  # likely ties in the counts

@@ -27,6 +27,7 @@ from medai_lessons.grading.core import (
     assert_close,
     built_model,
     call,
+    case_rng,
     fail,
     keras_shape,
 )
@@ -165,7 +166,7 @@ def check_conv2d(conv2d, strict: bool = False) -> None:
     tf = _tf()
     exercise = "conv2d"
     for case, seed, x_shape, (kh, kw), c_out, bias, stride, padding in _conv_cases(strict):
-        rng = np.random.default_rng(300 + seed)
+        rng = case_rng(300 + seed)
         x = rng.normal(0.0, 1.0, size=x_shape)
         w = rng.normal(0.0, 1.0, size=(kh, kw, x_shape[-1], c_out))
         b = rng.normal(0.0, 1.0, size=c_out) if bias else None
@@ -185,8 +186,8 @@ def check_conv2d(conv2d, strict: bool = False) -> None:
         _compare(got, expected, exercise, case, inputs, _conv_variants(x, w, b, stride, padding),
                  _CONV_HINTS, _CONV_FORMULA, _conv_shape_hints(x, w, stride, padding))
     if strict:
-        x = np.random.default_rng(320).normal(size=(6, 7, 2)).astype(np.float32)
-        w = np.random.default_rng(321).normal(size=(3, 3, 2, 2)).astype(np.float32)
+        x = case_rng(320).normal(size=(6, 7, 2)).astype(np.float32)
+        w = case_rng(321).normal(size=(3, 3, 2, 2)).astype(np.float32)
         got = call(conv2d, x, w, exercise=exercise, case="float32 input, b left out")
         expected = tf.nn.conv2d(x[None].astype(np.float64), w.astype(np.float64), 1,
                                 "VALID").numpy()[0]
@@ -199,7 +200,7 @@ def check_conv2d(conv2d, strict: bool = False) -> None:
 
 def _pool_cases(strict: bool):
     """(case name, x, size, stride)."""
-    rng = np.random.default_rng(330)
+    rng = case_rng(330)
     hand = np.array([[1.0, 3.0, 2.0, 0.0], [4.0, -1.0, 5.0, 1.0], [0.0, 2.0, -3.0, -2.0],
                      [1.0, 1.0, -4.0, -1.0]])[:, :, None]
     cases = [
@@ -331,7 +332,7 @@ _SOFTMAX_HINTS = {
 
 def _softmax_cases(strict: bool):
     """(case name, logits, axis)."""
-    rng = np.random.default_rng(340)
+    rng = case_rng(340)
     cases = [
         ("a vector of 3 logits", np.array([2.0, 1.0, 0.1]), -1),
         ("a batch of 4 rows of 5 logits, axis=-1", rng.normal(0, 2, size=(4, 5)), -1),
@@ -486,7 +487,7 @@ def check_build_cnn(build_cnn, strict: bool = False) -> None:
                                               "halves the size (rounding down).")
         if out_shape != (None, n_classes):
             fail(exercise, case, expected=f"model output (None, {n_classes})", got=out_shape)
-        x = np.random.default_rng(sum(input_shape)).random((3, *input_shape)).astype("float32")
+        x = case_rng(sum(input_shape)).random((3, *input_shape)).astype("float32")
         assert_class_probabilities(model, x, exercise=exercise, case=case, what="image")
 
 
@@ -501,11 +502,11 @@ EXERCISES = {
 
 def _register_samples() -> None:
     def conv_args():
-        rng = np.random.default_rng(0)
+        rng = case_rng(0)
         return rng.normal(size=(5, 5, 2)), rng.normal(size=(3, 3, 2, 2)), np.zeros(2), 1, "same"
 
     def pool_args():
-        return (np.random.default_rng(0).normal(size=(4, 4, 2)), 2, 2)
+        return (case_rng(0).normal(size=(4, 4, 2)), 2, 2)
 
     SAMPLE_ARGS["conv2d"] = conv_args
     SAMPLE_ARGS["max_pool2d"] = pool_args

@@ -24,6 +24,7 @@ from medai_lessons.grading.core import (
     assert_close,
     built_model,
     call,
+    case_rng,
     fail,
     keras_shape,
 )
@@ -57,7 +58,7 @@ def _keras_layer(kind: str, params: dict, n_inputs: int):
 
 
 def _case_arrays(seed: int, n: int, steps: int, d: int, u: int, zero_state: bool = False):
-    rng = np.random.default_rng(1000 + seed)
+    rng = case_rng(1000 + seed)
     X = rng.normal(0.0, 1.0, size=(n, steps, d))
     h = np.zeros((n, u)) if zero_state else rng.normal(0.0, 0.8, size=(n, u))
     c = np.zeros((n, u)) if zero_state else rng.normal(0.0, 0.8, size=(n, u))
@@ -345,7 +346,7 @@ def check_build_gru_classifier(build_gru_classifier, strict: bool = False) -> No
         if out_shape != (None, k):
             fail(exercise, case, expected=f"model output (None, {k})", got=f"{out_shape}",
                  hint="end with Dense(n_classes, activation='softmax'): one unit per class.")
-        x = np.random.default_rng(T).normal(size=(3, T, d)).astype("float32")
+        x = case_rng(T).normal(size=(3, T, d)).astype("float32")
         assert_class_probabilities(model, x, exercise=exercise, case=case, what="sequence")
 
 

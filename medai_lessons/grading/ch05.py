@@ -25,7 +25,17 @@ from __future__ import annotations
 import numpy as np
 
 from medai_lessons import models as ref_models
-from medai_lessons.grading.core import SAMPLE_ARGS, as_array, assert_close, built_model, call, fail
+from medai_lessons.grading import remote
+from medai_lessons.grading.core import (
+    SAMPLE_ARGS,
+    as_array,
+    assert_close,
+    built_model,
+    call,
+    case_rng,
+    fail,
+    require_callable,
+)
 from medai_lessons.nn import gan as ref
 
 RTOL, ATOL = 1e-5, 1e-5
@@ -53,20 +63,40 @@ def _logits(rng: np.random.Generator, n: int, scale: float = 2.0) -> np.ndarray:
     return (rng.normal(size=(n, 1)) * scale).astype("float32")
 
 
-def _value_and_gradients(loss_fn, arrays, exercise: str, case: str, inputs: str):
-    """The loss's value (float64) and its gradients with respect to each input array."""
+def loss_value_and_gradients(loss_fn, arrays) -> dict:
+    """Probe (runs where the learner's function is, see :func:`remote.run_probe`): the loss of
+    ``arrays`` as TensorFlow variables, whether it is a tensor, and its gradients, as plain
+    data."""
     tf = _tf()
     variables = [tf.Variable(a) for a in arrays]
     with tf.GradientTape() as tape:
-        value = call(loss_fn, *variables, exercise=exercise, case=case,
-                     hint="the arguments are TensorFlow tensors of logits, shape (batch, 1).")
+        value = loss_fn(*variables)
+    out = {"is_tensor": bool(tf.is_tensor(value)), "type": type(value).__name__,
+           "repr": repr(value)[:200], "value": None, "grads": None}
     if value is None:
+        return out
+    try:
+        out["value"] = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return out
+    if out["is_tensor"]:
+        out["grads"] = [None if g is None else np.array(g, dtype=np.float64)
+                        for g in tape.gradient(value, variables)]
+    return out
+
+
+def _value_and_gradients(loss_fn, arrays, exercise: str, case: str, inputs: str):
+    """The loss's value (float64) and its gradients with respect to each input array."""
+    require_callable(loss_fn, exercise, case)
+    probe = call(lambda *a: remote.run_probe(loss_fn, loss_value_and_gradients, list(a)),
+                 *arrays, exercise=exercise, case=case, inputs_unchanged=False,
+                 hint="the arguments are TensorFlow tensors of logits, shape (batch, 1).")
+    if probe["value"] is None and probe["type"] == "NoneType":
         fail(exercise, case, inputs=inputs, got="None", hint="return the loss.")
-    if not tf.is_tensor(value):
+    if not probe["is_tensor"]:
         fail(exercise, case, inputs=inputs, expected="a TensorFlow scalar tensor",
-             got=f"{type(value).__name__} {value!r}", hint=_TF_ONLY)
-    grads = tape.gradient(value, variables)
-    return as_array(value, exercise, case), grads
+             got=f"{probe['type']} {probe['repr']}", hint=_TF_ONLY)
+    return as_array(probe["value"], exercise, case), probe["grads"]
 
 
 def _check_loss(loss_fn, exercise: str, cases, expected_fn, grad_fn, variants: dict,
@@ -102,15 +132,15 @@ def _check_loss(loss_fn, exercise: str, cases, expected_fn, grad_fn, variants: d
 
 
 def _loss_cases(strict: bool, two: bool):
-    rng = np.random.default_rng(5)
+    rng = case_rng(5)
     cases = [("small logits", [_logits(rng, 4), _logits(rng, 4)]),
              ("a real and a fake batch of different sizes", [_logits(rng, 3), _logits(rng, 6)]),
              ("logits of ±1000 (a very confident discriminator)",
               [np.array([[1000.0], [-1000.0], [3.0]], "float32"),
                np.array([[-1000.0], [1000.0], [-2.0]], "float32")])]
     if strict:
-        cases += [(f"seeded logits, seed {s}", [_logits(np.random.default_rng(s), 8, 5.0),
-                                                _logits(np.random.default_rng(s + 50), 8, 5.0)])
+        cases += [(f"seeded logits, seed {s}", [_logits(case_rng(s), 8, 5.0),
+                                                _logits(case_rng(s + 50), 8, 5.0)])
                   for s in (11, 12, 13)]
     if not two:
         cases = [(c, [arrays[1]]) for c, arrays in cases]
@@ -230,7 +260,7 @@ def check_build_generator(build_generator, strict: bool = False) -> None:
             fail(exercise, case, expected="a tanh output layer", got=f"{activation!r}",
                  hint="activation='tanh' on the last layer: images in [-1, 1], like the real "
                       "X-rays once scaled (x / 127.5 - 1).")
-        z = np.random.default_rng(latent_dim).normal(size=(8, latent_dim)).astype("float32")
+        z = case_rng(latent_dim).normal(size=(8, latent_dim)).astype("float32")
         images = as_array(np.asarray(model(z * 3.0, training=False)), exercise, case)
         if not np.all(np.isfinite(images)) or np.abs(images).max() > 1.0 + 1e-6:
             fail(exercise, case, expected="values in [-1, 1]",
@@ -274,7 +304,7 @@ def check_build_discriminator(build_discriminator, strict: bool = False) -> None
                  got=f"activation {activation!r}",
                  hint="return the logit, Dense(1) without activation: the losses take logits "
                       "(stable for any value), and a sigmoid here would be applied twice.")
-        x = np.random.default_rng(sum(image_shape)).uniform(-1, 1, (4, *image_shape))
+        x = case_rng(sum(image_shape)).uniform(-1, 1, (4, *image_shape))
         logits = as_array(np.asarray(model(x.astype("float32"), training=False)), exercise, case)
         if not np.all(np.isfinite(logits)):
             fail(exercise, case, expected="finite logits", got=logits.ravel())
@@ -388,58 +418,120 @@ _STEP_HINT = ("1) noise z = tf.random.normal([batch, latent_dim]); with a Gradie
               "generator.trainable_variables only, applied with g_opt. Return d_loss, g_loss.")
 
 
-def _check_exact_step(train_step, latent_dim: int, image_shape, batch: int, seed: int) -> None:
+def _variable_index(g, d) -> dict:
+    out = {id(v): ["g", i] for i, v in enumerate(g.trainable_variables)}
+    out.update({id(v): ["d", i] for i, v in enumerate(d.trainable_variables)})
+    return out
+
+
+def train_step_probe(train_step, spec: dict) -> dict:
+    """Probe (runs where the learner's function is, see :func:`remote.run_probe`): build the
+    two networks ``spec`` describes, call ``train_step`` on them with watched optimizers, and
+    report as plain data what it returned, which weights each optimizer was given and the
+    weights afterwards."""
     import keras
 
+    tf = _tf()
+    if spec.get("g_config"):
+        g = keras.saving.deserialize_keras_object(spec["g_config"])
+        d = keras.saving.deserialize_keras_object(spec["d_config"])
+    else:
+        g, d = _tiny_gan(spec["latent_dim"], tuple(spec["image_shape"]), spec["seed"],
+                         noise_free=spec["noise_free"])
+    g.set_weights(spec["g_weights"])
+    d.set_weights(spec["d_weights"])
+    log: list = []
+
+    def optimizer(name):
+        inner = (keras.optimizers.SGD(learning_rate=spec["lr"]) if spec["optimizer"] == "sgd"
+                 else keras.optimizers.Adam(spec["lr"]))
+        return _WatchedOptimizer(inner, name, log) if spec.get("watch", True) else inner
+
+    g_opt, d_opt = optimizer("g_opt"), optimizer("d_opt")
+    step = tf.function(train_step) if spec.get("compile") else train_step
+    real = tf.constant(spec["real"], dtype=tf.float32)
+    results = []
+    for _ in range(spec.get("calls", 1)):
+        result = step(g, d, g_opt, d_opt, real, spec["latent_dim"])
+        if isinstance(result, (tuple, list)) and len(result) == 2:
+            values = []
+            for value in result:
+                try:
+                    values.append(np.array(value, dtype=np.float64))
+                except (TypeError, ValueError):
+                    values.append(repr(value)[:120])
+            results.append(values)
+        else:
+            results.append(repr(result)[:120])
+    index = _variable_index(g, d)
+    return {"results": results,
+            "log": [[name, [index.get(v, ["?", -1]) for v in ids]] for name, ids in log],
+            "g_after": [v.numpy() for v in g.trainable_variables],
+            "d_after": [v.numpy() for v in d.trainable_variables],
+            "g_count": len(g.trainable_variables), "d_count": len(d.trainable_variables)}
+
+
+def _run_step(train_step, spec: dict, exercise: str, case: str, hint: str) -> dict:
+    require_callable(train_step, exercise, case)
+    return call(lambda s: remote.run_probe(train_step, train_step_probe, s), spec,
+                exercise=exercise, case=case, hint=hint, inputs_unchanged=False)
+
+
+def _losses_from(probe: dict, k: int, exercise: str, case: str) -> tuple[float, float]:
+    result = probe["results"][k]
+    if not isinstance(result, list):
+        fail(exercise, case, expected="(d_loss, g_loss)", got=str(result),
+             hint="return d_loss, g_loss.")
+    return _losses_of(tuple(result), exercise, case)
+
+
+def _check_exact_step(train_step, latent_dim: int, image_shape, batch: int, seed: int) -> None:
     tf = _tf()
     exercise = "train_step"
     case = (f"a tiny GAN, latent_dim={latent_dim}, images {image_shape}, batch {batch}, "
             "plain SGD (learning rate 0.5)")
     lr = 0.5
     generator, discriminator = _tiny_gan(latent_dim, image_shape, seed, noise_free=True)
-    real = tf.constant(np.random.default_rng(seed).uniform(-1, 1, (batch, *image_shape)),
-                       dtype=tf.float32)
-    want = _expected_step(generator, discriminator, real, latent_dim, lr)
-    g, d = _tiny_gan(latent_dim, image_shape, seed + 100, noise_free=True)
-    g.set_weights(generator.get_weights())
-    d.set_weights(discriminator.get_weights())
-    log: list = []
-    g_opt = _WatchedOptimizer(keras.optimizers.SGD(learning_rate=lr), "g_opt", log)
-    d_opt = _WatchedOptimizer(keras.optimizers.SGD(learning_rate=lr), "d_opt", log)
-    result = call(train_step, g, d, g_opt, d_opt, real, latent_dim, exercise=exercise,
-                  case=case, hint=_STEP_HINT)
-    d_loss, g_loss = _losses_of(result, exercise, case)
-    g_ids = {id(v) for v in g.trainable_variables}
-    d_ids = {id(v) for v in d.trainable_variables}
-    used = {"g_opt": [ids for name, ids in log if name == "g_opt"],
-            "d_opt": [ids for name, ids in log if name == "d_opt"]}
-    for name, own, other, whose in (("d_opt", d_ids, g_ids, "discriminator"),
-                                    ("g_opt", g_ids, d_ids, "generator")):
+    real = case_rng(seed).uniform(-1, 1, (batch, *image_shape)).astype("float32")
+    spec = {"latent_dim": latent_dim, "image_shape": list(image_shape), "seed": seed + 100,
+            "noise_free": True, "g_weights": generator.get_weights(),
+            "d_weights": discriminator.get_weights(), "real": real, "lr": lr,
+            "optimizer": "sgd"}
+    want = _expected_step(generator, discriminator, tf.constant(real), latent_dim, lr)
+    probe = _run_step(train_step, spec, exercise, case, _STEP_HINT)
+    d_loss, g_loss = _losses_from(probe, 0, exercise, case)
+    used = {"g_opt": [ids for name, ids in probe["log"] if name == "g_opt"],
+            "d_opt": [ids for name, ids in probe["log"] if name == "d_opt"]}
+    owners = {"d_opt": ("d", "g", "discriminator", probe["d_count"]),
+              "g_opt": ("g", "d", "generator", probe["g_count"])}
+    for name, (own, other, whose, count) in owners.items():
         calls = used[name]
         if len(calls) != 1:
             fail(exercise, case, expected=f"{name} used once", got=f"{len(calls)} times",
                  hint=f"one update of the {whose} per step: {name}.apply_gradients(...) once.")
-        if set(calls[0]) & other:
+        given = {tuple(v) for v in calls[0]}
+        if any(net == other for net, _ in given):
             fail(exercise, case, expected=f"{name} updates only the {whose}'s weights",
                  got=f"{name} was also given the other network's weights",
                  hint=f"take the gradients with respect to {whose}.trainable_variables only "
                       f"(the {'generator' if whose == 'discriminator' else 'discriminator'} "
                       "must not change in this update).")
-        if set(calls[0]) != own:
+        mine = {i for net, i in given if net == own}
+        if mine != set(range(count)):
             fail(exercise, case, expected=f"{name} updates all of the {whose}'s weights",
-                 got=f"{len(set(calls[0]) & own)} of {len(own)} of its weight tensors",
+                 got=f"{len(mine)} of {count} of its weight tensors",
                  hint=f"zip(gradients, {whose}.trainable_variables).")
     assert_close(d_loss, want["d_loss"], exercise=exercise, case=f"{case}: the returned d_loss",
                  rtol=1e-4, atol=1e-6, hint="d_loss = discriminator_loss(D(real), D(G(z))), "
                                             "computed before the discriminator's update.")
-    if not _close([v.numpy() for v in d.trainable_variables], want["d_new"]):
+    if not _close(probe["d_after"], want["d_new"]):
         fail(exercise, case, expected="the discriminator's weights after one SGD step on "
                                       "discriminator_loss (real labelled 1, generated 0)",
              got="different weights",
              hint="the discriminator's gradient is that of discriminator_loss(D(real), "
                   "D(G(z))) with respect to discriminator.trainable_variables, applied once "
                   "by d_opt. " + _STEP_HINT)
-    g_after = [v.numpy() for v in g.trainable_variables]
+    g_after = probe["g_after"]
     for kind in ("alternating", "simultaneous"):
         expected_loss, expected_weights = want[kind]
         if np.isclose(g_loss, expected_loss, rtol=1e-4, atol=1e-6) and _close(g_after,
@@ -457,22 +549,18 @@ def _check_exact_step(train_step, latent_dim: int, image_shape, batch: int, seed
 
 
 def _check_fresh_noise(train_step, seed: int) -> None:
-    import keras
-
-    tf = _tf()
     exercise, case = "train_step", "compiled with tf.function, called twice"
     latent_dim, image_shape = 6, (4, 4, 1)
     generator, discriminator = _tiny_gan(latent_dim, image_shape, seed, noise_free=False)
-    real = tf.constant(np.random.default_rng(seed).uniform(-1, 1, (8, *image_shape)),
-                       dtype=tf.float32)
-    step = tf.function(train_step)
-    opts = [keras.optimizers.SGD(learning_rate=0.0) for _ in range(2)]
-    losses = [call(step, generator, discriminator, opts[0], opts[1], real, latent_dim,
-                   exercise=exercise, case=case,
-                   hint="the chapter's training loop compiles train_step with tf.function: use "
-                        "TensorFlow operations (tf.random.normal, tf.GradientTape) inside it.")
-              for _ in range(2)]
-    (d1, _), (d2, _) = (_losses_of(r, exercise, case) for r in losses)
+    real = case_rng(seed).uniform(-1, 1, (8, *image_shape)).astype("float32")
+    spec = {"latent_dim": latent_dim, "image_shape": list(image_shape), "seed": seed,
+            "noise_free": False, "g_weights": generator.get_weights(),
+            "d_weights": discriminator.get_weights(), "real": real, "lr": 0.0,
+            "optimizer": "sgd", "watch": False, "compile": True, "calls": 2}
+    probe = _run_step(train_step, spec, exercise, case,
+                      "the chapter's training loop compiles train_step with tf.function: use "
+                      "TensorFlow operations (tf.random.normal, tf.GradientTape) inside it.")
+    (d1, _), (d2, _) = (_losses_from(probe, k, exercise, case) for k in (0, 1))
     if np.isclose(d1, d2, rtol=0, atol=1e-9):
         fail(exercise, case, expected="new noise at every call (different d_loss on the same "
                                       "real images, with weights that do not change)",
@@ -492,26 +580,24 @@ def _check_real_networks(train_step, latent_dim: int, seed: int) -> None:
     keras.utils.set_random_seed(seed)
     generator = ref_models.build_generator(latent_dim)
     discriminator = ref_models.build_discriminator((28, 28, 1))
-    real = np.random.default_rng(seed).uniform(-1, 1, (16, 28, 28, 1)).astype("float32")
-    before = {id(v): v.numpy().copy() for v in
-              generator.trainable_variables + discriminator.trainable_variables}
-    log: list = []
-    g_opt = _WatchedOptimizer(keras.optimizers.Adam(1e-3), "g_opt", log)
-    d_opt = _WatchedOptimizer(keras.optimizers.Adam(1e-3), "d_opt", log)
-    _losses_of(call(train_step, generator, discriminator, g_opt, d_opt,
-                    _tf().constant(real), latent_dim, exercise=exercise, case=case,
-                    hint=_STEP_HINT), exercise, case)
-    d_ids = {id(v) for v in discriminator.trainable_variables}
-    for name, ids in log:
-        if name == "d_opt" and set(ids) - d_ids:
+    real = case_rng(seed).uniform(-1, 1, (16, 28, 28, 1)).astype("float32")
+    spec = {"latent_dim": latent_dim, "g_config": keras.saving.serialize_keras_object(generator),
+            "d_config": keras.saving.serialize_keras_object(discriminator),
+            "g_weights": generator.get_weights(), "d_weights": discriminator.get_weights(),
+            "real": real, "lr": 1e-3, "optimizer": "adam"}
+    probe = _run_step(train_step, spec, exercise, case, _STEP_HINT)
+    _losses_from(probe, 0, exercise, case)
+    for name, ids in probe["log"]:
+        nets = {net for net, _ in ids}
+        if name == "d_opt" and nets - {"d"}:
             fail(exercise, case, expected="d_opt updates only the discriminator",
                  got="d_opt was given the generator's weights", hint=_STEP_HINT)
-        if name == "g_opt" and set(ids) & d_ids:
+        if name == "g_opt" and "d" in nets:
             fail(exercise, case, expected="g_opt updates only the generator",
                  got="g_opt was given the discriminator's weights", hint=_STEP_HINT)
-    for model in (generator, discriminator):
-        unchanged = [v.path for v in model.trainable_variables
-                     if np.array_equal(v.numpy(), before[id(v)])]
+    for model, after in ((generator, probe["g_after"]), (discriminator, probe["d_after"])):
+        unchanged = [v.path for v, a in zip(model.trainable_variables, after, strict=True)
+                     if np.array_equal(v.numpy(), a)]
         if unchanged:
             fail(exercise, case, expected=f"every trainable weight of the {model.name} updated",
                  got=f"unchanged: {unchanged[:3]}", hint=_STEP_HINT)
@@ -549,7 +635,7 @@ def _register_samples() -> None:
         import keras
 
         generator, discriminator = _tiny_gan(3, (4, 4, 1), 0, noise_free=False)
-        real = np.random.default_rng(0).uniform(-1, 1, (4, 4, 4, 1)).astype("float32")
+        real = case_rng(0).uniform(-1, 1, (4, 4, 4, 1)).astype("float32")
         return (generator, discriminator, keras.optimizers.SGD(0.1),
                 keras.optimizers.SGD(0.1), real, 3)
 

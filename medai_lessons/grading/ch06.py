@@ -27,6 +27,7 @@ from medai_lessons.grading.core import (
     as_array,
     built_model,
     call,
+    case_rng,
     fail,
     metric_dict,
     same_metric,
@@ -41,7 +42,7 @@ SIZE_TOLERANCE = 1.5
 
 def _labels(n: int, prevalence: float, seed: int) -> np.ndarray:
     y = np.zeros(n, dtype=np.int64)
-    y[np.random.default_rng(seed).choice(n, int(round(prevalence * n)), replace=False)] = 1
+    y[case_rng(seed).choice(n, int(round(prevalence * n)), replace=False)] = 1
     return y
 
 
@@ -50,7 +51,7 @@ def _labels(n: int, prevalence: float, seed: int) -> np.ndarray:
 
 def _split_table(n: int, prevalence: float, seed: int, frame: bool):
     """Features whose first column ``row_id`` says which patient a row is, and labels."""
-    rng = np.random.default_rng(100 + seed)
+    rng = case_rng(100 + seed)
     y = _labels(n, prevalence, seed)
     X = np.column_stack([np.arange(n, dtype=float), rng.normal(size=(n, 3))])
     if not frame:
@@ -221,7 +222,7 @@ def check_stratified_split(stratified_split, strict: bool = False) -> None:
 def _prep_table(seed: int, n_train: int, n_test: int, d: int, frame: bool, gaps: float = 0.1):
     """Columns on very different scales, ~10 % missing, a test part from a shifted
     population (so that its own statistics differ from the training ones)."""
-    rng = np.random.default_rng(200 + seed)
+    rng = case_rng(200 + seed)
     centre = rng.uniform(-50, 500, size=d)
     spread = 10 ** rng.uniform(-2, 2, size=d)
     X_train = centre + spread * rng.normal(size=(n_train, d))
@@ -493,7 +494,7 @@ def check_build_mlp(build_mlp, strict: bool = False) -> None:
                  hint="tf.metrics.accuracy is TensorFlow 1 and recall_at_threshold never "
                       "existed (E18): use keras.metrics.AUC(), keras.metrics.Recall(), "
                       "'accuracy'.")
-        x = np.random.default_rng(n_features).normal(size=(4, n_features)).astype("float32")
+        x = case_rng(n_features).normal(size=(4, n_features)).astype("float32")
         p = as_array(np.asarray(model(x, training=False)), exercise, case)
         if p.shape != (4, 1) or np.any(p < 0) or np.any(p > 1):
             fail(exercise, case, expected="4 probabilities in [0, 1], shape (4, 1)",
@@ -512,7 +513,7 @@ def _reference_bce() -> float:
 
 def _threshold_cases(strict: bool):
     """(case, y_true, scores, min_sensitivity)."""
-    rng = np.random.default_rng(61)
+    rng = case_rng(61)
     y200 = _labels(200, 0.3, 61)
     s200 = np.round(rng.normal(1.5 * y200, 1.0), 3)
     y20 = np.r_[np.ones(20, int), np.zeros(30, int)]
@@ -623,7 +624,7 @@ def check_choose_threshold(choose_threshold, strict: bool = False) -> None:
 
 
 def _evaluation_cases(strict: bool):
-    rng = np.random.default_rng(64)
+    rng = case_rng(64)
     y100 = _labels(100, 0.35, 64)
     s100 = np.clip(rng.normal(0.3 + 0.4 * y100, 0.2), 0, 1)
     cases = [

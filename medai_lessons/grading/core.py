@@ -18,6 +18,21 @@ from collections.abc import Callable
 
 import numpy as np
 
+#: mixed into the seed of every seeded case while autograding (the grader's process sets it
+#: once, at random): the inputs of the checks cannot be looked up in a table made beforehand
+CASE_SALT: int | None = None
+
+
+def case_rng(seed: int) -> np.random.Generator:
+    """The random generator of a checker's seeded case: ``np.random.default_rng(seed)``, with
+    :data:`CASE_SALT` (or ``$MEDAI_CASE_SALT``) mixed in when set."""
+    import os
+
+    salt = CASE_SALT if CASE_SALT is not None else os.environ.get("MEDAI_CASE_SALT")
+    if salt is None or salt == "":
+        return np.random.default_rng(seed)
+    return np.random.default_rng([abs(int(seed)), int(salt)])
+
 
 def _short(value, limit: int = 160) -> str:
     if isinstance(value, np.ndarray):
@@ -77,6 +92,13 @@ CHANGED_INPUT_HINT = (
     "on a copy (`x = np.array(x, dtype=float)`).")
 
 
+def require_callable(func, exercise: str, case: str) -> None:
+    """Fail the case unless the learner's ``func`` is a function."""
+    if not callable(func):
+        fail(exercise, case, got=repr(func),
+             hint=f"{exercise} should be a function; did an assignment replace it?")
+
+
 def call(func: Callable, *args, exercise: str, case: str, strict_numpy: bool = False,
          hint: str = "", inputs_unchanged: bool = True, **kwargs):
     """Call a learner's function on one case.
@@ -88,9 +110,7 @@ def call(func: Callable, *args, exercise: str, case: str, strict_numpy: bool = F
     changed in place fails the case (a checker with its own, more specific check of that
     turns it off).
     """
-    if not callable(func):
-        fail(exercise, case, got=repr(func),
-             hint=f"{exercise} should be a function; did an assignment replace it?")
+    require_callable(func, exercise, case)
     before = [_snapshot(a) for a in args] if inputs_unchanged else []
     try:
         if strict_numpy:
@@ -120,6 +140,8 @@ def call(func: Callable, *args, exercise: str, case: str, strict_numpy: bool = F
             + (f"\n  hint: {hint}" if hint else "")
         ) from exc
     changed = [i for i, b in enumerate(before) if b is not None and not _unchanged(args[i], b)]
+    if inputs_unchanged and not changed:  # a learner's function in the grading kernel
+        changed = sorted(getattr(func, "changed_arguments", ()))
     if changed:
         names = _argument_names(func, args, kwargs)
         i = changed[0]
@@ -329,6 +351,14 @@ def _own_implementation_problems(func, seen: set[int], depth: int = 0):
             yield from _own_implementation_problems(obj, seen, depth + 1)
 
 
+def own_implementation_report(func) -> list[str]:
+    """What :func:`assert_own_implementation`'s scan finds, as plain text (runs in the
+    grading kernel: a probe of ``medai_lessons.grading.remote``)."""
+    if _from_package(func) or _from_package(inspect.unwrap(func)):
+        return [f"{func!r} is the course's reference implementation"]
+    return list(_own_implementation_problems(func, set()))
+
+
 @contextlib.contextmanager
 def _reference_trapped():
     """While active, every function defined in ``medai_lessons.nn`` and every reference
@@ -370,6 +400,16 @@ def assert_own_implementation(func: Callable, exercise: str, sample_args: tuple 
     """
     if not callable(func):
         fail(exercise, "own implementation", got=repr(func), hint="define the function.")
+    from medai_lessons.grading import remote
+
+    if remote.is_remote(func):
+        # While autograding, the reference implementations are stubs in the grading kernel
+        # (medai_lessons.grading.sandbox): calling them fails every check. The names the
+        # function reads are still reported, as a hint.
+        for problem in remote.run_probe(func, own_implementation_report):
+            fail(exercise, "own implementation", got=str(problem)[:300],
+                 hint="the exercise asks for your own implementation; write it with NumPy.")
+        return
     if _from_package(func) or _from_package(inspect.unwrap(func)):
         fail(exercise, "own implementation", got=f"{func!r} from {func.__module__}",
              hint="this is the course's reference implementation; write your own.")

@@ -1,17 +1,26 @@
-"""The autograder's executor: nbgrader's ``Execute``, minus the chapters' applied cells, and
-never minus a graded cell (the course's nbgrader config puts it in place of ``Execute``).
+"""The autograder's executor: nbgrader's ``Execute`` with the submission's kernel in a sandbox
+and every test decided outside it (the course's nbgrader config puts it in place of
+``Execute``).
 
-A chapter's applied cells (training a network, a gallery of plots) earn no points and feed no
-test: the tests check the learner's functions with the course's checkers. While autograding,
-running them costs most of the time per submission, so a chapter tags them
-:data:`SKIP_TAG` and :class:`ExecuteGradedWork` leaves them out, with a note in their output.
-Cells a learner runs in JupyterLab, the course's tests and the benchmarks run every cell.
-
-A tag is only a request. Cells that carry points or answers (nbgrader ``grade`` or
-``solution`` cells) always run, whatever their tags say: otherwise a learner could tag a
-failing test cell and, since a test that never runs raises nothing, collect its points.
-nbclient, which nbgrader runs notebooks with, skips cells tagged ``skip-execution`` by
-default; this executor honours only :data:`SKIP_TAG`, so that tag closes that door too.
+- **The kernel runs in a sandbox** (:mod:`medai_lessons.grading.sandbox`): its own user, no
+  network, none of the course's files, limits on memory, CPU time, processes, file size and
+  wall-clock time, and nothing it started survives it. Without a sandbox the executor refuses
+  to run, unless the instructor turned ``sandbox`` off (``medai-course autograde
+  --unsandboxed``), and says why.
+- **Test cells never run in the kernel.** Their source (the instructor's, hidden tests
+  included: nbgrader restores it from the gradebook) runs in this process, which no answer cell
+  reaches; the learner's functions are called in the kernel with plain data
+  (:mod:`medai_lessons.grading.remote`). A test passes only on this process's verdict. The
+  kernel never receives hidden-test code, and the autograded notebook and the feedback show a
+  failed test's checker message (case, expected, got, hint), not a traceback through it; the
+  hidden part of the cell's code is replaced by a line saying that it ran.
+- **Applied cells are left out.** A chapter's applied cells (training a network, a gallery of
+  plots), tagged :data:`SKIP_TAG`, earn no points and feed no test; they are not run, with a
+  note in their output. Cells that carry points or answers always run, whatever their tags
+  (nbclient's own ``skip-execution`` tag is not honoured either): a learner who tags a failing
+  test cell gains nothing.
+- **A kernel that dies** (a crash, the wall-clock limit) costs the cells after it, not the
+  notebook: they are recorded as failed and the rest is graded.
 
 This module is imported by ``course/nbgrader_config.py`` (in nbgrader's process), never by a
 notebook's kernel.
@@ -19,9 +28,22 @@ notebook's kernel.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
-from traitlets import Unicode
+from traitlets import Bool, Integer, Unicode
+
+from medai_lessons.grading import core, remote
+from medai_lessons.grading.sandbox import Sandbox, SandboxPolicy, SandboxUnavailable, availability
 
 #: the cell tag of applied cells that autograding leaves out
 SKIP_TAG = "not-autograded"
@@ -30,6 +52,8 @@ SKIP_TAG = "not-autograded"
 SKIP_NOTE = ("(not run while autograding: this cell applies the chapter's functions and earns "
              "no points; run it in your own notebook to see its output)\n")
 
+UNSANDBOXED_FLAG = "--unsandboxed"
+
 
 def is_graded_or_answer(cell) -> bool:
     """True for a cell that carries points or holds an answer (never left out)."""
@@ -37,16 +61,133 @@ def is_graded_or_answer(cell) -> bool:
     return bool(meta.get("grade") or meta.get("solution"))
 
 
+def is_test_cell(cell) -> bool:
+    """An autograded test: a code cell with points that holds no answer."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel starts inside :attr:`box` and talks over Unix sockets
+    in the sandbox's run folder (no TCP port, so no network is needed, and none is open)."""
+
+    box: Sandbox | None = None
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.transport = "ipc"
+        self.ip = str(self.box.run_dir / "kernel")
+        self.connection_file = str(self.box.run_dir / "kernel.json")
+        # ask the kernel to interrupt itself: a signal would reach the sandbox's launcher
+        self.kernel_spec.interrupt_mode = "message"
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        # the kernel's own start-up lines go to a file beside its sockets, not to the grader's
+        # terminal (nothing a learner's code prints there reaches an instructor's screen)
+        kw["stdout"] = subprocess.DEVNULL
+        kw["stderr"] = open(self.box.run_dir / "kernel.log", "ab")  # noqa: SIM115
+        return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        cmd = super().format_kernel_cmd(extra_arguments)
+        self.box.give(Path(self.connection_file))
+        return self.box.command(cmd)
+
+
 class ExecuteGradedWork(Execute):
-    """nbgrader's ``Execute`` that leaves out code cells tagged :data:`SKIP_TAG` unless they
-    carry points or answers."""
+    """nbgrader's ``Execute``: sandboxed kernel, tests decided here, applied cells left out."""
 
     skip_cells_with_tag = Unicode(
         SKIP_TAG,
         help="code cells with this tag are not run while autograding (graded and answer cells "
              "always are)",
     ).tag(config=True)
+    sandbox = Bool(
+        True, help="run each submission's kernel in a sandbox; False (medai-course autograde "
+                   "--unsandboxed) only where no sandbox can start and the instructor accepts "
+                   "that a submission can then read and change what the grader can"
+    ).tag(config=True)
+    memory_limit = Integer(SandboxPolicy.memory_bytes,
+                           help="bytes of address space of a grading kernel").tag(config=True)
+    cpu_limit = Integer(SandboxPolicy.cpu_seconds,
+                        help="seconds of CPU time of a grading kernel").tag(config=True)
+    process_limit = Integer(SandboxPolicy.processes,
+                            help="processes and threads of a grading kernel").tag(config=True)
+    wall_limit = Integer(SandboxPolicy.wall_seconds,
+                         help="seconds from a grading kernel's start to its end").tag(config=True)
+    # After an interrupt the kernel may need a while to answer on a busy machine: waiting
+    # for its output must not fail the whole notebook (nbclient's default is 4 s).
+    iopub_timeout = Integer(60, allow_none=True).tag(config=True)
+    raise_on_iopub_timeout = Bool(False).tag(config=True)
+    # no timestamps in the autograded notebook: the same submission grades the same
+    record_timing = Bool(False).tag(config=True)
 
+    _box: Sandbox | None = None
+    _remote: remote.RemoteKernel | None = None
+    _dead: str | None = None
+    _timer: threading.Timer | None = None
+
+    def policy(self) -> SandboxPolicy:
+        return SandboxPolicy(memory_bytes=self.memory_limit, cpu_seconds=self.cpu_limit,
+                             processes=self.process_limit, wall_seconds=self.wall_limit,
+                             required=self.sandbox)
+
+    def preprocess(self, nb, resources=None, km=None):
+        if self.sandbox:
+            ok, why = availability()
+            if not ok:
+                raise SandboxUnavailable(
+                    f"refusing to autograde without a sandbox: {why}. To grade anyway, on a "
+                    f"machine where submissions cannot harm anything, pass {UNSANDBOXED_FLAG} "
+                    "to medai-course autograde (c.ExecuteGradedWork.sandbox = False).")
+        self._dead = None
+        if core.CASE_SALT is None:  # seeded cases this process checks cannot be looked up
+            core.CASE_SALT = secrets.randbits(31)
+        with tempfile.TemporaryDirectory(prefix="medai-grading-") as tmp:
+            if self.sandbox:
+                self._box = Sandbox(Path(tmp), self.policy())
+                self.kernel_manager_class = type("BoxedKernelManager",
+                                                 (SandboxedKernelManager,), {"box": self._box})
+            try:
+                return super().preprocess(nb, resources, km)
+            finally:
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
+                if self._remote is not None:
+                    self._remote.close()
+                    self._remote = None
+                self._box = None
+
+    # -- the kernel ----------------------------------------------------------------------------
+    async def async_start_new_kernel(self, **kwargs):
+        await super().async_start_new_kernel(**kwargs)
+        if self.wall_limit and self.wall_limit > 0:
+            self._timer = threading.Timer(self.wall_limit, self._stop_kernel,
+                                          args=(f"the wall-clock limit of {self.wall_limit} s",))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _stop_kernel(self, why: str) -> None:
+        self._dead = why
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        if process is not None:
+            with contextlib.suppress(OSError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+    def _connection(self) -> remote.RemoteKernel:
+        if self._remote is None:
+            interrupt = None
+            if self.km is not None:
+                from jupyter_core.utils import run_sync
+
+                interrupt = run_sync(self.km.interrupt_kernel)
+            self._remote = remote.RemoteKernel(self.km.get_connection_info(),
+                                               interrupt=interrupt, log=self.log,
+                                               answer_wait=float(self.iopub_timeout or 60))
+        return self._remote
+
+    # -- cells ---------------------------------------------------------------------------------
     def preprocess_cell(self, cell, resources, index):
         tags = cell.get("metadata", {}).get("tags", [])
         if cell.cell_type == "code" and self.skip_cells_with_tag in tags:
@@ -58,4 +199,45 @@ class ExecuteGradedWork(Execute):
                 cell.outputs = [new_output("stream", name="stdout", text=SKIP_NOTE)]
                 cell.execution_count = None
                 return cell, resources
-        return super().preprocess_cell(cell, resources, index)
+        if cell.cell_type != "code":
+            return cell, resources
+        if self._dead:
+            return self._failed(cell, "KernelStopped", f"not run: the grading kernel was "
+                                                       f"stopped earlier ({self._dead})"), resources
+        if is_test_cell(cell):
+            return self._trusted_test(cell), resources
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except Exception as exc:  # nbclient's DeadKernelError and kin: the kernel is gone
+            if self._dead is None:
+                self._dead = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
+            return self._failed(cell, "KernelStopped", f"the grading kernel stopped while this "
+                                                       f"cell ran ({self._dead})"), resources
+
+    def _failed(self, cell, ename: str, evalue: str):
+        cell.outputs = [new_output("error", ename=ename, evalue=evalue,
+                                   traceback=[f"{ename}: {evalue}"])]
+        return cell
+
+    def _trusted_test(self, cell):
+        source, kernel = cell.source, None
+        try:
+            kernel = self._connection()
+            result = remote.run_test_cell(kernel, source, float(self.timeout or 120))
+        except Exception as exc:  # noqa: BLE001 - no connection: the test cannot pass
+            result = remote.TestResult(False, "", "GradingError",
+                                       f"the test could not run: {type(exc).__name__}: {exc}")
+        outputs = []
+        printed = result.printed + "".join(kernel.printed if kernel is not None else [])
+        if printed:
+            outputs.append(new_output("stream", name="stdout", text=printed))
+        if not result.passed:
+            outputs.append(new_output("error", ename=result.ename, evalue=result.evalue,
+                                      traceback=[f"{result.ename}: {line}" if i == 0 else line
+                                                 for i, line in enumerate(
+                                                     result.evalue.splitlines() or [""])]))
+        cell.outputs = outputs
+        cell.source = remote.hide_hidden_tests(source)
+        self.code_cells_executed += 1
+        cell.execution_count = self.code_cells_executed
+        return cell

@@ -1,0 +1,422 @@
+"""Verdicts decided outside the learner's process.
+
+While autograding, a test cell never runs in the learner's kernel. The grader runs its source
+(the instructor's, restored by nbgrader: hidden tests included) in its own process, where the
+names the cell reads from the notebook (the learner's functions) are stand-ins that call into
+the kernel: :class:`RemoteFunction` sends the checker's plain arguments, the kernel calls the
+learner's function and sends back plain data (``medai_lessons.grading.plain``), and the
+checker compares it with what it computed itself. Nothing in the kernel can reach the checker,
+NumPy or the verdict; a learner's function that loops is interrupted at the cell's time limit,
+one that fails fails its test.
+
+A learner running the same notebook in JupyterLab runs the test cells in the kernel as usual.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import io
+import json
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from medai_lessons.grading import plain
+from medai_lessons.grading.agent import CALLBACK_KEY, MIME
+
+#: set in the grader's process: checks run here, the learner's code in a kernel
+TRUSTED_PROCESS = False
+
+#: builtin exceptions a learner's function may raise that keep their type in the grader
+_KEEP = {name: getattr(builtins, name) for name in (
+    "NotImplementedError", "ValueError", "TypeError", "KeyError", "IndexError",
+    "ZeroDivisionError", "FloatingPointError", "AssertionError", "AttributeError",
+    "RuntimeError", "NameError", "RuntimeWarning", "OverflowError", "LookupError")}
+
+
+class RemoteError(Exception):
+    """An error raised in the learner's kernel (its type and message, no object of it)."""
+
+
+class RemoteTimeout(RemoteError):
+    """The learner's code did not answer within the cell's time limit."""
+
+
+class KernelGone(RemoteError):
+    """The kernel died or stopped answering: every later check fails."""
+
+
+class RemoteKernel:
+    """The grader's connection to one grading kernel."""
+
+    def __init__(self, connection_info: dict, interrupt=None, log=None,
+                 answer_wait: float = 60.0, max_printed: int = 20_000):
+        from jupyter_client import BlockingKernelClient
+
+        self.kc = BlockingKernelClient()
+        self.kc.load_connection_info(connection_info)
+        self.kc.start_channels()
+        self.interrupt = interrupt
+        self.log = log
+        self.answer_wait = answer_wait
+        self.max_printed = max_printed
+        self.deadline: float | None = None
+        self.gone: str | None = None
+        self.printed: list[str] = []
+        self._callbacks: dict[int, object] = {}
+        self._next = 0
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.kc.stop_channels()
+
+    # -- one request -------------------------------------------------------------------------
+    def _remaining(self) -> float:
+        if self.deadline is None:
+            return 120.0
+        return max(0.5, self.deadline - time.monotonic())
+
+    def _keep_printed(self, text: str) -> None:
+        used = sum(map(len, self.printed))
+        if used < self.max_printed:
+            self.printed.append(text[: self.max_printed - used])
+
+    def register_callback(self, fn) -> plain.Callback:
+        self._next += 1
+        self._callbacks[self._next] = fn
+        return plain.Callback(self._next)
+
+    def _answer_callback(self, prompt: str) -> str:
+        try:
+            req = json.loads(prompt)
+            fn = self._callbacks[int(req[CALLBACK_KEY])]
+            args = self.decode(req["args"])
+            kwargs = self.decode(req["kwargs"])
+            result = fn(*args, **kwargs)
+            return json.dumps({"ok": True, "result": self.encode(result)})
+        except Exception as exc:  # noqa: BLE001 - the kernel is told, the grader goes on
+            return json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000]})
+
+    def request(self, op: str, **fields):
+        if self.gone:
+            raise KernelGone(self.gone)
+        self._next += 1
+        req = {"id": self._next, "op": op, **fields}
+        code = ("__import__('medai_lessons.grading.agent', fromlist=['serve']).serve("
+                f"{json.dumps(json.dumps(req))})")
+        answers = []
+
+        def on_output(msg):
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "display_data" and MIME in content.get("data", {}):
+                answers.append(content["data"][MIME])
+            elif kind == "stream":
+                self._keep_printed(content.get("text", ""))
+
+        def on_stdin(msg):
+            prompt = msg["content"].get("prompt", "")
+            if CALLBACK_KEY in prompt[:64]:
+                self.kc.input(self._answer_callback(prompt))
+            else:
+                self.kc.input("")  # input() in an answer: an empty line
+
+        try:
+            self.kc.execute_interactive(code, silent=False, store_history=False,
+                                        allow_stdin=True, stop_on_error=False,
+                                        output_hook=on_output, stdin_hook=on_stdin,
+                                        timeout=self._remaining())
+        except TimeoutError:
+            self._recover()
+            raise RemoteTimeout("the learner's code did not finish within the cell's time "
+                                "limit (an endless loop, or far too slow)") from None
+        for text in reversed(answers):
+            try:
+                answer = json.loads(text)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(answer, dict) and answer.get("id") == req["id"]:
+                return self._result(answer)
+        raise RemoteError("the kernel sent no answer: the notebook may have replaced the "
+                          "grader's helper or printed over it")
+
+    def _recover(self) -> None:
+        """After a timeout: interrupt, and wait for the kernel to be idle again."""
+        if self.interrupt is not None:
+            with contextlib.suppress(Exception):
+                self.interrupt()
+        end = time.monotonic() + self.answer_wait
+        while time.monotonic() < end:
+            try:
+                msg = self.kc.get_iopub_msg(timeout=1.0)
+            except Exception:  # noqa: BLE001 - queue.Empty: nothing yet
+                continue
+            if (msg["msg_type"] == "status"
+                    and msg["content"].get("execution_state") == "idle"):
+                with contextlib.suppress(Exception):
+                    while True:  # drop the interrupted request's reply
+                        self.kc.get_shell_msg(timeout=0.2)
+                return
+        self.gone = ("the kernel did not recover from an interrupt within "
+                     f"{self.answer_wait:.0f} s")
+
+    def _result(self, answer: dict):
+        if answer.get("ok"):
+            return answer
+        ename = str(answer.get("ename", "Exception"))[:100]
+        evalue = str(answer.get("evalue", ""))[:4000]
+        if ename == "KeyboardInterrupt":
+            raise RemoteTimeout("the learner's code was interrupted")
+        cls = _KEEP.get(ename)
+        if cls is not None:
+            raise cls(evalue)
+        raise RemoteError(f"{ename}: {evalue}" if evalue else ename)
+
+    # -- values ------------------------------------------------------------------------------
+    def encode(self, value):
+        def handle(obj):
+            if isinstance(obj, (RemoteFunction, RemoteObject)):
+                return plain.Handle(obj._handle, "", isinstance(obj, RemoteFunction))
+            if callable(obj):
+                return self.register_callback(obj)
+            raise plain.PlainDataError(f"a {type(obj).__name__} cannot be sent to the kernel")
+        return plain.encode(value, handle=handle)
+
+    def decode(self, data):
+        def handle(h: plain.Handle):
+            return RemoteFunction(self, h) if h.callable else RemoteObject(self, h)
+        return plain.decode(data, handle=handle)
+
+    def lookup(self, names: list[str]) -> dict:
+        """The learner's values of ``names`` (absent names are left out)."""
+        if not names:
+            return {}
+        values = self.request("lookup", names=names)["values"]
+        out = {}
+        for name, value in values.items():
+            if isinstance(value, dict) and value.get("__missing__"):
+                continue
+            out[name] = self.decode(value)
+            if isinstance(out[name], RemoteFunction):
+                out[name].__name__ = out[name].__qualname__ = name
+        return out
+
+
+def _warnings_are_errors() -> bool:
+    first = warnings.filters[0] if warnings.filters else None
+    return bool(first and first[0] == "error" and issubclass(RuntimeWarning, first[2]))
+
+
+def _write_back(arg, after) -> bool:
+    """Copy a change the learner's function made to an argument in its kernel into the
+    grader's argument, so that the checker sees it; True if anything changed."""
+    if isinstance(arg, np.ndarray) and isinstance(after, np.ndarray):
+        if arg.shape == after.shape and np.array_equal(arg, after, equal_nan=arg.dtype.kind
+                                                       in "fc"):
+            return False
+        if arg.shape == after.shape and arg.flags.writeable:
+            np.copyto(arg, after.astype(arg.dtype, copy=False), casting="unsafe")
+        return True
+    if isinstance(arg, dict) and isinstance(after, dict):
+        changed = False
+        for key in list(arg):
+            if key not in after:
+                del arg[key]
+                changed = True
+        for key, value in after.items():
+            if key in arg and _write_back(arg[key], value):
+                changed = True
+            elif key not in arg:
+                arg[key] = value
+                changed = True
+        return changed
+    if isinstance(arg, list) and isinstance(after, list):
+        if len(arg) == len(after) and all(not _differs(a, b) for a, b in zip(arg, after,
+                                                                            strict=True)):
+            return False
+        arg[:] = after
+        return True
+    if (type(arg).__module__.split(".")[0] == "pandas" and type(after) is type(arg)
+            and type(arg).__name__ in ("DataFrame", "Series")):
+        if arg.equals(after) and list(getattr(arg, "columns", [])) == list(
+                getattr(after, "columns", [])):
+            return False
+        _write_back_pandas(arg, after)
+        return True
+    return False
+
+
+def _differs(a, b) -> bool:
+    try:
+        return not bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    except Exception:  # noqa: BLE001
+        return True
+
+
+def _write_back_pandas(arg, after) -> None:
+    with contextlib.suppress(Exception):
+        gone = arg.index.difference(after.index)
+        if len(gone):
+            arg.drop(index=gone, inplace=True)
+        if hasattr(arg, "columns"):
+            for col in [c for c in arg.columns if c not in after.columns]:
+                del arg[col]
+            for col in after.columns:
+                arg[col] = after.loc[arg.index, col].to_numpy()
+        else:
+            arg[:] = after.loc[arg.index].to_numpy()
+
+
+class RemoteObject:
+    """An object that stays in the learner's kernel; its attributes are read from there."""
+
+    def __init__(self, kernel: RemoteKernel, handle: plain.Handle):
+        self._kernel, self._handle, self._type = kernel, handle.id, handle.type
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        answer = self._kernel.request("getattr", target={"handle": self._handle}, name=name)
+        return self._kernel.decode(answer["value"])
+
+    def __repr__(self) -> str:
+        return f"<{self._type.rsplit('.', 1)[-1]} in the learner's kernel>"
+
+    __str__ = __repr__
+
+
+class RemoteFunction(RemoteObject):
+    """A learner's function (or method) in the kernel, called with plain data."""
+
+    def __init__(self, kernel: RemoteKernel, handle: plain.Handle, name: str = ""):
+        super().__init__(kernel, handle)
+        self.__name__ = self.__qualname__ = name or handle.type.rsplit(".", 1)[-1]
+        #: indices of the arguments the last call changed in place
+        self.changed_arguments: set[int] = set()
+
+    @property
+    def __signature__(self):
+        import inspect
+
+        info = self._kernel.request("describe", target={"handle": self._handle})
+        if not info.get("params"):
+            raise ValueError("no signature")
+        kinds = inspect.Parameter
+        return inspect.Signature([
+            kinds(str(name), getattr(kinds, kind), default=None if has_default
+                  else kinds.empty)
+            for name, kind, has_default in info["params"]])
+
+    def __call__(self, *args, **kwargs):
+        answer = self._kernel.request(
+            "call", target={"handle": self._handle}, args=self._kernel.encode(list(args)),
+            kwargs=self._kernel.encode(dict(kwargs)),
+            errstate={k: v for k, v in np.geterr().items() if k != "under"},
+            warnings_as_errors=_warnings_are_errors())
+        self.changed_arguments = set()
+        for i, (arg, after) in enumerate(zip(args, answer.get("args_after") or [],
+                                             strict=False)):
+            if after is not None and _write_back(arg, self._kernel.decode(after)):
+                self.changed_arguments.add(i)
+        return self._kernel.decode(answer["value"])
+
+    def probe(self, probe, *args):
+        """Run ``probe(learner_function, *args)`` in the kernel (a function of
+        ``medai_lessons.grading``) and return its plain result."""
+        answer = self._kernel.request("probe", target={"handle": self._handle},
+                                      probe=f"{probe.__module__}:{probe.__name__}",
+                                      args=self._kernel.encode(list(args)))
+        return self._kernel.decode(answer["value"])
+
+
+def is_remote(obj) -> bool:
+    return isinstance(obj, RemoteObject)
+
+
+def run_probe(func, probe, *args):
+    """``probe(func, *args)``: in this process for a local function, in the kernel for a
+    learner's function there. A probe returns plain data only; the checker judges it."""
+    if isinstance(func, RemoteFunction):
+        return func.probe(probe, *args)
+    return probe(func, *args)
+
+
+# --- a test cell --------------------------------------------------------------------------
+
+def free_names(source: str) -> list[str]:
+    """Names a cell reads without binding them itself (and that are not builtins)."""
+    tree = ast.parse(source)
+    bound, read = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load):
+                read.append(node.id)
+            else:
+                bound.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+    out = []
+    for name in read:
+        if name not in bound and not hasattr(builtins, name) and name not in out:
+            out.append(name)
+    return out
+
+
+def hide_hidden_tests(source: str, begin: str = "### BEGIN HIDDEN TESTS",
+                      end: str = "### END HIDDEN TESTS") -> str:
+    """The cell's source with its hidden tests replaced by one line saying they ran."""
+    lines, out, hidden = source.splitlines(), [], False
+    for line in lines:
+        if line.strip() == begin:
+            hidden = True
+            out.append("# (hidden tests ran here; their code is not shown)")
+        elif line.strip() == end:
+            hidden = False
+        elif not hidden:
+            out.append(line)
+    return "\n".join(out)
+
+
+@dataclass
+class TestResult:
+    """A test cell's verdict, decided in the grader's process."""
+
+    passed: bool
+    printed: str
+    ename: str = ""
+    evalue: str = ""
+
+
+def run_test_cell(kernel: RemoteKernel, source: str, timeout: float) -> TestResult:
+    """Run a test cell's source in this process against the learner's kernel.
+
+    The failure's message is the checker's own (case, expected, got, hint), never a traceback
+    through the cell's code."""
+    global TRUSTED_PROCESS
+    TRUSTED_PROCESS = True
+    kernel.deadline = time.monotonic() + timeout
+    kernel.printed = []
+    out = io.StringIO()
+    try:
+        code = compile(source, "<test cell>", "exec")
+        names = kernel.lookup(free_names(source))
+        namespace = {"__name__": "__main__", "__builtins__": builtins, **names}
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            exec(code, namespace)  # noqa: S102 - the instructor's test cell, in the grader
+    except NameError as exc:
+        return TestResult(False, out.getvalue(), "NameError",
+                          f"{exc} (the answer cell that defines it was not run, failed, or "
+                          "was deleted)")
+    except KernelGone as exc:
+        return TestResult(False, out.getvalue(), "KernelStopped",
+                          f"the grading kernel stopped: {exc}")
+    except Exception as exc:  # noqa: BLE001 - any failure is this test's failure
+        return TestResult(False, out.getvalue(), type(exc).__name__, str(exc))
+    finally:
+        kernel.deadline = None
+    return TestResult(True, out.getvalue())

@@ -1,0 +1,304 @@
+"""The sandbox a submission's kernel runs in while it is autograded.
+
+Each grading kernel is started by :class:`Sandbox` through bubblewrap (Linux namespaces) as an
+unprivileged user of its own, with limits on memory, CPU time, processes and file size:
+
+- it sees the operating system and the Python installation read-only, a copy of the course's
+  package in which the reference implementations are replaced by stubs (so an answer cannot
+  call, clone or exec them), the data cache read-only, and an empty working folder, home and
+  ``/tmp`` of its own; not the course folder (``source/``, ``gradebook.db``, ``submitted/``,
+  ``autograded/``), not the project checkout, not the home folder;
+- it has no network (a network namespace with only a loopback of its own) and talks to the
+  grader through Unix sockets in one folder that only it and the grader share;
+- every process it starts lives in its own process namespace and is gone when the kernel ends
+  (bubblewrap's ``--die-with-parent``; the grader kills the sandbox at the wall-clock limit).
+
+``python -m medai_lessons.grading.sandbox check`` says whether a sandbox can start on this
+machine and why not. Where it cannot, the grader refuses to grade unless the instructor passes
+``--unsandboxed`` (``SandboxPolicy.required = False``), and says why.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+#: environment variables a grading kernel may see (everything else, e.g. tokens, is dropped)
+ENV_ALLOWED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "MEDAI_FAST", "NBGRADER_EXECUTION",
+               "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "PYTHONHASHSEED",
+               "TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES", "MEDAI_SEED")
+
+#: where the data cache appears inside the sandbox (read-only)
+DATA_MOUNT = "/medai-data"
+#: the kernel's working folder inside the sandbox
+WORK_MOUNT = "/submission"
+
+
+class SandboxUnavailable(RuntimeError):
+    """No sandbox can be started here; the message says why and what to do."""
+
+
+@dataclass
+class SandboxPolicy:
+    """Limits of one grading kernel. ``required``: refuse to grade without a sandbox."""
+
+    memory_bytes: int = 6 * 1024**3       # address space (TensorFlow alone maps about 2 GiB)
+    cpu_seconds: int = 900                # CPU time of the kernel process
+    processes: int = 256                  # processes and threads of the sandbox's own user
+    file_bytes: int = 256 * 1024**2       # largest file it may write
+    wall_seconds: int = 1200              # the whole notebook, from the kernel's start
+    required: bool = True
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap")
+
+
+@functools.lru_cache(maxsize=1)
+def availability() -> tuple[bool, str]:
+    """(True, "") when a sandbox starts here, else (False, why and what to do)."""
+    if not sys.platform.startswith("linux"):
+        return False, "sandboxed grading needs Linux (namespaces); this is " + sys.platform
+    if bwrap_path() is None:
+        return False, ("bubblewrap is not installed: `apt-get install bubblewrap` (Debian, "
+                       "Ubuntu) or `dnf install bubblewrap` (Fedora)")
+    try:
+        with tempfile.TemporaryDirectory(prefix="medai-sbx-check-") as tmp:
+            box = Sandbox(Path(tmp), SandboxPolicy(), strip_package=False)
+            proc = subprocess.run(box.command([sys.executable, "-c", "print('ok')"]),
+                                  capture_output=True, text=True, timeout=60,
+                                  env=box.environment(os.environ))
+    except (OSError, subprocess.SubprocessError) as exc:
+        return False, f"bubblewrap could not start: {exc}"
+    if proc.returncode != 0 or proc.stdout.strip() != "ok":
+        why = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        return False, (f"bubblewrap could not start a sandbox here ({why}); on a container "
+                       "host allow unprivileged user namespaces (sysctl "
+                       "kernel.unprivileged_userns_clone=1 or user.max_user_namespaces > 0)")
+    return True, ""
+
+
+def _package_dir() -> Path:
+    import medai_lessons
+
+    return Path(medai_lessons.__file__).resolve().parent
+
+
+def reference_functions() -> dict[str, set[str]]:
+    """module name -> names of the reference implementations the exercises are graded
+    against (every chapter's ``EXERCISES``)."""
+    from medai_lessons import grading
+
+    out: dict[str, set[str]] = {}
+    for _, reference in grading.EXERCISES.values():
+        module = getattr(reference, "__module__", "")
+        if module.startswith("medai_lessons"):
+            out.setdefault(module, set()).add(reference.__name__)
+    return out
+
+
+STUB_MESSAGE = ("the course's reference implementation of {name} is not available while "
+                "grading: the exercise is graded on your own code")
+
+
+def _stub_module(source: str, names: set[str]) -> str:
+    """The module's source with the bodies of ``names`` (top-level functions) replaced by a
+    stub that raises (docstrings kept, so the module's other code still imports)."""
+    tree = ast.parse(source)
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in names:
+            message = STUB_MESSAGE.format(name=node.name)
+            node.body = [ast.Raise(exc=ast.Call(func=ast.Name("NotImplementedError", ast.Load()),
+                                                args=[ast.Constant(message)], keywords=[]))]
+            node.decorator_list = []
+    return ast.unparse(ast.fix_missing_locations(tree))
+
+
+@functools.lru_cache(maxsize=1)
+def grading_copy_of_package() -> Path:
+    """A copy of the ``medai_lessons`` package for grading kernels, made once per grading
+    process: the reference implementations of the exercises replaced by stubs."""
+    import atexit
+
+    src = _package_dir()
+    dest = Path(tempfile.mkdtemp(prefix="medai-grading-package-"))
+    atexit.register(shutil.rmtree, dest, True)
+    out = dest / "medai_lessons"
+    shutil.copytree(src, out, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for module, names in reference_functions().items():
+        rel = Path(*module.split(".")[1:])
+        path = out / rel.with_suffix(".py")
+        if not path.is_file():
+            path = out / rel / "__init__.py"
+        path.write_text(_stub_module(path.read_text(encoding="utf-8"), names), encoding="utf-8")
+    return out
+
+
+def data_dir() -> Path | None:
+    """The course's data cache, if there is one (it is shown read-only to the kernel)."""
+    try:
+        from medai_lessons.data.cache import data_dir as _data_dir
+
+        path = Path(_data_dir())
+    except Exception:  # noqa: BLE001 - no cache is a normal case
+        return None
+    return path if path.is_dir() else None
+
+
+@dataclass
+class Sandbox:
+    """One grading kernel's sandbox in the host folder ``base`` (made by the grader)."""
+
+    base: Path
+    policy: SandboxPolicy = field(default_factory=SandboxPolicy)
+    strip_package: bool = True
+
+    def __post_init__(self):
+        self.base = Path(self.base)
+        self.uid = 100_000 + secrets.randbelow(800_000)
+        self.run_dir = self.base / "run"      # connection file and the kernel's sockets
+        self.work_dir = self.base / "work"    # the kernel's working folder
+        for d in (self.run_dir, self.work_dir):
+            d.mkdir(parents=True, exist_ok=True)
+            os.chmod(d, 0o700)
+            if os.geteuid() == 0:
+                os.chown(d, self.uid, self.uid)
+        self.package = grading_copy_of_package() if self.strip_package else _package_dir()
+
+    def give(self, path: Path) -> None:
+        """Let the sandbox's user read a file the grader wrote (the connection file)."""
+        if os.geteuid() == 0:
+            os.chown(path, self.uid, self.uid)
+
+    def environment(self, env: dict) -> dict:
+        out = {k: v for k, v in env.items() if k in ENV_ALLOWED}
+        out.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+        out.update(HOME="/tmp/home", MPLBACKEND="agg", JUPYTER_PLATFORM_DIRS="1",
+                   PYTHONDONTWRITEBYTECODE="1", MEDAI_GRADING_SANDBOX="1")
+        cache = data_dir()
+        if cache is not None:
+            out["MEDAI_DATA_DIR"] = DATA_MOUNT
+        return out
+
+    def _binds(self) -> list[str]:
+        args: list[str] = []
+        for path in ("/usr", "/etc", "/opt"):
+            args += ["--ro-bind-try", path, path]
+        for link in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+            target = Path("/") / link
+            if target.is_symlink():
+                args += ["--symlink", os.readlink(target), str(target)]
+            elif target.is_dir():
+                args += ["--ro-bind", str(target), str(target)]
+        seen = []
+        for prefix in {sys.base_prefix, sys.prefix, sys.exec_prefix}:
+            real = os.path.realpath(prefix)
+            if real not in seen and not real.startswith(("/usr", "/opt")):
+                seen.append(real)
+        for entry in sys.path:  # site-packages outside the prefixes (a user site, say)
+            real = os.path.realpath(entry) if entry else ""
+            if (real and os.path.isdir(real) and "site-packages" in real
+                    and not any(real.startswith(s + os.sep) for s in seen)
+                    and not real.startswith(("/usr", "/opt"))):
+                seen.append(real)
+        for real in sorted(seen):
+            args += ["--ro-bind", real, real]
+        # the package as the kernel imports it, at the path Python finds it (editable or not)
+        args += ["--ro-bind", str(self.package), str(_package_dir())]
+        cache = data_dir()
+        if cache is not None:
+            args += ["--ro-bind", str(cache), DATA_MOUNT]
+        return self._parents(args) + args
+
+    def _parents(self, binds: list[str]) -> list[str]:
+        """``--dir`` for every folder above a mount point, readable by the sandbox's user
+        (bubblewrap would otherwise make some of them private to root)."""
+        targets = [binds[i + 2] for i, a in enumerate(binds) if a.startswith("--ro-bind")
+                   or a == "--bind"] + [str(self.run_dir)]
+        parents = sorted({str(p) for t in targets for p in Path(t).parents if str(p) != "/"},
+                         key=lambda p: (p.count("/"), p))
+        out: list[str] = []
+        for parent in parents:
+            if parent in targets or Path(parent).is_symlink():
+                continue
+            out += ["--perms", "0755", "--dir", parent]
+        return out
+
+    def command(self, argv: list[str]) -> list[str]:
+        """The command that runs ``argv`` inside this sandbox.
+
+        As root (a grading server), bubblewrap makes the namespaces and ``setpriv`` then
+        drops to the sandbox's own user id, which holds no capabilities and counts against
+        the process limit. As another user, bubblewrap makes a user namespace too and the
+        kernel keeps that user's id (the process limit is then not applied: it would count
+        all of that user's processes)."""
+        bwrap = bwrap_path()
+        if bwrap is None:
+            raise SandboxUnavailable(availability()[1])
+        if os.geteuid() == 0:
+            setpriv = shutil.which("setpriv")
+            if setpriv is None:
+                raise SandboxUnavailable("setpriv (util-linux) is not installed")
+            unshare = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+                       "--unshare-cgroup-try"]
+            drop = ["--ro-bind", setpriv, "/run/setpriv", "--",
+                    "/run/setpriv", f"--reuid={self.uid}", f"--regid={self.uid}",
+                    "--clear-groups", "--inh-caps=-all", "--"]
+        else:
+            unshare, drop = ["--unshare-all"], ["--"]
+        env = [arg for key, value in sorted(self.environment(os.environ).items())
+               for arg in ("--setenv", key, value)]
+        inner = [bwrap, *unshare, "--die-with-parent", "--new-session", "--clearenv", *env,
+                 "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+                 *self._binds(),
+                 "--dir", "/tmp/home", "--chmod", "1777", "/tmp", "--chmod", "0777", "/tmp/home",
+                 "--bind", str(self.run_dir), str(self.run_dir),
+                 "--bind", str(self.work_dir), WORK_MOUNT,
+                 "--chdir", WORK_MOUNT,
+                 "--hostname", "grading-sandbox",
+                 *drop, *argv]
+        return [sys.executable, "-I", "-S", "-c", _LAUNCHER, json.dumps(self.rlimits()),
+                *inner]
+
+    def rlimits(self) -> dict[str, int]:
+        """The resource limits of everything in the sandbox (``resource.RLIMIT_*`` names)."""
+        p = self.policy
+        limits = {"RLIMIT_AS": p.memory_bytes, "RLIMIT_CPU": p.cpu_seconds,
+                  "RLIMIT_FSIZE": p.file_bytes, "RLIMIT_CORE": 0}
+        if os.geteuid() == 0:  # counted per user id: only meaningful for the sandbox's own id
+            limits["RLIMIT_NPROC"] = p.processes
+        return limits
+
+
+#: sets the limits (inherited by everything the sandbox starts), then execs the sandbox; it
+#: runs with ``python -I -S`` so that starting it costs milliseconds
+_LAUNCHER = ("import json, os, resource, sys\n"
+             "for name, value in json.loads(sys.argv[1]).items():\n"
+             "    resource.setrlimit(getattr(resource, name), (value, value))\n"
+             "os.execv(sys.argv[2], sys.argv[2:])\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["check"]:
+        ok, why = availability()
+        print("a grading sandbox starts on this machine" if ok else f"no sandbox: {why}")
+        return 0 if ok else 1
+    print("usage: python -m medai_lessons.grading.sandbox check", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
