@@ -189,7 +189,7 @@ for path in ["{root}/gradebook.db", "{root}/source/{ch}/{ch}.ipynb"]:
         print("no", type(exc).__name__)
 try:
     os.makedirs("{root}/submitted/zz_later/{ch}", exist_ok=True)
-    open("{root}/submitted/zz_later/{ch}/{ch}.ipynb", "w").write("{{}}")
+    open("{root}/submitted/zz_later/{ch}/{ch}.ipynb", "w").write("{}")
 except Exception as exc:
     print("no", type(exc).__name__)
 """,
@@ -274,7 +274,9 @@ def _digest(folder: Path) -> dict[str, str]:
 def _submission(complete, student: str, root: Path):
     nb = nbformat.reads(nbformat.writes(complete), as_version=4)
     if student in ATTACKS:
-        code = ATTACKS[student].format(root=root, home=Path.home(), ch=CH, token=TOKEN)
+        code = ATTACKS[student]
+        for key, value in (("root", root), ("home", Path.home()), ("ch", CH), ("token", TOKEN)):
+            code = code.replace("{" + key + "}", str(value))
         cell(nb, TARGET).source = WRONG + code
     elif student == "schema_version_99":
         cell(nb, TARGET).metadata["nbgrader"]["schema_version"] = 99

@@ -34,15 +34,34 @@ def test_one_long_line_is_cut_to_max_chars_with_its_start_and_end_kept():
 
 def test_text_results_are_cut_and_small_outputs_images_and_errors_are_kept():
     big = new_output("execute_result", data={"text/plain": "1" * 50_000,
-                                            "image/png": "i" * 50_000}, execution_count=1)
+                                            "image/png": "i" * 9_000}, execution_count=1)
     small = new_output("stream", name="stdout", text="all tests passed\n")
     error = new_output("error", ename="AssertionError", evalue="e" * 50_000,
                        traceback=["t"] * 10)
     out = _run(_cell(big, small, error), max_chars=1000)
     assert len(out.outputs[0].data["text/plain"]) < 1200
-    assert out.outputs[0].data["image/png"] == "i" * 50_000
+    assert out.outputs[0].data["image/png"] == "i" * 9_000
     assert out.outputs[1].text == "all tests passed\n"
     assert out.outputs[2].evalue == "e" * 50_000
+
+
+def test_images_and_json_larger_than_ten_times_the_limit_are_removed_with_a_note():
+    image = new_output("display_data", data={"image/png": "i" * 30_000})
+    data = new_output("display_data", data={"application/json": {"a": "j" * 30_000}})
+    out = _run(_cell(image, data), max_chars=1000)
+    for output, mime in zip(out.outputs, ("image/png", "application/json"), strict=True):
+        assert mime not in output.data
+        assert "removed by the course's grader" in output.data["text/plain"]
+
+
+def test_a_cell_keeps_at_most_max_cell_chars_of_outputs_but_every_error():
+    images = [new_output("display_data", data={"image/png": "i" * 9_000}) for _ in range(40)]
+    error = new_output("error", ename="ValueError", evalue="v", traceback=["t"])
+    out = _run(_cell(*images, error), max_chars=1000, max_cell_chars=50_000)
+    kept = [o for o in out.outputs if "image/png" in o.get("data", {})]
+    assert 1 <= len(kept) <= 6
+    assert out.outputs[-1].output_type == "error"
+    assert sum(len(str(o)) for o in out.outputs) < 70_000
 
 
 def test_nbgraders_line_limit_still_applies_and_minus_one_means_no_limit():

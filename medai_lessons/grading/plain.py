@@ -101,7 +101,7 @@ def encode(value, handle=None, depth: int = 0):
         if value.dtype.kind not in _KINDS:
             raise PlainDataError(f"a NumPy scalar of dtype {value.dtype} is not plain data")
         return {"__npscalar__": _array(np.asarray(value))}
-    if _exact(value, np.ndarray):
+    if _exact(value, np.ndarray) and (value.dtype.kind in _KINDS or handle is None):
         return _array(value)
     if _exact(value, list):
         return [enc(x) for x in value]

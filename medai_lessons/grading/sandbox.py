@@ -186,7 +186,10 @@ class Sandbox:
         out = {k: v for k, v in env.items() if k in ENV_ALLOWED}
         out.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
         out.update(HOME="/tmp/home", MPLBACKEND="agg", JUPYTER_PLATFORM_DIRS="1",
-                   PYTHONDONTWRITEBYTECODE="1", MEDAI_GRADING_SANDBOX="1")
+                   PYTHONDONTWRITEBYTECODE="1", MEDAI_GRADING_SANDBOX="1",
+                   # the package copy is found first, however the grader imported the package
+                   # (installed, editable, or from a checkout on PYTHONPATH)
+                   PYTHONPATH=str(_package_dir().parent))
         cache = data_dir()
         if cache is not None:
             out["MEDAI_DATA_DIR"] = DATA_MOUNT

@@ -1,0 +1,192 @@
+"""The pieces of the sandboxed grader that need no kernel: the plain-data codec, the test
+cell's free names and hidden part, the reference stubs of the grading package copy, the seeded
+cases' salt, and the sandbox itself (started for real where bubblewrap can run)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from medai_lessons.grading import core, plain, remote, sandbox
+
+
+def roundtrip(value):
+    return plain.decode(json.loads(json.dumps(plain.encode(value))))
+
+
+@pytest.mark.parametrize("value", [
+    None, True, 3, -2.5, float("inf"), "text", [1, [2, "x"]], (1, (2.0, None)),
+    {"a": 1, 2: [3]}, np.float32(1.5), np.int64(-7), np.bool_(True),
+    np.arange(12.0).reshape(3, 4).T, np.array(0.0), np.array(["ab", "c"]),
+    np.zeros((0, 3)), np.array([1 + 2j]), np.array(["2024-01-02"], dtype="datetime64[D]"),
+])
+def test_plain_values_travel_unchanged(value):
+    back = roundtrip(value)
+    assert type(back) is type(value)
+    if isinstance(value, np.ndarray):
+        assert back.dtype == value.dtype and back.shape == value.shape
+        assert np.array_equal(back, value)
+    elif isinstance(value, float) and np.isnan(value):
+        assert np.isnan(back)
+    else:
+        assert back == value
+
+
+def test_nan_travels():
+    assert np.isnan(roundtrip(float("nan")))
+
+
+def test_tables_travel_with_index_names_gaps_and_text():
+    df = pd.DataFrame({"a": [1.0, np.nan, 3.0], "site": ["x", None, "z"], "n": [1, 2, 3]},
+                      index=pd.Index([10, 20, 30], name="patient"))
+    back = roundtrip(df)
+    assert back.equals(df) and back.index.name == "patient"
+    series = pd.Series([0.1, 0.2], index=["p", "q"], name="risk")
+    back = roundtrip(series)
+    assert back.equals(series) and back.name == "risk"
+
+
+class Liar(float):
+    def __eq__(self, other):
+        return True
+
+
+@pytest.mark.parametrize("value", [Liar(1.0), np.array([object()], dtype=object),
+                                   type("Lazy", (), {"__array__": lambda s, *a, **k: 1})()])
+def test_objects_with_code_of_their_own_are_not_plain(value):
+    with pytest.raises(plain.PlainDataError):
+        plain.encode(value)
+    handle = plain.encode(value, handle=lambda obj: plain.Handle(7, "x.Liar", False))
+    assert plain.decode(handle) == plain.Handle(7, "x.Liar", False)
+
+
+@pytest.mark.parametrize("message", [
+    {"__ndarray__": "AAAA", "dtype": "|O", "shape": [1]},              # object dtype
+    {"__ndarray__": "AAAAAAAAAAA=", "dtype": "<f8", "shape": [3]},     # bytes and shape differ
+    {"__ndarray__": "not base64!", "dtype": "<f8", "shape": [1]},
+    {"__float__": "__import__('os')"},
+    {"__pickle__": "gASV"},
+    {"__dict__": [[{"__ndarray__": "", "dtype": "<f8", "shape": [0]}, 1]]},  # unhashable key
+])
+def test_malformed_or_foreign_messages_are_refused(message):
+    with pytest.raises((plain.PlainDataError, ValueError, TypeError)):
+        plain.decode(message)
+
+
+def test_nesting_has_a_limit():
+    deep = []
+    for _ in range(plain.MAX_DEPTH + 5):
+        deep = [deep]
+    with pytest.raises(plain.PlainDataError):
+        roundtrip(deep)
+
+
+def test_keras_models_travel_as_config_and_weights_and_code_layers_are_refused():
+    keras = pytest.importorskip("keras")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="relu")])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    back = roundtrip(model)
+    assert [w.shape for w in back.get_weights()] == [(3, 2), (2,)]
+    assert np.allclose(back.get_weights()[0], model.get_weights()[0])
+    assert back.loss == "binary_crossentropy"
+    lam = keras.Sequential([keras.Input((3,)), keras.layers.Lambda(lambda x: x * 2)])
+    with pytest.raises(Exception, match="(?i)lambda|safe"):
+        roundtrip(lam)
+
+
+def test_a_test_cells_free_names_are_the_learners_names():
+    source = ("from medai_lessons.grading import check_sigmoid\ncheck_sigmoid(sigmoid)\n"
+              "import importlib, medai_lessons.grading.fresh as _fresh\n"
+              "_g = importlib.reload(_fresh).grading()\n_g.check_tanh(tanh, strict=True)\n"
+              "print(len([1]))\n")
+    assert remote.free_names(source) == ["sigmoid", "tanh"]
+
+
+def test_hidden_tests_are_replaced_by_one_line():
+    source = "check(f)\n### BEGIN HIDDEN TESTS\nsecret(f)\n### END HIDDEN TESTS\nprint('ok')"
+    shown = remote.hide_hidden_tests(source)
+    assert "secret" not in shown and "check(f)" in shown and "print('ok')" in shown
+    assert "hidden tests ran here" in shown
+
+
+def test_the_grading_copy_stubs_every_reference_and_keeps_the_rest():
+    copy = sandbox.grading_copy_of_package()
+    refs = sandbox.reference_functions()
+    assert sum(map(len, refs.values())) >= 30
+    code = f"""
+import importlib, inspect, sys
+sys.path.insert(0, {str(copy.parent)!r})
+failures = []
+for module, names in {refs!r}.items():
+    m = importlib.import_module(module)
+    assert m.__file__.startswith({str(copy)!r}), m.__file__
+    for name in names:
+        f = getattr(m, name)
+        required = [p for p in inspect.signature(f).parameters.values()
+                    if p.default is p.empty and p.kind is p.POSITIONAL_OR_KEYWORD]
+        try:
+            f(*[None] * len(required))
+        except NotImplementedError as exc:
+            assert "not available while grading" in str(exc)
+        else:
+            failures.append(name)
+print("ok" if not failures else failures)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=300)
+    assert out.stdout.strip().endswith("ok"), out.stdout[-2000:] + out.stderr[-2000:]
+
+
+def test_seeded_cases_change_with_the_salt_and_only_then(monkeypatch):
+    monkeypatch.setattr(core, "CASE_SALT", None)
+    monkeypatch.delenv("MEDAI_CASE_SALT", raising=False)
+    plain_draw = core.case_rng(5).normal(size=3)
+    assert np.array_equal(plain_draw, np.random.default_rng(5).normal(size=3))
+    monkeypatch.setattr(core, "CASE_SALT", 123)
+    salted = core.case_rng(5).normal(size=3)
+    assert not np.array_equal(salted, plain_draw)
+    assert np.array_equal(salted, core.case_rng(5).normal(size=3))
+
+
+def test_the_sandbox_hides_files_network_and_keeps_its_limits(tmp_path):
+    ok, why = sandbox.availability()
+    if not ok:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must be able to start the grading sandbox: {why}")
+        pytest.skip(why)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET")
+    box = sandbox.Sandbox(tmp_path / "box", sandbox.SandboxPolicy(memory_bytes=2 * 1024**3))
+    code = f"""
+import os, resource, socket
+print("uid", os.getuid())
+for path in [{str(secret)!r}, {str(sandbox._package_dir().parent / "course")!r}, "/root"]:
+    try:
+        print(path, sorted(os.listdir(path)) if os.path.isdir(path) else open(path).read())
+    except OSError as exc:
+        print(path, "refused", type(exc).__name__)
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=3)
+    print("network yes")
+except OSError:
+    print("network no")
+try:
+    bytearray(3 * 1024**3)
+    print("memory yes")
+except MemoryError:
+    print("memory no")
+print("nproc", resource.getrlimit(resource.RLIMIT_NPROC)[0])
+"""
+    out = subprocess.run(box.command([sys.executable, "-c", code]), capture_output=True,
+                         text=True, timeout=120)
+    text = out.stdout
+    assert "SECRET" not in text and "refused" in text, text + out.stderr
+    assert "network no" in text and "memory no" in text, text
+    if os.geteuid() == 0:
+        assert "uid 0" not in text and "nproc 256" in text, text
