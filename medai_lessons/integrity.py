@@ -64,6 +64,11 @@ THRESHOLD = 0.6
 MIN_TOKENS = 30
 K = 8
 WINDOW = 4
+#: two students' pair is folded into "alike through the course code" when each of them is at
+#: most this much less similar to that code than to each other
+ALIKE_MARGIN = 0.1
+#: an answer cell longer than this is not compared (listed for a person to read instead)
+MAX_ANSWER_CHARS = 100_000
 
 REFERENCE = "reference implementation"
 SOLUTION = "chapter solution"
@@ -257,6 +262,7 @@ class ExerciseReport:
     unanswered: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     too_short: list[str] = field(default_factory=list)
+    too_long: list[str] = field(default_factory=list)
     course: list[Answer] = field(default_factory=list)
     pairs: list[Pair] = field(default_factory=list)
 
@@ -300,7 +306,9 @@ class IntegrityReport:
             head = (f"  {ex.exercise}: {len(ex.compared)} answer(s) compared"
                     + (f", {len(ex.unanswered)} unanswered" if ex.unanswered else "")
                     + (f", {len(ex.too_short)} too short to judge" if ex.too_short else "")
-                    + (f", {len(ex.missing)} without the answer cell" if ex.missing else ""))
+                    + (f", {len(ex.missing)} without the answer cell" if ex.missing else "")
+                    + (f", {len(ex.too_long)} too long to compare: {', '.join(ex.too_long)}"
+                       if ex.too_long else ""))
             out.append(head + (f"; {len(ex.pairs)} pair(s) to look at" if ex.pairs else
                                "; nothing above the threshold"))
             for p in ex.to_read:
@@ -326,14 +334,15 @@ class IntegrityReport:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(self.CSV_COLUMNS)
+        safe = _spreadsheet_safe
         for p in self.pairs:
-            writer.writerow([self.chapter, p.exercise, p.a.who, p.b.who, p.kind,
+            writer.writerow([self.chapter, p.exercise, safe(p.a.who), safe(p.b.who), p.kind,
                              f"{p.score:.3f}", f"{p.fraction_a:.3f}", f"{p.fraction_b:.3f}",
                              p.shared, f"both near the {p.both_near}" if p.both_near else "",
-                             p.a.code, p.b.code])
+                             safe(p.a.code), safe(p.b.code)])
         for student, why in sorted(self.unreadable.items()):
-            writer.writerow([self.chapter, "", student, "", f"not read: {why}", "", "", "", "",
-                             "", "", ""])
+            writer.writerow([self.chapter, "", safe(student), "", safe(f"not read: {why}"), "",
+                             "", "", "", "", "", ""])
         return out.getvalue()
 
     def to_html(self) -> str:
@@ -375,6 +384,11 @@ class IntegrityReport:
             parts.append(f"<p>Compared with {sources or 'no course code'} and each other.</p>")
             if ex.too_short:
                 parts.append(f"<p>Too short to judge: {e(', '.join(ex.too_short))}.</p>")
+            if ex.missing:
+                parts.append(f"<p>No answer cell: {e(', '.join(ex.missing))}.</p>")
+            if ex.too_long:
+                parts.append(f"<p>Not compared, longer than {MAX_ANSWER_CHARS:,} characters "
+                             f"(read them yourself): {e(', '.join(ex.too_long))}.</p>")
             if not ex.pairs:
                 parts.append("<p>No pair above the threshold.</p>")
             for p in ex.to_read:
@@ -412,6 +426,12 @@ class IntegrityReport:
         return dest
 
 
+def _spreadsheet_safe(text: str) -> str:
+    """A learner's text as a spreadsheet shows it, never as a formula: a cell that starts with
+    ``=``, ``+``, ``-``, ``@`` (or a tab or carriage return) gets a leading apostrophe."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 _CSS = """
 body { font-family: sans-serif; margin: 2em; max-width: 110em; }
 .note { background: #fff6d5; padding: .6em; border-left: 4px solid #d9a400; }
@@ -437,7 +457,9 @@ def _code_html(code: str, marked: set[int]) -> str:
 
 
 def _nbgrader(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+    meta = cell.get("metadata")
+    found = meta.get("nbgrader") if isinstance(meta, dict) else None
+    return found if isinstance(found, dict) else {}
 
 
 def _is_answer(cell) -> bool:
@@ -446,7 +468,9 @@ def _is_answer(cell) -> bool:
 
 def _source(cell) -> str:
     src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
+    if isinstance(src, list):
+        return "".join(line for line in src if isinstance(line, str))
+    return src if isinstance(src, str) else ""
 
 
 def starter_code(source: str) -> str:
@@ -558,14 +582,21 @@ def build_report(root: Path, chapter: str, threshold: float = THRESHOLD,
             f"submitted/<student>/{chapter}/{chapter}.ipynb (`nbgrader collect` or "
             "`nbgrader zip_collect` put them there).")
     report = IntegrityReport(chapter, root, threshold, min_tokens, k, window)
-    notebooks = {}
+    exercises = chapter_exercises(source_nb)
+    submitted: dict[str, dict[str, str | None]] = {}  # student -> exercise -> answer cell
     for folder in folders:
         student = folder.parent.name
-        nb, why = _read_submission(folder / f"{chapter}.ipynb")
+        path = folder / f"{chapter}.ipynb"
+        nb, why = _read_submission(path)
+        if not why:
+            try:
+                submitted[student] = {ex.name: _answer_cell(nb, ex) for ex in exercises}
+            except Exception as exc:  # damage the checks above cannot foresee: this one only
+                why = (f"{path.name} has cells the report cannot read ({type(exc).__name__}: "
+                       f"{exc}); open it in JupyterLab to see what is wrong")
         if why:
             report.unreadable[student] = why
         else:
-            notebooks[student] = nb
             report.students.append(student)
 
     # Code every learner was given: starter code of the answers, the chapter's other cells.
@@ -573,7 +604,6 @@ def build_report(root: Path, chapter: str, threshold: float = THRESHOLD,
     for c in source_nb.get("cells", []):
         if c.get("cell_type") == "code" and not _is_answer(c):
             given |= set(_kgram_hashes(normalise(starter_code(_source(c))).symbols, k).tolist())
-    exercises = chapter_exercises(source_nb)
     for ex in exercises:
         given |= set(_kgram_hashes(normalise(ex.starter).symbols, k).tolist())
 
@@ -590,10 +620,13 @@ def build_report(root: Path, chapter: str, threshold: float = THRESHOLD,
             d.fp = fingerprint(d.tokens, k, window, given)
         er.course = docs
         answers = []
-        for student, nb in notebooks.items():
-            code = _answer_cell(nb, ex)
+        for student, cells in submitted.items():
+            code = cells[ex.name]
             if code is None:
                 er.missing.append(student)
+                continue
+            if len(code) > MAX_ANSWER_CHARS:
+                er.too_long.append(student)
                 continue
             tokens = normalise(code)
             fp = fingerprint(tokens, k, window, given)
@@ -637,14 +670,15 @@ def _pairs(exercise: str, answers: list[Answer], docs: list[Answer], threshold: 
                     shared_a, shared_b, _lines(a.tokens, slices_a), _lines(b.tokens, slices_b))
         if pair.score >= threshold and min(shared_a, shared_b) >= min_tokens:
             out.append(pair)
-    # Two students who each copied the same course code are alike for that reason.
-    near: dict[str, set[str]] = {}
-    for p in out:
-        if p.b.is_course:
-            near.setdefault(p.a.who, set()).add(p.b.who)
+    # Two students who each copied the same course code are alike for that reason: their
+    # pair is no closer than each of them is to that code (give or take ALIKE_MARGIN).
+    near: dict[tuple[str, str], float] = {(p.a.who, p.b.who): p.score
+                                          for p in out if p.b.is_course}
     for p in out:
         if not p.b.is_course:
-            common = near.get(p.a.who, set()) & near.get(p.b.who, set())
+            common = [d.who for d in docs
+                      if min(near.get((p.a.who, d.who), 0.0), near.get((p.b.who, d.who), 0.0))
+                      >= p.score - ALIKE_MARGIN]
             p.both_near = " and the ".join(sorted(common))
     out.sort(key=lambda p: (-p.score, not p.b.is_course, p.a.who, p.b.who))
     return out

@@ -28,14 +28,20 @@ from medai_lessons.cli import main
 from medai_lessons.course import CourseError, GradingCourse
 from medai_lessons.grading import check_mlp_backward
 from medai_lessons.integrity import (
+    MAX_ANSWER_CHARS,
     MIN_TOKENS,
     REFERENCE,
     SOLUTION,
     THRESHOLD,
+    WINDOW,
+    K,
+    _spreadsheet_safe,
     build_report,
     normalise,
 )
 from nbtools import answered, cell, notebook, read
+
+pytestmark = pytest.mark.slow  # a release is generated (about 10 s)
 
 CH = "ch02_activations_losses"
 ANSWER = "ans_mlp_backward"
@@ -175,6 +181,17 @@ def klass(tmp_path_factory):
     broken = course.root / "submitted" / "ivan" / CH
     broken.mkdir(parents=True)
     (broken / f"{CH}.ipynb").write_text('{"cells": [', encoding="utf-8")
+    # Valid JSON with cells no notebook editor writes.
+    odd = course.root / "submitted" / "lena" / CH
+    odd.mkdir(parents=True)
+    (odd / f"{CH}.ipynb").write_text(json.dumps({"cells": [
+        42, {"cell_type": "code", "metadata": ["x"], "source": ["def mlp_backward(", 7]},
+        {"cell_type": "code", "metadata": {"nbgrader": "yes"}, "source": None}]}),
+        encoding="utf-8")
+    # The reference buried in a megabyte of padding.
+    padded = pasted + "\n".join(f"# {'padding ' * 12}{n}" for n in range(12_000))
+    nbformat.write(submission(release, padded), course.root / "max.ipynb")
+    course.submit(CH, "max", course.root / "max.ipynb")
     report = build_report(course.root, CH)
     return {"root": course.root, "report": report, "answers": answers,
             "exercise": next(e for e in report.exercises if e.exercise == "mlp_backward")}
@@ -206,6 +223,11 @@ def test_students_sharing_one_answer_are_flagged_as_a_pair(klass):
     assert "finn" in pairs and pairs["finn"].score >= 0.9, pairs.keys()
     assert pairs["finn"].kind == "two students" and not pairs["finn"].both_near
     assert pairs["finn"] in klass["exercise"].to_read
+    # Also when a low threshold lists them with the course's code: they are far closer to each
+    # other (1.00) than to it (about 0.3), so their pair is shown, not folded away.
+    low = build_report(klass["root"], CH, threshold=0.2)
+    ex = next(e for e in low.exercises if e.exercise == "mlp_backward")
+    assert SOLUTION in pairs_of(ex, "emma") and pairs_of(ex, "emma")["finn"] in ex.to_read
     # Their own answer is not the reference's.
     assert REFERENCE not in pairs and SOLUTION not in pairs
 
@@ -264,8 +286,24 @@ def test_a_broken_notebook_is_reported_and_the_rest_analysed(klass):
     report = klass["report"]
     assert "not valid JSON" in report.unreadable["ivan"]
     assert "ivan" not in report.students
-    assert len(report.students) == 11
+    assert len(report.students) == 13
     assert "NOT READ: ivan" in "\n".join(report.lines())
+
+
+def test_odd_cells_and_huge_answers_cost_only_their_own_comparison(klass):
+    report = klass["report"]
+    assert "lena" in report.students and "max" in report.students
+    for ex in report.exercises:
+        assert "lena" in ex.missing + ex.unanswered + ex.too_short, ex.exercise
+        assert all("lena" not in (p.a.who, p.b.who) for p in ex.pairs)
+    assert klass["exercise"].too_long == ["max"]
+    assert "1 too long to compare: max" in "\n".join(report.lines())
+
+
+def test_csv_cells_never_become_spreadsheet_formulas():
+    assert _spreadsheet_safe("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
+    assert _spreadsheet_safe("-1+2") == "'-1+2" and _spreadsheet_safe("@SUM(A1)")[0] == "'"
+    assert _spreadsheet_safe("def f(x):") == "def f(x):"
 
 
 def test_no_submissions_is_a_clear_error(tmp_path):
@@ -341,6 +379,15 @@ def test_the_report_is_the_same_in_every_process(klass, tmp_path):
                        check=True, env=env, capture_output=True, cwd=tmp_path)
         texts.append(dest.read_text(encoding="utf-8"))
     assert texts[0] == texts[1] and texts[0].count("\n") > 5
+
+
+def test_the_instructor_guide_states_the_defaults_in_force():
+    guide = (ROOT / "docs" / "instructor-guide.md").read_text(encoding="utf-8")
+    section = guide.split("## Copies: the integrity report", 1)[1].split("\n## ", 1)[0]
+    for text in (f"`--threshold` (default {THRESHOLD:g})", f"(default {MIN_TOKENS})",
+                 f"run of {K + WINDOW - 1} or more tokens", f"fewer\n  than {K} never count",
+                 f"over {MAX_ANSWER_CHARS:,} characters", "can open those files"):
+        assert text in section, text
 
 
 def test_normalising_sets_aside_names_literals_comments_and_layout():
