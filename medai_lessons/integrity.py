@@ -504,8 +504,9 @@ class _Exercise:
 
 
 def chapter_exercises(source_nb: dict) -> list[_Exercise]:
-    """The chapter's exercises: each answer cell of the source and the function it defines
-    that the course registers as an exercise (``grading.EXERCISES``)."""
+    """The chapter's exercises: the functions its source's answer cells define (their names
+    are the exercise names), each with the course's reference implementation when
+    ``grading.EXERCISES`` registers one."""
     from medai_lessons.grading import EXERCISES
 
     out = []
@@ -513,17 +514,30 @@ def chapter_exercises(source_nb: dict) -> list[_Exercise]:
         if not _is_answer(c):
             continue
         src = _source(c)
-        for name in EXERCISES:
-            if _defines(solution_code(src), name):
+        for name in _function_names(solution_code(src)):
+            ref_code, where = None, ""
+            if name in EXERCISES:
                 reference = EXERCISES[name][1]
                 try:
                     ref_code = textwrap.dedent(inspect.getsource(reference))
                     where = f"{reference.__module__}.{reference.__qualname__}"
-                except (OSError, TypeError):
-                    ref_code, where = None, ""
-                out.append(_Exercise(name, _nbgrader(c).get("grade_id", ""), starter_code(src),
-                                     solution_code(src), ref_code, where))
+                except (OSError, TypeError):  # no source to read (a compiled function)
+                    pass
+            out.append(_Exercise(name, _nbgrader(c).get("grade_id", ""), starter_code(src),
+                                 solution_code(src), ref_code, where))
     return out
+
+
+def _function_names(code: str) -> list[str]:
+    """Names of the functions a cell defines at its top level."""
+    import ast
+
+    try:
+        tree = ast.parse(_python_lines(code))
+    except SyntaxError:
+        return re.findall(r"^(?:async[ \t]+)?def[ \t]+(\w+)[ \t]*\(", code, re.M)
+    return [node.name for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
 
 
 def _answer_cell(nb: dict, ex: _Exercise) -> str | None:

@@ -313,6 +313,44 @@ def test_no_submissions_is_a_clear_error(tmp_path):
         build_report(course.root, CH)
     with pytest.raises(CourseError, match="No source/ch09_none"):
         build_report(course.root, "ch09_none")
+    code, _, err = run(["integrity", CH, "--course-root", str(course.root)])
+    assert code == 2 and "medai-course: No submissions of ch02_activations_losses" in err
+
+
+def test_an_exercise_without_a_registered_reference_is_still_compared(tmp_path):
+    """A chapter an instructor added: its answer cells name the exercises; with no reference
+    implementation in the course, students are compared with the solution and each other."""
+    answer = ("def heart_rate(rr_intervals):\n"
+              "    ### BEGIN SOLUTION\n"
+              "    rr = np.asarray(rr_intervals, dtype=float)\n"
+              "    rr = rr[(rr > 0.25) & (rr < 2.5)]\n"
+              "    if rr.size == 0:\n"
+              "        return float('nan')\n"
+              "    return float(60.0 / np.median(rr))\n"
+              "    ### END SOLUTION\n")
+    source = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(answer, metadata={
+        "nbgrader": {"grade": False, "grade_id": "ans_heart_rate", "locked": False,
+                     "schema_version": 3, "solution": True, "task": False}})])
+    own = ("def heart_rate(rr_intervals):\n"
+           "    beats = [60 / r for r in rr_intervals if 0.3 < r < 2]\n"
+           "    beats.sort()\n"
+           "    while len(beats) > 2:\n"
+           "        beats = beats[1:-1]\n"
+           "    return sum(beats) / len(beats) if beats else float('nan')\n")
+    root = tmp_path / "course"
+    (root / "source" / "ch09_ecg").mkdir(parents=True)
+    nbformat.write(source, root / "source" / "ch09_ecg" / "ch09_ecg.ipynb")
+    for student, code in (("ann", own), ("ben", rename(own, {"beats": "bpm", "r": "x"})),
+                          ("cat", answer.replace("rr", "intervals"))):
+        nb = copy.deepcopy(source)
+        nb.cells[0].source = code
+        (root / "submitted" / student / "ch09_ecg").mkdir(parents=True)
+        nbformat.write(nb, root / "submitted" / student / "ch09_ecg" / "ch09_ecg.ipynb")
+    report = build_report(root, "ch09_ecg", min_tokens=10)
+    [ex] = report.exercises
+    assert ex.exercise == "heart_rate" and [d.who for d in ex.course] == [SOLUTION]
+    found = {(p.a.who, p.b.who) for p in ex.pairs}
+    assert found == {("ann", "ben"), ("cat", SOLUTION)}, found
 
 
 def run(argv):
