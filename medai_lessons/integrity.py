@@ -62,11 +62,13 @@ from medai_lessons.course import CourseError
 #: defaults of ``medai-course integrity`` (see the module's docstring)
 THRESHOLD = 0.6
 MIN_TOKENS = 30
-K = 8
-WINDOW = 4
+K = 12
+WINDOW = 2
 #: two students' pair is folded into "alike through the course code" when each of them is at
 #: most this much less similar to that code than to each other
 ALIKE_MARGIN = 0.1
+#: the typical score with the course's code is shown from this many compared answers on
+MIN_TYPICAL = 3
 #: an answer cell longer than this is not compared (listed for a person to read instead)
 MAX_ANSWER_CHARS = 100_000
 
@@ -265,6 +267,20 @@ class ExerciseReport:
     too_long: list[str] = field(default_factory=list)
     course: list[Answer] = field(default_factory=list)
     pairs: list[Pair] = field(default_factory=list)
+    #: course document -> student -> score of the pair, listed or not
+    course_scores: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def typical(self, who: str) -> float | None:
+        """The median score of the compared answers with a course document: how alike this
+        exercise's answers are anyway (None with fewer than MIN_TYPICAL answers)."""
+        scores = list(self.course_scores.get(who, {}).values())
+        return float(np.median(scores)) if len(scores) >= MIN_TYPICAL else None
+
+    def converges(self, threshold: float) -> list[str]:
+        """Course documents that most answers reach the threshold with: an exercise with few
+        ways to be written, where a listed pair is weak evidence."""
+        return [d.who for d in self.course
+                if (t := self.typical(d.who)) is not None and t >= threshold]
 
     @property
     def to_read(self) -> list[Pair]:
@@ -311,6 +327,12 @@ class IntegrityReport:
                        if ex.too_long else ""))
             out.append(head + (f"; {len(ex.pairs)} pair(s) to look at" if ex.pairs else
                                "; nothing above the threshold"))
+            for who in ex.course:
+                if (t := ex.typical(who.who)) is not None:
+                    out.append(f"    median score with the {who.who}: {t:.2f}"
+                               + (" (half the answers or more reach the threshold with it: few "
+                                  "ways to write this one, so a listed pair is weak evidence)"
+                                  if who.who in ex.converges(self.threshold) else ""))
             for p in ex.to_read:
                 out.append(f"    {p.score:.2f}  {p.a.who} ~ {p.b.who}  ({p.kind}; "
                            f"{p.fraction_a:.0%} of {p.a.who}, {p.fraction_b:.0%} of {p.b.who})")
@@ -372,16 +394,23 @@ class IntegrityReport:
             parts.append("</ul>")
         parts.append("<h2>Summary</h2><table class='summary'><tr><th>exercise</th>"
                      "<th>compared</th><th>unanswered</th><th>too short to judge</th>"
-                     "<th>pairs</th></tr>")
+                     "<th>pairs</th><th>median score with the reference</th></tr>")
         for ex in self.exercises:
+            typical = ex.typical(REFERENCE)
             parts.append(f"<tr><td><a href='#{e(ex.exercise)}'>{e(ex.exercise)}</a></td>"
                          f"<td>{len(ex.compared)}</td><td>{len(ex.unanswered)}</td>"
-                         f"<td>{len(ex.too_short)}</td><td>{len(ex.pairs)}</td></tr>")
+                         f"<td>{len(ex.too_short)}</td><td>{len(ex.pairs)}</td>"
+                         f"<td>{'' if typical is None else f'{typical:.2f}'}</td></tr>")
         parts.append("</table>")
         for ex in self.exercises:
             parts.append(f"<h2 id='{e(ex.exercise)}'>{e(ex.exercise)}</h2>")
             sources = "; ".join(f"{e(c.who)}: <code>{e(c.where)}</code>" for c in ex.course)
             parts.append(f"<p>Compared with {sources or 'no course code'} and each other.</p>")
+            for who in ex.converges(self.threshold):
+                parts.append(f"<p class='note'>Half the answers or more reach the threshold "
+                             f"with the {e(who)} (median score {ex.typical(who):.2f}): this "
+                             "exercise has few ways to be written, so a pair listed here is "
+                             "weak evidence on its own.</p>")
             if ex.too_short:
                 parts.append(f"<p>Too short to judge: {e(', '.join(ex.too_short))}.</p>")
             if ex.missing:
@@ -653,6 +682,7 @@ def build_report(root: Path, chapter: str, threshold: float = THRESHOLD,
             answers.append(Answer(student, ex.name, code, tokens, fp))
             er.compared.append(student)
         er.pairs = _pairs(ex.name, answers, docs, threshold, min_tokens)
+        er.course_scores = {d.who: {a.who: _score(a.fp, d.fp) for a in answers} for d in docs}
         report.exercises.append(er)
     report.seconds = time.monotonic() - started
     return report
@@ -696,6 +726,17 @@ def _pairs(exercise: str, answers: list[Answer], docs: list[Answer], threshold: 
             p.both_near = " and the ".join(sorted(common))
     out.sort(key=lambda p: (-p.score, not p.b.is_course, p.a.who, p.b.who))
     return out
+
+
+def _score(a: Fingerprint, b: Fingerprint) -> float:
+    """A pair's score (the larger share of either side in shared runs), listed or not."""
+    if not a.coverage or not b.coverage:
+        return 0.0
+    slices_a, slices_b = overlap(a, b)
+    if not slices_a.size:
+        return 0.0
+    return max(float(np.sum(slices_a[1] - slices_a[0])) / a.coverage,
+               float(np.sum(slices_b[1] - slices_b[0])) / b.coverage)
 
 
 def _lines(tokens: Tokens, slices: np.ndarray) -> set[int]:

@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -34,6 +35,8 @@ from medai_lessons.integrity import (
     SOLUTION,
     THRESHOLD,
     WINDOW,
+    Answer,
+    ExerciseReport,
     K,
     _spreadsheet_safe,
     build_report,
@@ -133,6 +136,17 @@ def one_line_moved(code: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def partly_rewritten(code: str) -> str:
+    """Three lines of the copy written another way (two merged into one, the return)."""
+    lines = code.splitlines()
+    a = next(n for n, line in enumerate(lines) if line.strip().startswith("dA1 ="))
+    assert lines[a + 1].strip().startswith("dZ1 =")
+    lines[a:a + 2] = ['    dZ1 = np.dot(dZ2, params["W2"].T) * (1 - np.square(A1))']
+    assert lines[-1].strip().startswith("return {")
+    lines[-1:] = ["    grads = dict(W1=dW1, b1=db1, W2=dW2, b2=db2)", "    return grads"]
+    return "\n".join(lines) + "\n"
+
+
 def recommented(code: str) -> str:
     """Comments removed and others added, spaces and blank lines changed."""
     code = re.sub(r"  # .*", "", code).replace(" = ", "=").replace(" @ ", "@")
@@ -168,6 +182,7 @@ def klass(tmp_path_factory):
                        ).replace("output layer first", "start at the output"),
         "gina": LOOPS,
         "kate": pasted.replace("(n, 1)", "</pre><script>alert('kate')</script>"),
+        "lily": partly_rewritten(pasted),
         "untouched": None,
         "jack": starter.replace("# YOUR CODE HERE", "# I could not do this one\n    # sorry"),
     }
@@ -209,6 +224,11 @@ def test_the_honest_answers_are_right_answers(code):
     check_mlp_backward(notebook("import numpy as np\n" + code)["mlp_backward"], strict=True)
 
 
+def test_a_partly_rewritten_copy_is_still_flagged(klass):
+    pair = pairs_of(klass["exercise"], "lily")[REFERENCE]
+    assert THRESHOLD <= pair.score < 0.9, pair.score
+
+
 @pytest.mark.parametrize("student", ["bob", "carl", "dora", "kate"])
 def test_copies_of_the_reference_are_flagged(klass, student):
     pairs = pairs_of(klass["exercise"], student)
@@ -237,6 +257,25 @@ def test_two_copies_of_the_reference_are_alike_through_it_not_read_twice(klass):
     assert pair.score >= 0.9 and pair.both_near == REFERENCE
     assert pair in klass["exercise"].alike_through_course
     assert pair not in klass["exercise"].to_read
+
+
+def test_the_typical_score_with_the_reference_is_shown(klass):
+    ex = klass["exercise"]
+    scores = ex.course_scores[REFERENCE]
+    assert set(scores) == set(ex.compared)
+    assert scores["dora"] > 0.9 and scores["alice"] < 0.5
+    assert ex.typical(REFERENCE) == pytest.approx(statistics.median(scores.values()))
+    assert ex.converges(THRESHOLD) == []  # most of this class wrote its own
+    assert f"median score with the reference implementation: {ex.typical(REFERENCE):.2f}" in \
+        "\n".join(klass["report"].lines())
+
+
+def test_an_exercise_most_answers_write_alike_is_marked_weak_evidence():
+    ex = ExerciseReport("gru_cell", course_scores={REFERENCE: {"a": 0.85, "b": 0.9, "c": 0.2}},
+                        course=[Answer(REFERENCE, "gru_cell", "", normalise(""))])
+    assert ex.typical(REFERENCE) == 0.85
+    assert ex.converges(0.7) == [REFERENCE] and ex.converges(0.9) == []
+    assert ExerciseReport("x", course_scores={REFERENCE: {"a": 1.0}}).typical(REFERENCE) is None
 
 
 def test_a_copy_of_the_chapters_solution_is_flagged(klass):
@@ -286,7 +325,7 @@ def test_a_broken_notebook_is_reported_and_the_rest_analysed(klass):
     report = klass["report"]
     assert "not valid JSON" in report.unreadable["ivan"]
     assert "ivan" not in report.students
-    assert len(report.students) == 13
+    assert len(report.students) == 14
     assert "NOT READ: ivan" in "\n".join(report.lines())
 
 
@@ -368,7 +407,7 @@ def test_cli_writes_an_html_report_with_the_code_side_by_side(klass, tmp_path):
     code, out, err = run(["integrity", CH, "--course-root", str(klass["root"]),
                           "--to", str(dest)])
     assert code == 0, err
-    assert "mlp_backward: 9 answer(s) compared" in out and f"report written to {dest}" in out
+    assert "mlp_backward: 10 answer(s) compared" in out and f"report written to {dest}" in out
     assert re.search(r"0\.\d\d  bob ~ reference implementation", out), out
     text = dest.read_text(encoding="utf-8")
     assert "changes no grade" in text and "<table class='side'>" in text
@@ -422,8 +461,9 @@ def test_the_report_is_the_same_in_every_process(klass, tmp_path):
 def test_the_instructor_guide_states_the_defaults_in_force():
     guide = (ROOT / "docs" / "instructor-guide.md").read_text(encoding="utf-8")
     section = guide.split("## Copies: the integrity report", 1)[1].split("\n## ", 1)[0]
+    section = " ".join(section.split())
     for text in (f"`--threshold` (default {THRESHOLD:g})", f"(default {MIN_TOKENS})",
-                 f"run of {K + WINDOW - 1} or more tokens", f"fewer\n  than {K} never count",
+                 f"run of {K + WINDOW - 1} or more tokens", f"fewer than {K} never count",
                  f"over {MAX_ANSWER_CHARS:,} characters", "can open those files"):
         assert text in section, text
 
