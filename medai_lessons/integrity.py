@@ -277,8 +277,9 @@ class ExerciseReport:
         return float(np.median(scores)) if len(scores) >= MIN_TYPICAL else None
 
     def converges(self, threshold: float) -> list[str]:
-        """Course documents that most answers reach the threshold with: an exercise with few
-        ways to be written, where a listed pair is weak evidence."""
+        """Course documents that half the answers or more reach the threshold with: either the
+        exercise has few ways to be written (then a listed pair is weak evidence), or many
+        copied; reading a few answers tells which, the numbers cannot."""
         return [d.who for d in self.course
                 if (t := self.typical(d.who)) is not None and t >= threshold]
 
@@ -330,8 +331,8 @@ class IntegrityReport:
             for who in ex.course:
                 if (t := ex.typical(who.who)) is not None:
                     out.append(f"    median score with the {who.who}: {t:.2f}"
-                               + (" (half the answers or more reach the threshold with it: few "
-                                  "ways to write this one, so a listed pair is weak evidence)"
+                               + (" (half the answers or more reach the threshold: few ways to "
+                                  "write this one, or many copied; read a few to tell which)"
                                   if who.who in ex.converges(self.threshold) else ""))
             for p in ex.to_read:
                 out.append(f"    {p.score:.2f}  {p.a.who} ~ {p.b.who}  ({p.kind}; "
@@ -397,20 +398,23 @@ class IntegrityReport:
                      "<th>pairs</th><th>median score with the reference</th></tr>")
         for ex in self.exercises:
             typical = ex.typical(REFERENCE)
-            parts.append(f"<tr><td><a href='#{e(ex.exercise)}'>{e(ex.exercise)}</a></td>"
+            name = (f"<a href='#{e(ex.exercise)}'>{e(ex.exercise)}</a>" if _has_section(ex)
+                    else e(ex.exercise))
+            parts.append(f"<tr><td>{name}</td>"
                          f"<td>{len(ex.compared)}</td><td>{len(ex.unanswered)}</td>"
                          f"<td>{len(ex.too_short)}</td><td>{len(ex.pairs)}</td>"
                          f"<td>{'' if typical is None else f'{typical:.2f}'}</td></tr>")
         parts.append("</table>")
-        for ex in self.exercises:
+        for ex in filter(_has_section, self.exercises):
             parts.append(f"<h2 id='{e(ex.exercise)}'>{e(ex.exercise)}</h2>")
             sources = "; ".join(f"{e(c.who)}: <code>{e(c.where)}</code>" for c in ex.course)
             parts.append(f"<p>Compared with {sources or 'no course code'} and each other.</p>")
             for who in ex.converges(self.threshold):
                 parts.append(f"<p class='note'>Half the answers or more reach the threshold "
-                             f"with the {e(who)} (median score {ex.typical(who):.2f}): this "
-                             "exercise has few ways to be written, so a pair listed here is "
-                             "weak evidence on its own.</p>")
+                             f"with the {e(who)} (median score {ex.typical(who):.2f}). Either "
+                             "this exercise has few ways to be written, and then a pair listed "
+                             "here is weak evidence on its own, or many copied it: read a few "
+                             "of the answers to tell which.</p>")
             if ex.too_short:
                 parts.append(f"<p>Too short to judge: {e(', '.join(ex.too_short))}.</p>")
             if ex.missing:
@@ -453,6 +457,11 @@ class IntegrityReport:
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(text, encoding="utf-8")
         return dest
+
+
+def _has_section(ex: ExerciseReport) -> bool:
+    """Whether the HTML report gives the exercise a section (the summary row says the rest)."""
+    return bool(ex.compared or ex.pairs or ex.too_long or ex.too_short)
 
 
 def _spreadsheet_safe(text: str) -> str:
@@ -740,11 +749,18 @@ def _score(a: Fingerprint, b: Fingerprint) -> float:
 
 
 def _lines(tokens: Tokens, slices: np.ndarray) -> set[int]:
-    """Lines that hold a shared run's tokens (block structure alone does not mark a line)."""
-    lines = set()
+    """Lines whose tokens lie mostly (half or more) in shared runs; block structure (new
+    statement, indent, dedent) is not counted. A run that only reaches into a line with its
+    first or last tokens does not mark it."""
+    total: dict[int, int] = {}
+    shared: dict[int, int] = {}
+    inside = np.zeros(len(tokens.symbols), dtype=bool)
     for start, end in zip(*(slices.astype(int).tolist() if slices.size else ([], [])),
                           strict=True):
-        lines.update(line for symbol, line in zip(tokens.symbols[start:end],
-                                                  tokens.lines[start:end], strict=True)
-                     if symbol not in (";", "{", "}"))
-    return lines
+        inside[start:end] = True
+    for n, (symbol, line) in enumerate(zip(tokens.symbols, tokens.lines, strict=True)):
+        if symbol in (";", "{", "}"):
+            continue
+        total[line] = total.get(line, 0) + 1
+        shared[line] = shared.get(line, 0) + int(inside[n])
+    return {line for line, count in total.items() if 2 * shared[line] >= count}

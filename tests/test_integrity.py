@@ -412,6 +412,9 @@ def test_cli_writes_an_html_report_with_the_code_side_by_side(klass, tmp_path):
     text = dest.read_text(encoding="utf-8")
     assert "changes no grade" in text and "<table class='side'>" in text
     assert "<mark>    gw1 = inputs.T @ e1" in text  # bob's code, the shared lines marked
+    # lily's own lines are not marked, though runs shared with the reference reach into them
+    assert "\n    grads = dict(W1=dW1, b1=db1, W2=dW2, b2=db2)\n" in text
+    assert "<mark>    grads = dict(" not in text
     assert "<tr><td>bob and carl</td>" in text  # alike through the reference: one row
     # A learner's code is shown, never run by the browser.
     assert "<script>" not in text and "&lt;/pre&gt;&lt;script&gt;alert(" in text
