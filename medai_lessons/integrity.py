@@ -128,8 +128,9 @@ def normalise(code: str) -> Tokens:
               and body[1].string == "NotImplementedError"):
             meaningful = [t for t in meaningful if t.type in (tokenize.INDENT, tokenize.DEDENT)]
         for t in meaningful:
-            symbols.append(_symbol(t))
-            lines.append(t.start[0])
+            if symbol := _symbol(t):  # stray whitespace that tokenize reports counts for nothing
+                symbols.append(symbol)
+                lines.append(t.start[0])
 
     for tok in raw:
         statement.append(tok)
@@ -216,10 +217,7 @@ class Answer:
     tokens: Tokens
     fp: Fingerprint | None = None
     where: str = ""  # for course documents: where the code comes from
-
-    @property
-    def is_course(self) -> bool:
-        return self.who in (REFERENCE, SOLUTION)
+    is_course: bool = False  # the course's code (never a student, whatever a folder is called)
 
     @property
     def label(self) -> str:
@@ -665,9 +663,10 @@ def build_report(root: Path, chapter: str, threshold: float = THRESHOLD,
         docs = []
         if ex.reference:
             docs.append(Answer(REFERENCE, ex.name, ex.reference, normalise(ex.reference),
-                               where=ex.reference_where))
+                               where=ex.reference_where, is_course=True))
         docs.append(Answer(SOLUTION, ex.name, ex.solution, normalise(ex.solution),
-                           where=f"source/{chapter}/{chapter}.ipynb, cell {ex.grade_id}"))
+                           where=f"source/{chapter}/{chapter}.ipynb, cell {ex.grade_id}",
+                           is_course=True))
         for d in docs:
             d.fp = fingerprint(d.tokens, k, window, given)
         er.course = docs

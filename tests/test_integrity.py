@@ -380,7 +380,8 @@ def test_an_exercise_without_a_registered_reference_is_still_compared(tmp_path):
     (root / "source" / "ch09_ecg").mkdir(parents=True)
     nbformat.write(source, root / "source" / "ch09_ecg" / "ch09_ecg.ipynb")
     for student, code in (("ann", own), ("ben", rename(own, {"beats": "bpm", "r": "x"})),
-                          ("cat", answer.replace("rr", "intervals"))):
+                          ("cat", answer.replace("rr", "intervals")),
+                          (REFERENCE, own)):  # a folder that happens to bear that name
         nb = copy.deepcopy(source)
         nb.cells[0].source = code
         (root / "submitted" / student / "ch09_ecg").mkdir(parents=True)
@@ -388,8 +389,10 @@ def test_an_exercise_without_a_registered_reference_is_still_compared(tmp_path):
     report = build_report(root, "ch09_ecg", min_tokens=10)
     [ex] = report.exercises
     assert ex.exercise == "heart_rate" and [d.who for d in ex.course] == [SOLUTION]
-    found = {(p.a.who, p.b.who) for p in ex.pairs}
-    assert found == {("ann", "ben"), ("cat", SOLUTION)}, found
+    found = {(p.a.who, p.b.who, p.kind) for p in ex.pairs}
+    assert found == {("ann", "ben", "two students"), ("ann", REFERENCE, "two students"),
+                     ("ben", REFERENCE, "two students"),
+                     ("cat", SOLUTION, "copy of the chapter solution")}, found
 
 
 def run(argv):
