@@ -21,6 +21,9 @@ Instructors (nbgrader's steps, in course/ or in --course-root DIR):
         [--workers N | --scheduler ADDRESS] [--only-missing] [--db-url URL] [--unsandboxed]
     medai-course export [--to grades.csv]         nbgrader export (CSV)
     medai-course feedback [CHAPTER ...]           nbgrader generate_feedback
+    medai-course integrity CHAPTER [--threshold X] [--to report.html|.csv]
+                                                  near-copies of the reference or of each
+                                                  other, for a person to judge
 """
 
 from __future__ import annotations
@@ -162,6 +165,29 @@ def cmd_feedback(args) -> int:
     return 1 if problems else 0
 
 
+def cmd_integrity(args) -> int:
+    from medai_lessons.instructor import course_root
+    from medai_lessons.integrity import build_report
+
+    course = course_root(args.course_root)
+    report = build_report(course.root, args.chapter, threshold=args.threshold,
+                          min_tokens=args.min_tokens)
+    print("\n".join(report.lines()))
+    dest = report.write(args.to or Path(f"integrity-{args.chapter}.html"))
+    print(f"report written to {dest}")
+    return 0
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a share in (0, 1], e.g. 0.6, got {text!r}")
+    return value
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -169,6 +195,16 @@ def _positive(text: str) -> int:
         value = 0
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a whole number of seconds > 0, got {text!r}")
+    return value
+
+
+def _positive_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number > 0, got {text!r}")
     return value
 
 
@@ -269,6 +305,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_course_root(p)
     add_selection(p, "chapters (default: every one autograded)")
     p.set_defaults(func=cmd_feedback)
+
+    from medai_lessons.integrity import MIN_TOKENS, THRESHOLD
+
+    p = sub.add_parser("integrity", help="list answers that are near-copies of the reference "
+                                         "implementation or of another student's, to judge")
+    add_course_root(p)
+    p.add_argument("chapter", metavar="CHAPTER", help="the chapter whose submissions to compare")
+    p.add_argument("--threshold", type=_share, default=THRESHOLD,
+                   help="list pairs whose shared code makes up at least this share of either "
+                        f"answer ({THRESHOLD})")
+    p.add_argument("--min-tokens", type=_positive_count, default=MIN_TOKENS,
+                   help="and at least this many shared normalised tokens: shorter code has "
+                        f"few ways to be written ({MIN_TOKENS})")
+    p.add_argument("--to", type=Path, default=None,
+                   help="the report, .html (side by side code) or .csv (default: "
+                        "integrity-CHAPTER.html)")
+    p.set_defaults(func=cmd_integrity)
     return parser
 
 
