@@ -190,3 +190,19 @@ print("nproc", resource.getrlimit(resource.RLIMIT_NPROC)[0])
     assert "network no" in text and "memory no" in text, text
     if os.geteuid() == 0:
         assert "uid 0" not in text and "nproc 256" in text, text
+
+
+def test_without_a_sandbox_the_grader_refuses_and_says_how_to_go_on(tmp_path, monkeypatch):
+    from conftest import COURSE
+    from medai_lessons import instructor
+    from medai_lessons.course import CourseError, GradingCourse
+
+    monkeypatch.setattr(sandbox, "availability", lambda: (False, "bubblewrap is not installed"))
+    course = GradingCourse.create(tmp_path, COURSE, ["ch01_background"])
+    course.submit("ch01_background", "alice",
+                  COURSE / "source" / "ch01_background" / "ch01_background.ipynb")
+    with pytest.raises(CourseError, match="bubblewrap is not installed.*--unsandboxed"):
+        instructor.autograde(GradingCourse.open(tmp_path), log=lambda *a, **k: None)
+    unsandboxed = GradingCourse.open(tmp_path, sandbox=False)
+    assert unsandboxed.api().config.ExecuteGradedWork.sandbox is False
+    assert GradingCourse.open(tmp_path).api().config.ExecuteGradedWork.get("sandbox", True)
