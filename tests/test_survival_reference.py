@@ -68,6 +68,15 @@ def test_concordance_matches_the_library_with_tied_times_and_risks(seed):
     assert S.concordance_index(time, event, risk) == pytest.approx(want, abs=1e-12)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_the_bootstrap_concordance_counts_pairs_like_the_reference(seed):
+    time, event, risk = tied_sample(n=80, seed=seed)
+    assert S._concordance_by_event(time, event.astype(bool), risk) == pytest.approx(
+        S.concordance_index(time, event, risk), abs=1e-12)
+    c, low, high = S.bootstrap_concordance(time, event, risk, n_boot=50, seed=seed)
+    assert low <= c <= high
+
+
 def test_concordance_on_the_trial_and_without_comparable_pairs(veterans):
     X, time, event, _ = veterans
     risk = X[:, 1] * -1.0
