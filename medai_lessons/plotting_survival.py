@@ -100,6 +100,11 @@ def plot_intervals(rows: Mapping[str, tuple[float, float, float]], xlabel: str, 
         ax.text(high, i + 0.18, f" {est:.3f} ({low:.3f} to {high:.3f})", fontsize=8)
     if reference is not None:
         ax.axvline(reference, color="grey", lw=1, ls=":")
+    lo = min(v[1] for v in rows.values())
+    hi = max(v[2] for v in rows.values())
+    span = (hi - lo) or 1.0
+    ax.set_xlim(min(lo, reference if reference is not None else lo) - 0.05 * span,
+                hi + 0.45 * span)                            # room for the printed values
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.set_ylim(-0.6, len(labels) - 0.3)
     ax.set_xlabel(xlabel)
