@@ -47,3 +47,10 @@ def test_gbsg2_says_it_is_not_randomised_and_shows_who_was_treated():
 def test_an_unknown_name_says_which_exist():
     with pytest.raises(KeyError, match="actg320"):
         load_survival_table("actg321")
+
+
+@pytest.mark.parametrize("name", SURVIVAL_NAMES)
+def test_the_data_command_says_the_trial_ships_in_scikit_survival(name):
+    from medai_lessons.data.images import package_data_state
+
+    assert package_data_state(REGISTRY[name]) == "present (in scikit-survival)"

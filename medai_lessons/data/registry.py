@@ -325,8 +325,8 @@ _ENTRIES: list[DatasetInfo] = [
         filename="actg320.arff",
         md5=None,  # ships inside scikit-survival
         size="1,151 patients x 11 covariates, 96 AIDS-defining events or deaths",
-        license=("teaching data set published with the textbook below; redistributed in "
-                 "scikit-survival (GPL-3.0-or-later)"),
+        license=("teaching data set of the textbook Applied Survival Analysis (no licence "
+                 "stated); redistributed in scikit-survival (GPL-3.0-or-later)"),
         citation=(
             "Hammer SM et al. A controlled trial of two nucleoside analogues plus indinavir in "
             "persons with human immunodeficiency virus infection and CD4 cell counts of 200 per "
@@ -346,8 +346,8 @@ _ENTRIES: list[DatasetInfo] = [
         filename="veteran.arff",
         md5=None,  # ships inside scikit-survival
         size="137 patients x 6 covariates, 128 deaths",
-        license=("published with the textbook below; redistributed in scikit-survival "
-                 "(GPL-3.0-or-later)"),
+        license=("published in the textbook The Statistical Analysis of Failure Time Data "
+                 "(no licence stated); redistributed in scikit-survival (GPL-3.0-or-later)"),
         citation=(
             "Prentice RL. Exponential survivals with censoring and explanatory variables. "
             "Biometrika 60(2):279-288 (1973). https://doi.org/10.1093/biomet/60.2.279; data: "
@@ -366,8 +366,8 @@ _ENTRIES: list[DatasetInfo] = [
         filename="GBSG2.arff",
         md5=None,  # ships inside scikit-survival
         size="686 patients x 8 covariates, 299 recurrences or deaths",
-        license=("published with the papers below (also in the R package TH.data, GPL-3); "
-                 "redistributed in scikit-survival (GPL-3.0-or-later)"),
+        license=("data of the GBSG2 trial as published for teaching (also in the R package "
+                 "TH.data, GPL-3); redistributed in scikit-survival (GPL-3.0-or-later)"),
         citation=(
             "Schumacher M, Bastert G, Bojar H et al. Randomized 2 x 2 trial evaluating hormonal "
             "treatment and the duration of chemotherapy in node-positive breast cancer "
