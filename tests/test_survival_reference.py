@@ -180,3 +180,25 @@ def test_benefit_by_group_and_calibration_tables_have_one_row_per_group(veterans
     assert np.all(table.low <= table.observed) and np.all(table.observed <= table.high)
     cal = S.calibration_at_horizon(time, event, np.linspace(0.1, 0.9, time.size), 100.0)
     assert cal.n.sum() == time.size and np.all(np.diff(cal.predicted) > 0)
+
+
+def test_a_network_t_learner_also_finds_the_patients_who_benefit():
+    import keras
+
+    rng = np.random.default_rng(1)
+    n = 1000
+    X = rng.normal(size=(n, 2))
+    treated = rng.integers(0, 2, n)
+    hazard = 0.1 * np.where((treated == 1) & (X[:, 0] > 0), 0.3, 1.0)
+    event_time = rng.exponential(1 / hazard)
+    censor = rng.uniform(2, 15, n)
+    time, event = np.minimum(event_time, censor), (event_time <= censor).astype(int)
+
+    def build(d, seed):
+        keras.utils.set_random_seed(seed)
+        return keras.Sequential([keras.Input((d,)), keras.layers.Dense(8, activation="relu"),
+                                 keras.layers.Dense(1, use_bias=False)])
+
+    X_new = np.array([[1.5, 0.0], [-1.5, 0.0]])
+    benefit = S.network_t_learner(build, X, time, event, treated, X_new, 5.0, max_steps=200)
+    assert benefit.shape == (2,) and benefit[0] > benefit[1] + 0.1
