@@ -4,7 +4,8 @@ Starts the README's study command (JupyterLab on a free loopback port, a tempora
 workspace, no browser of its own), then, through Playwright pointed at the system's Chromium:
 opens the learner copy of ch02 and runs all cells from the menu; checks that no cell shows an
 error other than the expected NotImplementedError of unanswered exercises and that plots
-rendered as images; fills one exercise in the editor, re-runs its test cell and sees it pass;
+rendered as images (and the same for ch07, the newest chapter); fills one exercise in the
+editor, re-runs its test cell and sees it pass;
 clicks nbgrader's Validate button and reads its results (the failing tests, and an applied
 cell left out as the grader leaves it out); opens the formgrader of an instructor session.
 Screenshots go to tests/artifacts/.
@@ -159,23 +160,23 @@ def notebook_page(browser, study):
     page.close()
 
 
-def _kernel_states(server) -> list[str]:
+def _kernel_states(server, ch: str = CH) -> list[str]:
     return [s["kernel"]["execution_state"] for s in server.api("GET", "/api/sessions")
-            if s.get("path", "").endswith(f"{CH}.ipynb")]
+            if s.get("path", "").endswith(f"{ch}.ipynb")]
 
 
-def _wait_kernel_idle(server, timeout: float = 120) -> None:
+def _wait_kernel_idle(server, timeout: float = 120, ch: str = CH) -> None:
     """Until the notebook's kernel has started and is idle (the server's own account: the
     page's indicator says 'idle' before a kernel is even connected)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if _kernel_states(server) == ["idle"]:
+        if _kernel_states(server, ch) == ["idle"]:
             return
         time.sleep(1)
-    raise AssertionError(f"the kernel did not become idle: {_kernel_states(server)}")
+    raise AssertionError(f"the kernel did not become idle: {_kernel_states(server, ch)}")
 
 
-def _wait_done(page, server, timeout: float = 300) -> None:
+def _wait_done(page, server, timeout: float = 300, ch: str = CH) -> None:
     """Until no cell is queued or running (no [*] prompt) and the kernel is idle, three
     checks in a row."""
     deadline, calm = time.time() + timeout, 0
@@ -184,17 +185,18 @@ def _wait_done(page, server, timeout: float = 300) -> None:
         prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
         running = any("*" in t for t in prompts)
         ran = any(any(ch.isdigit() for ch in t) for t in prompts)
-        calm = calm + 1 if (ran and not running and _kernel_states(server) == ["idle"]) else 0
+        calm = calm + 1 if (ran and not running and _kernel_states(server, ch) == ["idle"]) \
+            else 0
         if calm >= 3:
             return
         time.sleep(1)
     raise AssertionError("the notebook did not finish running")
 
 
-def _save_and_read(page, server) -> dict:
+def _save_and_read(page, server, ch: str = CH) -> dict:
     page.keyboard.press("Control+s")
     time.sleep(2)
-    return server.api("GET", f"/api/contents/{CH}/{CH}.ipynb?content=1")["content"]
+    return server.api("GET", f"/api/contents/{ch}/{ch}.ipynb?content=1")["content"]
 
 
 def test_run_all_shows_only_the_expected_errors_and_plots(notebook_page, study):
@@ -221,6 +223,36 @@ def test_run_all_shows_only_the_expected_errors_and_plots(notebook_page, study):
     images.first.scroll_into_view_if_needed()
     assert images.first.evaluate("img => img.complete && img.naturalWidth") > 100
     page.screenshot(path=str(ARTIFACTS / "ch02-plot.png"))
+
+
+def test_chapter_7_opens_and_runs_all_with_only_its_unanswered_exercises_failing(browser, study):
+    """The newest chapter in the learner's JupyterLab: Run All (full mode, the reference
+    standing in for each unanswered exercise) ends with NotImplementedError in its test cells
+    only, and its survival curves and other plots drawn."""
+    server, ws = study
+    ch = "ch07_prognosis_treatment"
+    assert (ws / ch / f"{ch}.ipynb").is_file(), "the study command made no learner copy of ch07"
+    page = browser.new_page()
+    try:
+        page.goto(f"{server.url}/lab/tree/{ch}/{ch}.ipynb?token={server.token}")
+        page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for()
+        _wait_kernel_idle(server, ch=ch)
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        _wait_done(page, server, timeout=900, ch=ch)
+        nb = _save_and_read(page, server, ch=ch)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "ch07-learner-notebook.png"))
+    finally:
+        page.close()
+    errors = {cell["metadata"].get("nbgrader", {}).get("grade_id", "(no id)"): out["ename"]
+              for cell in nb["cells"] for out in cell.get("outputs", [])
+              if out["output_type"] == "error"}
+    assert errors and set(errors.values()) == {"NotImplementedError"}, errors
+    assert all(k.startswith("test_") for k in errors), errors
+    plots = sum("image/png" in out.get("data", {}) for cell in nb["cells"]
+                for out in cell.get("outputs", []))
+    assert plots >= 8, f"only {plots} plots in the saved ch07 notebook"
 
 
 def test_filling_an_exercise_in_the_editor_makes_its_test_pass(notebook_page, study):

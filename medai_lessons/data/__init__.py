@@ -13,11 +13,12 @@ Modules: :mod:`.registry` (what exists), :mod:`.cache` (where it lives; ``MEDAI_
 :mod:`.download` (pooch, checksums, atomic writes), :mod:`.errors`, :mod:`.medmnist`,
 :mod:`.ecg` (MIT-BIH), :mod:`.ecg_synthetic`, :mod:`.synthetic` (28x28 lesion stand-in),
 :mod:`.images` (scikit-image and pydicom samples), :mod:`.tables` (breast cancer, messy EHR),
+:mod:`.survival` (the trials of chapter 7, shipped in scikit-survival),
 :mod:`.api` (``load_dataset``). Command line: ``python -m medai_lessons.data
 list|fetch|verify|where``.
 
 Importing this package downloads nothing and imports neither TensorFlow nor pandas, wfdb,
-scikit-image or pydicom: the loaders are imported on first use.
+scikit-image, pydicom or scikit-survival: the loaders are imported on first use.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ _LAZY: dict[str, str] = {
     "load_breast_cancer_table": "tables",
     "load_messy_ehr": "tables",
     "TableDataset": "tables",
+    "load_survival_table": "survival",
+    "SurvivalDataset": "survival",
+    "SURVIVAL_NAMES": "survival",
     "ImageDataset": "containers",
     "Split": "containers",
 }
@@ -130,6 +134,11 @@ if TYPE_CHECKING:  # for type checkers and editors; not run
         load_dermamnist,
         load_medmnist,
         load_pneumoniamnist,
+    )
+    from medai_lessons.data.survival import (  # noqa: F401
+        SURVIVAL_NAMES,
+        SurvivalDataset,
+        load_survival_table,
     )
     from medai_lessons.data.synthetic import make_lesion_images  # noqa: F401
     from medai_lessons.data.tables import (  # noqa: F401

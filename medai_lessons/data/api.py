@@ -16,6 +16,8 @@ returns an object that carries the same provenance (``.source``, ``.citation``,
 ``ct_small``, ``mr_small``
 ``breast_cancer_wisconsin``  clean table -> :class:`TableDataset`
 ``messy_ehr``             messy table (``seed=``) -> :class:`TableDataset`
+``actg320``, ``gbsg2``,   survival tables of chapter 7 -> :class:`SurvivalDataset`
+``veterans_lung``
 ``synthetic_ecg``         synthetic rhythms (``n_per_class=``, ``seed=``...) -> ECGDataset
 ``synthetic_lesions``     synthetic 28x28 lesion set -> :class:`ImageDataset`
 ========================  =========================================================
@@ -36,6 +38,9 @@ OTHER_NAMES: tuple[str, ...] = (
     "mr_small",
     "breast_cancer_wisconsin",
     "messy_ehr",
+    "actg320",
+    "veterans_lung",
+    "gbsg2",
     "synthetic_ecg",
     "synthetic_lesions",
 )
@@ -72,6 +77,10 @@ def load_dataset(name: str, **kwargs: Any) -> Any:
         from medai_lessons.data.tables import load_messy_ehr
 
         return load_messy_ehr(**kwargs)
+    if key in {"actg320", "veterans_lung", "gbsg2"}:
+        from medai_lessons.data.survival import load_survival_table
+
+        return load_survival_table(key, **kwargs)
     if key == "synthetic_ecg":
         from medai_lessons.data.ecg_synthetic import make_ecg_dataset
 

@@ -167,6 +167,14 @@ def package_data_state(info: DatasetInfo) -> str:
         if importlib.util.find_spec("sklearn") is None:
             return "missing (install scikit-learn)"
         return "present (in scikit-learn)"
+    if info.name in {"actg320", "veterans_lung", "gbsg2"}:
+        spec = importlib.util.find_spec("sksurv")
+        if spec is None:
+            return "missing (install scikit-survival)"
+        folder = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
+        if (folder / str(info.filename)).is_file():
+            return "present (in scikit-survival)"
+        return "missing (not in this scikit-survival)"
     return "unknown"
 
 

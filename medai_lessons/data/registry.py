@@ -317,6 +317,70 @@ _ENTRIES: list[DatasetInfo] = [
         label_names=("benign", "malignant"),
         task="binary-class (course coding: 1 = malignant)",
     ),
+    DatasetInfo(
+        name="actg320",
+        title="ACTG 320 AIDS trial",
+        kind="package",
+        url="https://web.archive.org/web/20170114043458/http://www.umass.edu/statdata/statdata/data/",
+        filename="actg320.arff",
+        md5=None,  # ships inside scikit-survival
+        size="1,151 patients x 11 covariates, 96 AIDS-defining events or deaths",
+        license=("teaching data set of the textbook Applied Survival Analysis (no licence "
+                 "stated); redistributed in scikit-survival (GPL-3.0-or-later)"),
+        citation=(
+            "Hammer SM et al. A controlled trial of two nucleoside analogues plus indinavir in "
+            "persons with human immunodeficiency virus infection and CD4 cell counts of 200 per "
+            "cubic millimeter or less. New England Journal of Medicine 337(11):725-733 (1997). "
+            "https://doi.org/10.1056/NEJM199709113371101; data: Hosmer DW, Lemeshow S, May S. "
+            "Applied Survival Analysis, 2nd ed. Wiley (2008) (via scikit-survival)"
+        ),
+        description=("Randomised trial: zidovudine + lamivudine with or without indinavir; "
+                     "time to an AIDS-defining event or death."),
+        task="survival (randomised treatment)",
+    ),
+    DatasetInfo(
+        name="veterans_lung",
+        title="Veterans' Administration lung cancer trial",
+        kind="package",
+        url="https://github.com/sebp/scikit-survival/tree/master/sksurv/datasets/data",
+        filename="veteran.arff",
+        md5=None,  # ships inside scikit-survival
+        size="137 patients x 6 covariates, 128 deaths",
+        license=("published in the textbook The Statistical Analysis of Failure Time Data "
+                 "(no licence stated); redistributed in scikit-survival (GPL-3.0-or-later)"),
+        citation=(
+            "Prentice RL. Exponential survivals with censoring and explanatory variables. "
+            "Biometrika 60(2):279-288 (1973). https://doi.org/10.1093/biomet/60.2.279; data: "
+            "Kalbfleisch JD, Prentice RL. The Statistical Analysis of Failure Time Data, 2nd "
+            "ed. Wiley (2002) (via scikit-survival)"
+        ),
+        description=("Randomised trial: standard vs test chemotherapy in advanced inoperable "
+                     "lung cancer; time to death."),
+        task="survival (randomised treatment)",
+    ),
+    DatasetInfo(
+        name="gbsg2",
+        title="German Breast Cancer Study Group 2 (GBSG2)",
+        kind="package",
+        url="https://doi.org/10.1200/JCO.1994.12.10.2086",
+        filename="GBSG2.arff",
+        md5=None,  # ships inside scikit-survival
+        size="686 patients x 8 covariates, 299 recurrences or deaths",
+        license=("data of the GBSG2 trial as published for teaching (also in the R package "
+                 "TH.data, GPL-3); redistributed in scikit-survival (GPL-3.0-or-later)"),
+        citation=(
+            "Schumacher M, Bastert G, Bojar H et al. Randomized 2 x 2 trial evaluating hormonal "
+            "treatment and the duration of chemotherapy in node-positive breast cancer "
+            "patients. Journal of Clinical Oncology 12(10):2086-2093 (1994). "
+            "https://doi.org/10.1200/JCO.1994.12.10.2086; Sauerbrei W, Royston P. Building "
+            "multivariable prognostic and diagnostic models: transformation of the predictors "
+            "by using fractional polynomials. Journal of the Royal Statistical Society A "
+            "162(1):71-94 (1999) (via scikit-survival)"
+        ),
+        description=("Node-positive breast cancer: recurrence-free survival; hormonal therapy "
+                     "not randomised for every patient in this data set."),
+        task="survival (prognosis; treatment partly randomised)",
+    ),
 ]
 
 REGISTRY: dict[str, DatasetInfo] = {info.name: info for info in _ENTRIES}

@@ -24,6 +24,7 @@ import sys
 #: implementations first, then the grading core, the chapters' checker modules, and the
 #: grading package last (its __init__ collects the chapters' checkers).
 _PREFIXES = ("medai_lessons.nn", "medai_lessons.metrics", "medai_lessons.tabular",
+             "medai_lessons.survival",
              "medai_lessons.models", "medai_lessons.data.tables", "medai_lessons.grading")
 
 
