@@ -236,7 +236,7 @@ def postgres():
     """A PostgreSQL server of Debian's packages on a Unix socket in a folder of its own."""
     import tempfile
 
-    pytest.importorskip("psycopg2")
+    pytest.importorskip("psycopg")
     bindir = _pg_bin()
     if bindir is None:
         if os.environ.get("CI"):
