@@ -178,7 +178,26 @@ def autograde(course: GradingCourse, chapter_ids: list[str] | None = None,
             records[ch] = chapter_gradebook(course, ch)
         jobs.append(make_job(course, ch, student, records[ch]))
     _run_jobs(course, jobs, rows, log, workers, scheduler, progress)
+    _register_students(course, [s for (s, _), row in rows.items() if not row.graded])
     return [rows[p] for p in pairs]
+
+
+def _register_students(course: GradingCourse, students: list[str]) -> None:
+    """Students whose submission could not be graded are still in the gradebook, so that the
+    export lists them (with a note that their 0 is not a grade)."""
+    if not students:
+        return
+    import warnings
+
+    from nbgrader.api import MissingEntry
+
+    with course.gradebook() as gb, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for student in sorted(set(students)):
+            try:
+                gb.find_student(student)
+            except MissingEntry:
+                gb.update_or_create_student(student)
 
 
 def _results(jobs, workers: int, scheduler: str | None):

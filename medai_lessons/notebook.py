@@ -83,17 +83,18 @@ def learner_or_reference(name: str, namespace: dict, verbose: bool = True):
     Use a new name for the result (``act = learner_or_reference("sigmoid", globals())``):
     rebinding the learner's own name would hide their work from the graders.
     """
-    from medai_lessons.grading import EXERCISES
-
-    checker, reference = EXERCISES[name]
     func = namespace.get(name)
     if os.environ.get("MEDAI_GRADING_SANDBOX"):
-        # While autograding, the references are stubs (medai_lessons.grading.sandbox) and
-        # nothing here is graded: the cell runs with the learner's function as it is.
+        # While autograding, the references are stubs and the checkers absent
+        # (medai_lessons.grading.sandbox), and nothing here is graded: the cell runs with the
+        # learner's function as it is.
         if func is None:
             raise NameError(f"{name} is not defined (while autograding the course's reference "
                             "implementation cannot stand in)")
         return func
+    from medai_lessons.grading import EXERCISES
+
+    checker, reference = EXERCISES[name]
     if func is None:
         reason = "is not defined yet"
     else:

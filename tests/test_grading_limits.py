@@ -42,7 +42,8 @@ def test_text_results_are_cut_and_small_outputs_images_and_errors_are_kept():
     assert len(out.outputs[0].data["text/plain"]) < 1200
     assert out.outputs[0].data["image/png"] == "i" * 9_000
     assert out.outputs[1].text == "all tests passed\n"
-    assert out.outputs[2].evalue == "e" * 50_000
+    assert out.outputs[2].output_type == "error" and out.outputs[2].ename == "AssertionError"
+    assert out.outputs[2].evalue.startswith("e" * 700) and len(out.outputs[2].evalue) < 1200
 
 
 def test_images_and_json_larger_than_ten_times_the_limit_are_removed_with_a_note():
@@ -77,3 +78,13 @@ def test_markdown_cells_pass_unchanged():
     cell = nbformat.v4.new_markdown_cell("m" * 100_000)
     out, _ = LimitOutputSize().preprocess_cell(cell, {}, 0)
     assert out.source == "m" * 100_000
+
+
+def test_scripts_never_reach_a_browser():
+    html = new_output("display_data", data={"text/html": "<b>ok</b><script>steal()</script>",
+                                            "application/javascript": "steal()",
+                                            "text/plain": "ok"})
+    out = _run(_cell(html))
+    data = out.outputs[0].data
+    assert "application/javascript" not in data and "<script>" not in data["text/html"]
+    assert "<b>ok</b>" in data["text/html"] and data["text/plain"] == "ok"

@@ -36,6 +36,12 @@ from medai_lessons.grading.core import (
     fail,
     require_callable,
 )
+from medai_lessons.grading.probes import (
+    _tiny_gan,
+    _WatchedOptimizer,  # noqa: F401 - checkers' tests use it from here
+    loss_value_and_gradients,
+    train_step_probe,
+)
 from medai_lessons.nn import gan as ref
 
 RTOL, ATOL = 1e-5, 1e-5
@@ -61,28 +67,6 @@ def _softplus(x: np.ndarray) -> np.ndarray:
 
 def _logits(rng: np.random.Generator, n: int, scale: float = 2.0) -> np.ndarray:
     return (rng.normal(size=(n, 1)) * scale).astype("float32")
-
-
-def loss_value_and_gradients(loss_fn, arrays) -> dict:
-    """Probe (runs where the learner's function is, see :func:`remote.run_probe`): the loss of
-    ``arrays`` as TensorFlow variables, whether it is a tensor, and its gradients, as plain
-    data."""
-    tf = _tf()
-    variables = [tf.Variable(a) for a in arrays]
-    with tf.GradientTape() as tape:
-        value = loss_fn(*variables)
-    out = {"is_tensor": bool(tf.is_tensor(value)), "type": type(value).__name__,
-           "repr": repr(value)[:200], "value": None, "grads": None}
-    if value is None:
-        return out
-    try:
-        out["value"] = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        return out
-    if out["is_tensor"]:
-        out["grads"] = [None if g is None else np.array(g, dtype=np.float64)
-                        for g in tape.gradient(value, variables)]
-    return out
 
 
 def _value_and_gradients(loss_fn, arrays, exercise: str, case: str, inputs: str):
@@ -312,58 +296,6 @@ def check_build_discriminator(build_discriminator, strict: bool = False) -> None
 
 # --- train_step --------------------------------------------------------------------------------
 
-class _WatchedOptimizer:
-    """An optimizer that notes which variables it is asked to update, then updates them."""
-
-    def __init__(self, inner, name: str, log: list):
-        self._inner, self._name, self._log = inner, name, log
-
-    def _note(self, variables) -> None:
-        self._log.append((self._name, [id(v) for v in variables]))
-
-    def apply_gradients(self, grads_and_vars, *args, **kwargs):
-        pairs = list(grads_and_vars)
-        self._note([v for g, v in pairs if g is not None])
-        return self._inner.apply_gradients(pairs, *args, **kwargs)
-
-    def apply(self, grads, trainable_variables=None, *args, **kwargs):
-        grads = list(grads)
-        if trainable_variables is not None:
-            trainable_variables = list(trainable_variables)
-            pairs = zip(grads, trainable_variables, strict=False)
-            self._note([v for g, v in pairs if g is not None])
-        else:
-            self._note(list(self._inner.variables))
-        return self._inner.apply(grads, trainable_variables, *args, **kwargs)
-
-    def minimize(self, loss, var_list, tape=None):
-        var_list = list(var_list)
-        self._note(var_list)
-        return self._inner.minimize(loss, var_list, tape=tape)
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-
-def _tiny_gan(latent_dim: int, image_shape, seed: int, noise_free: bool):
-    """A generator (noise -> image, ignoring the noise when ``noise_free``) and a
-    discriminator without dropout or batch normalization, seeded."""
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    size = int(np.prod(image_shape))
-    first = ([keras.layers.Lambda(lambda z: z[:, :1] * 0.0, name="ignore_noise")]
-             if noise_free else [])
-    generator = keras.Sequential([keras.Input(shape=(latent_dim,)), *first,
-                                  keras.layers.Dense(size, activation="tanh"),
-                                  keras.layers.Reshape(tuple(image_shape))], name="g")
-    discriminator = keras.Sequential([keras.Input(shape=tuple(image_shape)),
-                                      keras.layers.Flatten(),
-                                      keras.layers.Dense(5, activation="tanh"),
-                                      keras.layers.Dense(1)], name="d")
-    return generator, discriminator
-
-
 def _expected_step(generator, discriminator, real, latent_dim: int, lr: float):
     """The reference's weights after one step, alternating and simultaneous, and the losses."""
     tf = _tf()
@@ -416,59 +348,6 @@ _STEP_HINT = ("1) noise z = tf.random.normal([batch, latent_dim]); with a Gradie
               "discriminator.trainable_variables only, applied with d_opt. 2) new noise; with "
               "a new GradientTape: g_loss = generator_loss(D(G(z))); gradients with respect to "
               "generator.trainable_variables only, applied with g_opt. Return d_loss, g_loss.")
-
-
-def _variable_index(g, d) -> dict:
-    out = {id(v): ["g", i] for i, v in enumerate(g.trainable_variables)}
-    out.update({id(v): ["d", i] for i, v in enumerate(d.trainable_variables)})
-    return out
-
-
-def train_step_probe(train_step, spec: dict) -> dict:
-    """Probe (runs where the learner's function is, see :func:`remote.run_probe`): build the
-    two networks ``spec`` describes, call ``train_step`` on them with watched optimizers, and
-    report as plain data what it returned, which weights each optimizer was given and the
-    weights afterwards."""
-    import keras
-
-    tf = _tf()
-    if spec.get("g_config"):
-        g = keras.saving.deserialize_keras_object(spec["g_config"])
-        d = keras.saving.deserialize_keras_object(spec["d_config"])
-    else:
-        g, d = _tiny_gan(spec["latent_dim"], tuple(spec["image_shape"]), spec["seed"],
-                         noise_free=spec["noise_free"])
-    g.set_weights(spec["g_weights"])
-    d.set_weights(spec["d_weights"])
-    log: list = []
-
-    def optimizer(name):
-        inner = (keras.optimizers.SGD(learning_rate=spec["lr"]) if spec["optimizer"] == "sgd"
-                 else keras.optimizers.Adam(spec["lr"]))
-        return _WatchedOptimizer(inner, name, log) if spec.get("watch", True) else inner
-
-    g_opt, d_opt = optimizer("g_opt"), optimizer("d_opt")
-    step = tf.function(train_step) if spec.get("compile") else train_step
-    real = tf.constant(spec["real"], dtype=tf.float32)
-    results = []
-    for _ in range(spec.get("calls", 1)):
-        result = step(g, d, g_opt, d_opt, real, spec["latent_dim"])
-        if isinstance(result, (tuple, list)) and len(result) == 2:
-            values = []
-            for value in result:
-                try:
-                    values.append(np.array(value, dtype=np.float64))
-                except (TypeError, ValueError):
-                    values.append(repr(value)[:120])
-            results.append(values)
-        else:
-            results.append(repr(result)[:120])
-    index = _variable_index(g, d)
-    return {"results": results,
-            "log": [[name, [index.get(v, ["?", -1]) for v in ids]] for name, ids in log],
-            "g_after": [v.numpy() for v in g.trainable_variables],
-            "d_after": [v.numpy() for v in d.trainable_variables],
-            "g_count": len(g.trainable_variables), "d_count": len(d.trainable_variables)}
 
 
 def _run_step(train_step, spec: dict, exercise: str, case: str, hint: str) -> dict:

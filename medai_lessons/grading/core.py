@@ -9,10 +9,8 @@ so that a learner sees the stub's own message.
 from __future__ import annotations
 
 import contextlib
-import dis
 import inspect
 import sys
-import types
 import warnings
 from collections.abc import Callable
 
@@ -49,7 +47,10 @@ def fail(exercise: str, case: str, *, inputs=None, expected=None, got=None, hint
     lines = [f"{exercise}: failed on case '{case}'."]
     for label, value in (("input:   ", inputs), ("expected:", expected), ("got:     ", got)):
         if value is not None:
-            lines.append(f"  {label} {value if isinstance(value, str) else _short(value)}")
+            text = value if isinstance(value, str) else _short(value)
+            if len(text) > 2000:  # a learner's string can be any size
+                text = text[:2000] + f"... ({len(text) - 2000:,} more characters)"
+            lines.append(f"  {label} {text}")
     if hint:
         lines.append(f"  hint: {hint}")
     raise AssertionError("\n".join(lines))
@@ -280,83 +281,17 @@ def relative_error(a, b) -> float:
 
 # --- "is it the learner's own work?" ---------------------------------------------------------
 
-_PACKAGE = "medai_lessons"
-_GLOBAL_OPS = {"LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "LOAD_FROM_DICT_OR_GLOBALS"}
+from medai_lessons.grading.probes import (  # noqa: E402 - kernel-side code, also used here
+    _from_package,
+    _own_implementation_problems,
+    own_implementation_report,
+)
+
 _TRAP_MESSAGE = "medai-lessons: the course's reference implementation was called"
 
 #: exercise name -> a function returning sample arguments, for the runtime check of
 #: :func:`assert_own_implementation` (each chapter's checker module registers its exercises).
 SAMPLE_ARGS: dict[str, Callable[[], tuple]] = {}
-
-
-def _from_package(obj) -> bool:
-    """True for the course package's modules, functions, classes and registries."""
-    if isinstance(obj, types.ModuleType):
-        return obj.__name__ == _PACKAGE or obj.__name__.startswith(_PACKAGE + ".")
-    module = getattr(obj, "__module__", None) or ""
-    if module == _PACKAGE or module.startswith(_PACKAGE + "."):
-        return True
-    if isinstance(obj, (dict, list, tuple, set)):
-        values = obj.values() if isinstance(obj, dict) else obj
-        return any(_from_package(v) for v in list(values)[:200]
-                   if not isinstance(v, (dict, list, tuple, set)))
-    return False
-
-
-def _code_objects(code: types.CodeType):
-    yield code
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            yield from _code_objects(const)
-
-
-def _global_names(code: types.CodeType) -> tuple[set[str], set[str]]:
-    """Names a function reads as globals (not attribute names like the ``tanh`` of
-    ``np.tanh``), and the modules it imports, in its body and nested functions."""
-    names, imports = set(), set()
-    for co in _code_objects(code):
-        for ins in dis.get_instructions(co):
-            if ins.opname in _GLOBAL_OPS:
-                names.add(ins.argval)
-            elif ins.opname == "IMPORT_NAME":
-                imports.add(ins.argval)
-    return names, imports
-
-
-def _own_implementation_problems(func, seen: set[int], depth: int = 0):
-    func = inspect.unwrap(func)
-    if id(func) in seen or depth > 5:
-        return
-    seen.add(id(func))
-    code = getattr(func, "__code__", None)
-    if code is None:
-        return
-    namespace = getattr(func, "__globals__", {})
-    names, imports = _global_names(code)
-    for module in imports:
-        if module == _PACKAGE or module.startswith(_PACKAGE + "."):
-            yield f"your code imports {module}, the course's reference code"
-    reachable = [(n, namespace[n]) for n in sorted(names) if n in namespace]
-    for cell in func.__closure__ or ():
-        try:
-            reachable.append(("<closure>", cell.cell_contents))
-        except ValueError:
-            continue
-    reachable += [("<default argument>", d) for d in (func.__defaults__ or ())]
-    for name, obj in reachable:
-        if _from_package(obj):
-            label = getattr(obj, "__name__", type(obj).__name__)
-            yield f"your code uses '{name}', which is the course's reference code ({label})"
-        elif inspect.isfunction(obj):
-            yield from _own_implementation_problems(obj, seen, depth + 1)
-
-
-def own_implementation_report(func) -> list[str]:
-    """What :func:`assert_own_implementation`'s scan finds, as plain text (runs in the
-    grading kernel: a probe of ``medai_lessons.grading.remote``)."""
-    if _from_package(func) or _from_package(inspect.unwrap(func)):
-        return [f"{func!r} is the course's reference implementation"]
-    return list(_own_implementation_problems(func, set()))
 
 
 @contextlib.contextmanager

@@ -38,6 +38,7 @@ import threading
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer, Unicode
@@ -141,6 +142,7 @@ class ExecuteGradedWork(Execute):
                     f"machine where submissions cannot harm anything, pass {UNSANDBOXED_FLAG} "
                     "to medai-course autograde (c.ExecuteGradedWork.sandbox = False).")
         self._dead = None
+        self._output_used = {}
         if core.CASE_SALT is None:  # seeded cases this process checks cannot be looked up
             core.CASE_SALT = secrets.randbits(31)
         with tempfile.TemporaryDirectory(prefix="medai-grading-") as tmp:
@@ -168,6 +170,10 @@ class ExecuteGradedWork(Execute):
             self._timer.daemon = True
             self._timer.start()
 
+    # nbclient binds its sync wrapper to its own coroutine: rebind it to this one, so that
+    # the wall-clock limit starts with every kernel
+    start_new_kernel = run_sync(async_start_new_kernel)
+
     def _stop_kernel(self, why: str) -> None:
         self._dead = why
         process = getattr(getattr(self.km, "provisioner", None), "process", None)
@@ -179,13 +185,30 @@ class ExecuteGradedWork(Execute):
         if self._remote is None:
             interrupt = None
             if self.km is not None:
-                from jupyter_core.utils import run_sync
-
                 interrupt = run_sync(self.km.interrupt_kernel)
             self._remote = remote.RemoteKernel(self.km.get_connection_info(),
                                                interrupt=interrupt, log=self.log,
                                                answer_wait=float(self.iopub_timeout or 60))
         return self._remote
+
+    #: characters of output kept per cell while it runs (the rest is dropped as it arrives,
+    #: so that a flood of output cannot fill the grader's memory)
+    max_output_chars = Integer(2_000_000, help="output characters kept per cell while it "
+                                               "runs").tag(config=True)
+    _output_used: dict = {}
+
+    def output(self, outs, msg, display_id, cell_index):
+        content = msg.get("content", {})
+        size = len(content.get("text", "")) + sum(
+            len(v) if isinstance(v, str) else 1000 for v in content.get("data", {}).values())
+        used = self._output_used.get(cell_index, 0)
+        self._output_used[cell_index] = used + size
+        if used + size > self.max_output_chars:
+            if used <= self.max_output_chars:
+                outs.append(new_output("stream", name="stdout", text=(
+                    "\n(further output of this cell dropped by the course's grader)\n")))
+            return None
+        return super().output(outs, msg, display_id, cell_index)
 
     # -- cells ---------------------------------------------------------------------------------
     def preprocess_cell(self, cell, resources, index):
@@ -229,10 +252,11 @@ class ExecuteGradedWork(Execute):
         except Exception as exc:  # noqa: BLE001 - no connection: the test cannot pass
             result = remote.TestResult(False, "", "GradingError",
                                        f"the test could not run: {type(exc).__name__}: {exc}")
+        # Only what the checks printed: what the learner's code printed while it was called
+        # stays in the kernel (it could show the checks' inputs).
         outputs = []
-        printed = result.printed + "".join(kernel.printed if kernel is not None else [])
-        if printed:
-            outputs.append(new_output("stream", name="stdout", text=printed))
+        if result.printed:
+            outputs.append(new_output("stream", name="stdout", text=result.printed[:20_000]))
         if not result.passed:
             outputs.append(new_output("error", ename=result.ename, evalue=result.evalue,
                                       traceback=[f"{result.ename}: {line}" if i == 0 else line

@@ -100,7 +100,19 @@ def make_job(course: GradingCourse, chapter: str, student: str, records: bytes) 
                       config=(course.root / CONFIG_NAME).read_text(encoding="utf-8"),
                       timestamp=stamp.read_text(encoding="utf-8").strip() if stamp.is_file()
                       else None, timeout=course.timeout, sandbox=course.sandbox,
-                      salt=course.case_salt())
+                      salt=submission_salt(course.case_salt(), chapter, student,
+                                           (folder / f"{chapter}.ipynb").read_bytes()))
+
+
+def submission_salt(secret: int, chapter: str, student: str, notebook: bytes) -> int:
+    """The salt of one submission's seeded cases: from the course's secret and the
+    submission's own bytes, so that the same submission is always checked on the same inputs
+    (on any worker) and a resubmission on new ones (the inputs a feedback showed are no use
+    for the next try)."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{secret}:{chapter}:{student}:".encode() + notebook).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
 # --- the job --------------------------------------------------------------------------------

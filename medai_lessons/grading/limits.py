@@ -8,7 +8,9 @@ images and JSON have no limit at all. :class:`LimitOutputSize` does what ``Limit
 then cuts every printed text and text result to ``max_chars`` characters (keeping its
 beginning and its end and saying how much was cut), removes any other output (an image, JSON)
 larger than ten times that, and keeps at most ``max_cell_chars`` of all of a cell's outputs
-together. Errors are left as they are: grading reads them.
+together. Errors are kept (grading reads that there is one) and cut the same way. HTML and SVG
+are sanitized and scripts removed (nbconvert's ``SanitizeHTML``), so that no output of a
+submission runs in an instructor's or a learner's browser.
 
 This module is imported by ``course/nbgrader_config.py`` (in nbgrader's process), never by a
 notebook's kernel.
@@ -55,8 +57,15 @@ class LimitOutputSize(LimitOutput):
         cell, resources = super().preprocess_cell(cell, resources, cell_index)
         if cell.cell_type != "code":
             return cell, resources
+        from nbconvert.preprocessors.sanitize import SanitizeHTML
+
+        # no script of a submission reaches an instructor's or a learner's browser
+        cell.outputs = SanitizeHTML().sanitize_code_outputs(cell.outputs)
         used, kept = 0, []
         for output in cell.outputs:
+            if output.output_type == "error":  # grading reads only that there is one
+                output.evalue = self._cut(str(output.get("evalue", "")))
+                output.traceback = [self._cut(line) for line in output.get("traceback", [])[:60]]
             if output.output_type == "stream":
                 output.text = self._cut(output.text)
             elif output.output_type in ("execute_result", "display_data"):

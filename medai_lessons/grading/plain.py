@@ -26,6 +26,8 @@ import numpy as np
 MAX_ARRAY_BYTES = 256 * 1024**2
 #: the deepest nesting of lists, tuples and dicts accepted
 MAX_DEPTH = 32
+#: the widest table accepted
+MAX_COLUMNS = 10_000
 _KINDS = set("biufcUSMm")
 
 
@@ -247,15 +249,14 @@ def _decode_pandas(data, dec):
         s.name = dec(data["name"])
         return s
     columns = [(dec(name), column(values)) for name, values in data["__dataframe__"]]
-    frame = pd.DataFrame({i: values.to_numpy() if values.dtype != object else values.tolist()
-                          for i, (_, values) in enumerate(columns)})
+    if len(columns) > MAX_COLUMNS:
+        raise PlainDataError(f"a table of {len(columns):,} columns is too wide")
     if not columns:
-        frame = pd.DataFrame(index=index)
+        return pd.DataFrame(index=index)
+    frame = pd.concat([values.reset_index(drop=True) for _, values in columns], axis=1,
+                      ignore_index=True)
     frame.columns = [name for name, _ in columns]
     frame.index = index
-    for name, values in columns:
-        if values.dtype == object:
-            frame[name] = frame[name].astype(object)
     return frame
 
 

@@ -30,6 +30,8 @@ from medai_lessons.grading.agent import CALLBACK_KEY, MIME
 
 #: set in the grader's process: checks run here, the learner's code in a kernel
 TRUSTED_PROCESS = False
+#: the largest answer (characters of JSON) the grader reads from a kernel
+MAX_ANSWER_CHARS = 64 * 1024**2
 
 #: builtin exceptions a learner's function may raise that keep their type in the grader
 _KEEP = {name: getattr(builtins, name) for name in (
@@ -54,7 +56,7 @@ class RemoteKernel:
     """The grader's connection to one grading kernel."""
 
     def __init__(self, connection_info: dict, interrupt=None, log=None,
-                 answer_wait: float = 60.0, max_printed: int = 20_000):
+                 answer_wait: float = 60.0):
         from jupyter_client import BlockingKernelClient
 
         self.kc = BlockingKernelClient()
@@ -63,10 +65,8 @@ class RemoteKernel:
         self.interrupt = interrupt
         self.log = log
         self.answer_wait = answer_wait
-        self.max_printed = max_printed
         self.deadline: float | None = None
         self.gone: str | None = None
-        self.printed: list[str] = []
         self._callbacks: dict[int, object] = {}
         self._next = 0
 
@@ -79,11 +79,6 @@ class RemoteKernel:
         if self.deadline is None:
             return 120.0
         return max(0.5, self.deadline - time.monotonic())
-
-    def _keep_printed(self, text: str) -> None:
-        used = sum(map(len, self.printed))
-        if used < self.max_printed:
-            self.printed.append(text[: self.max_printed - used])
 
     def register_callback(self, fn) -> plain.Callback:
         self._next += 1
@@ -112,10 +107,14 @@ class RemoteKernel:
 
         def on_output(msg):
             kind, content = msg["msg_type"], msg["content"]
-            if kind == "display_data" and MIME in content.get("data", {}):
-                answers.append(content["data"][MIME])
-            elif kind == "stream":
-                self._keep_printed(content.get("text", ""))
+            text = content.get("data", {}).get(MIME) if kind == "display_data" else None
+            if isinstance(text, str) and len(text) <= MAX_ANSWER_CHARS:
+                try:
+                    answer = json.loads(text)
+                except ValueError:
+                    return
+                if isinstance(answer, dict) and answer.get("id") == req["id"]:
+                    answers[:] = [answer]
 
         def on_stdin(msg):
             prompt = msg["content"].get("prompt", "")
@@ -133,13 +132,8 @@ class RemoteKernel:
             self._recover()
             raise RemoteTimeout("the learner's code did not finish within the cell's time "
                                 "limit (an endless loop, or far too slow)") from None
-        for text in reversed(answers):
-            try:
-                answer = json.loads(text)
-            except (TypeError, ValueError):
-                continue
-            if isinstance(answer, dict) and answer.get("id") == req["id"]:
-                return self._result(answer)
+        if answers:
+            return self._result(answers[0])
         raise RemoteError("the kernel sent no answer: the notebook may have replaced the "
                           "grader's helper or printed over it")
 
@@ -211,34 +205,24 @@ def _warnings_are_errors() -> bool:
 
 
 def _write_back(arg, after) -> bool:
-    """Copy a change the learner's function made to an argument in its kernel into the
-    grader's argument, so that the checker sees it; True if anything changed."""
+    """Whether the learner's function changed an argument in its kernel. A change to an array
+    (or a table) the checker made for this case is copied into it, so that the checker sees it;
+    the checking code's own module-level arrays are read-only here (:func:`freeze_modules`),
+    and lists and dicts are never changed: those changes are only reported."""
     if isinstance(arg, np.ndarray) and isinstance(after, np.ndarray):
-        if arg.shape == after.shape and np.array_equal(arg, after, equal_nan=arg.dtype.kind
-                                                       in "fc"):
+        if arg.shape == after.shape and arg.dtype == after.dtype and np.array_equal(
+                arg, after, equal_nan=arg.dtype.kind in "fc"):
             return False
         if arg.shape == after.shape and arg.flags.writeable:
             np.copyto(arg, after.astype(arg.dtype, copy=False), casting="unsafe")
         return True
     if isinstance(arg, dict) and isinstance(after, dict):
-        changed = False
-        for key in list(arg):
-            if key not in after:
-                del arg[key]
-                changed = True
-        for key, value in after.items():
-            if key in arg and _write_back(arg[key], value):
-                changed = True
-            elif key not in arg:
-                arg[key] = value
-                changed = True
-        return changed
-    if isinstance(arg, list) and isinstance(after, list):
-        if len(arg) == len(after) and all(not _differs(a, b) for a, b in zip(arg, after,
-                                                                            strict=True)):
-            return False
-        arg[:] = after
-        return True
+        if set(arg) != set(after):
+            return True
+        return any([_write_back(arg[k], after[k]) for k in arg])
+    if isinstance(arg, (list, tuple)) and isinstance(after, (list, tuple)):
+        return len(arg) != len(after) or any(_differs(a, b) for a, b in zip(arg, after,
+                                                                        strict=True))
     if (type(arg).__module__.split(".")[0] == "pandas" and type(after) is type(arg)
             and type(arg).__name__ in ("DataFrame", "Series")):
         if arg.equals(after) and list(getattr(arg, "columns", [])) == list(
@@ -247,6 +231,20 @@ def _write_back(arg, after) -> bool:
         _write_back_pandas(arg, after)
         return True
     return False
+
+
+def freeze_modules(prefix: str = "medai_lessons") -> None:
+    """Make every module-level array of the course's code read-only in this process, so that
+    no learner's function, through the grader, can change what the next learner is checked
+    with."""
+    import sys
+
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == prefix or name.startswith(prefix + ".")):
+            continue
+        for value in list(vars(module).values()):
+            if type(value) is np.ndarray:
+                value.flags.writeable = False
 
 
 def _differs(a, b) -> bool:
@@ -399,8 +397,8 @@ def run_test_cell(kernel: RemoteKernel, source: str, timeout: float) -> TestResu
     through the cell's code."""
     global TRUSTED_PROCESS
     TRUSTED_PROCESS = True
+    freeze_modules()
     kernel.deadline = time.monotonic() + timeout
-    kernel.printed = []
     out = io.StringIO()
     try:
         code = compile(source, "<test cell>", "exec")

@@ -56,6 +56,7 @@ class SandboxPolicy:
     processes: int = 256                  # processes and threads of the sandbox's own user
     file_bytes: int = 256 * 1024**2       # largest file it may write
     wall_seconds: int = 1200              # the whole notebook, from the kernel's start
+    scratch_bytes: int = 512 * 1024**2    # each of /tmp and the working folder (in memory)
     required: bool = True
 
     def to_json(self) -> str:
@@ -98,15 +99,47 @@ def _package_dir() -> Path:
 
 def reference_functions() -> dict[str, set[str]]:
     """module name -> names of the reference implementations the exercises are graded
-    against (every chapter's ``EXERCISES``)."""
+    against (every chapter's ``EXERCISES``) and of every function of the package they call,
+    directly or through a module (``metrics.metrics_from_counts``), at any depth."""
+    import inspect
+    import types
+
     from medai_lessons import grading
+    from medai_lessons.grading.probes import _code_objects
+
+    def ours(obj) -> bool:
+        module = getattr(obj, "__module__", "") or ""
+        return (inspect.isfunction(obj) and module.startswith("medai_lessons")
+                and not module.startswith("medai_lessons.grading")
+                and obj.__qualname__ == obj.__name__)
 
     out: dict[str, set[str]] = {}
-    for _, reference in grading.EXERCISES.values():
-        module = getattr(reference, "__module__", "")
-        if module.startswith("medai_lessons"):
-            out.setdefault(module, set()).add(reference.__name__)
+    todo = [inspect.unwrap(ref) for _, ref in grading.EXERCISES.values()]
+    while todo:
+        func = todo.pop()
+        if not ours(func) or func.__name__ in out.get(func.__module__, ()):
+            continue
+        out.setdefault(func.__module__, set()).add(func.__name__)
+        names = set()
+        for code in _code_objects(func.__code__):
+            names.update(code.co_names)
+        for name in names:
+            obj = func.__globals__.get(name)
+            if isinstance(obj, types.ModuleType) and obj.__name__.startswith("medai_lessons"):
+                todo += [inspect.unwrap(getattr(obj, attr)) for attr in names
+                         if callable(getattr(obj, attr, None))]
+            elif callable(obj):
+                todo.append(inspect.unwrap(obj))
     return out
+
+
+#: what a grading kernel keeps of ``medai_lessons.grading``: the rest (the checkers, their
+#: cases and helpers) is not in its copy of the package
+KERNEL_GRADING_MODULES = ("__init__.py", "agent.py", "plain.py", "guard.py", "probes.py")
+_HIDDEN_MODULE = ('raise ImportError("{name} is not available while grading: the checks run '
+                  'outside the learner\'s kernel")\n')
+_KERNEL_GRADING_INIT = ('"""The part of the course\'s grading code a grading kernel has (see '
+                        'medai_lessons.grading.sandbox)."""\n')
 
 
 STUB_MESSAGE = ("the course's reference implementation of {name} is not available while "
@@ -143,6 +176,12 @@ def grading_copy_of_package() -> Path:
         if not path.is_file():
             path = out / rel / "__init__.py"
         path.write_text(_stub_module(path.read_text(encoding="utf-8"), names), encoding="utf-8")
+    for path in (out / "grading").glob("*.py"):
+        if path.name == "__init__.py":
+            path.write_text(_KERNEL_GRADING_INIT, encoding="utf-8")
+        elif path.name not in KERNEL_GRADING_MODULES:
+            name = f"medai_lessons.grading.{path.stem}"
+            path.write_text(_HIDDEN_MODULE.format(name=name), encoding="utf-8")
     return out
 
 
@@ -169,8 +208,7 @@ class Sandbox:
         self.base = Path(self.base)
         self.uid = 100_000 + secrets.randbelow(800_000)
         self.run_dir = self.base / "run"      # connection file and the kernel's sockets
-        self.work_dir = self.base / "work"    # the kernel's working folder
-        for d in (self.run_dir, self.work_dir):
+        for d in (self.run_dir,):
             d.mkdir(parents=True, exist_ok=True)
             os.chmod(d, 0o700)
             if os.geteuid() == 0:
@@ -264,11 +302,12 @@ class Sandbox:
         env = [arg for key, value in sorted(self.environment(os.environ).items())
                for arg in ("--setenv", key, value)]
         inner = [bwrap, *unshare, "--die-with-parent", "--new-session", "--clearenv", *env,
-                 "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+                 "--proc", "/proc", "--dev", "/dev",
+                 "--size", str(self.policy.scratch_bytes), "--tmpfs", "/tmp",
                  *self._binds(),
                  "--dir", "/tmp/home", "--chmod", "1777", "/tmp", "--chmod", "0777", "/tmp/home",
                  "--bind", str(self.run_dir), str(self.run_dir),
-                 "--bind", str(self.work_dir), WORK_MOUNT,
+                 "--size", str(self.policy.scratch_bytes), "--tmpfs", WORK_MOUNT,
                  "--chdir", WORK_MOUNT,
                  "--hostname", "grading-sandbox",
                  *drop, *argv]
