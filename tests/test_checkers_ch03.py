@@ -110,7 +110,7 @@ def softmax_textbook(logits, axis=-1):
 
 
 def build_cnn_as_in_the_source(input_shape, n_classes):
-    """Seed 000 §4.1 copied, with input_shape= on the first layer and n_classes outputs."""
+    """AI in Medicine §4.1 copied, with input_shape= on the first layer and n_classes outputs."""
     from keras import layers
     from keras import models as keras_models
 
@@ -221,7 +221,7 @@ def avg_pool_sum(x, size=2, stride=2):
 
 
 def avg_pool_source_003(x, size=2, stride=2):
-    # seed 003 §3.2.2: (t + 1)^2 terms divided by s * t, window moved by one pixel
+    # Diagnosis and Treatment §3.2.2: (t + 1)^2 terms divided by s * t, window moved by one pixel
     return avg_pool_loops(x, size + 1, 1) * (size + 1) ** 2 / (size * size)
 
 
@@ -338,7 +338,7 @@ WRONG = [  # checker, wrong answer, the case it fails on, a fragment of the hint
     (check_avg_pool2d, avg_pool_divided_by_size, POOL_HAND, "size**2 values"),
     (check_avg_pool2d, avg_pool_no_stride, POOL_HAND, "without a stride"),
     (check_avg_pool2d, avg_pool_sum, POOL_HAND, "the sum of each window"),
-    (check_avg_pool2d, avg_pool_source_003, POOL_HAND, "seed 003"),
+    (check_avg_pool2d, avg_pool_source_003, POOL_HAND, "Diagnosis and Treatment"),
     (check_avg_pool2d, max_pool_loops, POOL_HAND, "max pooling"),
     (check_softmax, softmax_naive, SOFTMAX_LARGE, "exp(1000) overflows"),
     (check_softmax, softmax_in_place, "a vector of 3 logits", "logits changed in place"),

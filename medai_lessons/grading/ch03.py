@@ -1,4 +1,4 @@
-"""Checkers for chapter 3: convolution, pooling, softmax and the CNN of seed 000 §4.1.
+"""Checkers for chapter 3: convolution, pooling, softmax and the CNN of AI in Medicine §4.1.
 
 The expected values come from TensorFlow itself (``tf.nn.conv2d``, ``tf.nn.max_pool2d``,
 ``tf.nn.avg_pool2d``, ``tf.nn.softmax``) on seeded random inputs in float64. Tolerance
@@ -235,7 +235,7 @@ def _pool_variants(x, size, stride, kind: str) -> dict:
         variants["divided_by_size"] = right * size
         variants["sum"] = right * size * size
         h, w = x.shape[-3:-1]
-        if size + 1 <= min(h, w):  # seed 003: (t + 1)^2 values over s * t, moved by one pixel
+        if size + 1 <= min(h, w):  # (t + 1)^2 values over s * t, moved by one pixel
             variants["source_003"] = ref.avg_pool2d(x, size + 1, 1) * (size + 1) ** 2 / size**2
     if stride != size:
         variants["stride_is_size"] = own(x, size, size)
@@ -260,9 +260,9 @@ _POOL_HINTS = {
         "divided_by_size": "divided by size instead of size * size: a size x size window holds "
                            "size**2 values.",
         "sum": "this is the sum of each window: divide by the size**2 values it holds.",
-        "source_003": "this is seed 003 §3.2.2's formula (errata E3 and E25): (t + 1)**2 values "
-                      "divided by s * t, the window moved one pixel at a time. Average the "
-                      "size x size window (size**2 values) and move it by `stride`.",
+        "source_003": "this is Diagnosis and Treatment §3.2.2's formula (errata E3 and E25): "
+                      "(t + 1)**2 values divided by s * t, the window moved one pixel at a time. "
+                      "Average the size x size window (size**2 values) and move it by `stride`.",
         "stride_is_size": "the window moves by `size`, not by `stride`: the i-th output row "
                           "starts at input row i * stride.",
         "over_channels": "the mean was taken across channels too: pool each channel on its "
@@ -384,7 +384,7 @@ def check_softmax(softmax, strict: bool = False) -> None:
                  _SOFTMAX_HINTS, hint)
 
 
-# --- the CNN of seed 000 §4.1 ----------------------------------------------------------------
+# --- the CNN of AI in Medicine §4.1 ---------------------------------------------------------------
 
 
 def _expected_layers(input_shape, n_classes):
@@ -435,7 +435,7 @@ def _layer_settings(layer) -> dict:
 
 
 def check_build_cnn(build_cnn, strict: bool = False) -> None:
-    """``build_cnn(input_shape, n_classes)`` returns a Keras model with the layers of seed 000
+    """``build_cnn(input_shape, n_classes)`` returns a Keras model with the layers of AI in Medicine
     §4.1 in order: Conv2D(32, 3x3, relu), MaxPooling2D(2x2), Conv2D(64, 3x3, relu),
     MaxPooling2D(2x2), Conv2D(64, 3x3, relu), Flatten, Dense(64, relu), Dense(n_classes,
     softmax); valid padding; input ``(None, *input_shape)``, output ``(None, n_classes)``.

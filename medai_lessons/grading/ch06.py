@@ -464,7 +464,8 @@ def check_build_mlp(build_mlp, strict: bool = False) -> None:
             elif got_layers and got_layers[-1][0] != 1:
                 hint = "end with Dense(1, activation='sigmoid'): one probability per patient."
             else:
-                hint = "Dense(64, relu), Dense(32, relu), Dense(1, sigmoid), as in seed 003 §4.2."
+                hint = ("Dense(64, relu), Dense(32, relu), Dense(1, sigmoid), as in Diagnosis and "
+                        "Treatment §4.2.")
             fail(exercise, case, expected=f"Dense (units, activation) {want_layers}",
                  got=got_layers, hint=hint)
         if out_shape != (None, 1):

@@ -1,4 +1,4 @@
-"""Loss functions (chapter 2, seed 003 §3.1.2).
+"""Loss functions (chapter 2, Diagnosis and Treatment §3.1.2).
 
 Both losses return the mean over samples, as Keras does, so that the learning rate does not
 have to change with the batch size.
