@@ -28,13 +28,15 @@ from medai_lessons.grading import (
     check_conv2d,
     check_max_pool2d,
     check_softmax,
+    check_weighted_binary_cross_entropy,
 )
 from medai_lessons.grading.core import SAMPLE_ARGS
 from medai_lessons.nn import conv as ref
 from medai_lessons.notebook import learner_or_reference
 from nbtools import notebook
 
-CHAPTER_3 = ["conv2d", "max_pool2d", "avg_pool2d", "softmax", "build_cnn"]
+CHAPTER_3 = ["conv2d", "max_pool2d", "avg_pool2d", "softmax", "build_cnn",
+             "weighted_binary_cross_entropy"]
 L = keras.layers
 
 
@@ -126,9 +128,38 @@ def build_cnn_as_in_the_source(input_shape, n_classes):
     return model
 
 
+def wbce_keras_ops(y_true, y_prob, pos_weight):
+    """The answer the chapter asks for: keras.ops, so that Keras can train with it."""
+    from keras import ops
+
+    p = ops.clip(ops.convert_to_tensor(y_prob), 1e-7, 1 - 1e-7)
+    y = ops.cast(y_true, p.dtype)
+    return -ops.mean(pos_weight * y * ops.log(p) + (1 - y) * ops.log(1 - p))
+
+
+def wbce_numpy_weights(y_true, y_prob, pos_weight):
+    """NumPy, with a weight per example and another eps: right values (the chapter's training
+    cell then says it cannot differentiate it)."""
+    y = np.asarray(y_true, dtype=float)
+    p = np.clip(np.asarray(y_prob, dtype=float), 1e-12, 1 - 1e-12)
+    weights = np.where(y == 1, pos_weight, 1.0)
+    return float(np.mean(-weights * (y * np.log(p) + (1 - y) * np.log(1 - p))))
+
+
+def wbce_tensorflow(y_true, y_prob, pos_weight):
+    import tensorflow as tf
+
+    p = tf.clip_by_value(tf.constant(y_prob, tf.float64), 1e-7, 1 - 1e-7)
+    y = tf.cast(y_true, tf.float64)
+    return -tf.reduce_mean(pos_weight * y * tf.math.log(p) + (1 - y) * tf.math.log(1 - p))
+
+
 RIGHT = [(check_conv2d, conv2d_loops), (check_conv2d, conv2d_float32),
          (check_max_pool2d, max_pool_loops), (check_avg_pool2d, avg_pool_loops),
-         (check_softmax, softmax_textbook), (check_build_cnn, build_cnn_as_in_the_source)]
+         (check_softmax, softmax_textbook), (check_build_cnn, build_cnn_as_in_the_source),
+         (check_weighted_binary_cross_entropy, wbce_keras_ops),
+         (check_weighted_binary_cross_entropy, wbce_numpy_weights),
+         (check_weighted_binary_cross_entropy, wbce_tensorflow)]
 
 
 test_checker_accepts_right_answers_written_another_way = pytest.mark.filterwarnings(
@@ -308,6 +339,54 @@ def cnn_fixed_input(input_shape, n_classes):
     return _seed_layers((28, 28, 1), n_classes)
 
 
+def _wbce_terms(y_true, y_prob, eps=1e-7):
+    y = np.asarray(y_true, dtype=float)
+    p = np.clip(np.asarray(y_prob, dtype=float), eps, 1 - eps)
+    return y * np.log(p), (1 - y) * np.log(1 - p)
+
+
+def wbce_weight_on_negatives(y_true, y_prob, pos_weight):
+    pos, neg = _wbce_terms(y_true, y_prob)
+    return -np.mean(pos + pos_weight * neg)
+
+
+def wbce_unweighted(y_true, y_prob, pos_weight):
+    pos, neg = _wbce_terms(y_true, y_prob)
+    return -np.mean(pos + neg)
+
+
+def wbce_weighted_mean(y_true, y_prob, pos_weight):
+    pos, neg = _wbce_terms(y_true, y_prob)
+    w = np.where(np.asarray(y_true) == 1, pos_weight, 1.0)
+    return -np.sum(pos_weight * pos + neg) / np.sum(w)
+
+
+def wbce_both_weighted(y_true, y_prob, pos_weight):
+    pos, neg = _wbce_terms(y_true, y_prob)
+    return -np.mean(pos_weight * (pos + neg))
+
+
+def wbce_sum(y_true, y_prob, pos_weight):
+    pos, neg = _wbce_terms(y_true, y_prob)
+    return -np.sum(pos_weight * pos + neg)
+
+
+def wbce_missing_brackets(y_true, y_prob, pos_weight):
+    """Erratum E14 carried over: the minus sign reaches the first term only."""
+    pos, neg = _wbce_terms(y_true, y_prob)
+    return -np.mean(pos_weight * pos) + np.mean(neg)
+
+
+def wbce_not_clipped(y_true, y_prob, pos_weight):
+    y, p = np.asarray(y_true, dtype=float), np.asarray(y_prob, dtype=float)
+    return -np.mean(pos_weight * y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def wbce_per_example(y_true, y_prob, pos_weight):
+    pos, neg = _wbce_terms(y_true, y_prob)
+    return -(pos_weight * pos + neg)
+
+
 CONV_BATCH = "a batch of 2 images 7x7x3, 3x3 kernels to 4 channels, bias, valid"
 CONV_SINGLE = "one 6x6 grey image, a 3x3 kernel, valid"
 CONV_STRIDE = "stride 2, a 9x8x2 image, 3x3 kernels to 3 channels, bias, valid"
@@ -321,6 +400,8 @@ SOFTMAX_AXIS0 = "axis=0 on a 3x4 matrix (each column sums to 1)"
 SOFTMAX_BATCH = "a batch of 4 rows of 5 logits, axis=-1"
 CNN_XRAY = "28x28 grey chest X-rays, 2 classes"
 CNN_COLOUR = "32x32 colour images, 5 classes"
+WBCE_3 = "4 examples, pos_weight 3"
+WBCE_WRONG = "sure and wrong: p = 0 for a positive, p = 1 for a negative"
 
 WRONG = [  # checker, wrong answer, the case it fails on, a fragment of the hint
     (check_conv2d, conv2d_true_convolution, CONV_SINGLE, "true convolution"),
@@ -355,6 +436,17 @@ WRONG = [  # checker, wrong answer, the case it fails on, a fragment of the hint
     (check_build_cnn, cnn_same_padding, CNN_XRAY, "padding='same'"),
     (check_build_cnn, cnn_no_input, CNN_XRAY, "keras.Input(shape=input_shape)"),
     (check_build_cnn, cnn_fixed_input, CNN_COLOUR, "use the argument"),
+    (check_weighted_binary_cross_entropy, wbce_weight_on_negatives, WBCE_3, "*positive*"),
+    (check_weighted_binary_cross_entropy, wbce_unweighted, WBCE_3, "not used"),
+    (check_weighted_binary_cross_entropy, wbce_weighted_mean, WBCE_3, "total weight"),
+    (check_weighted_binary_cross_entropy, wbce_both_weighted, WBCE_3, "only rescales"),
+    (check_weighted_binary_cross_entropy, wbce_sum, "4 examples, pos_weight 1 (plain binary "
+     "cross-entropy)", "instead of taking the mean"),
+    (check_weighted_binary_cross_entropy, wbce_missing_brackets, "4 examples, pos_weight 1 "
+     "(plain binary cross-entropy)", "E14"),
+    (check_weighted_binary_cross_entropy, wbce_not_clipped, WBCE_WRONG, "clip"),
+    (check_weighted_binary_cross_entropy, wbce_per_example, "4 examples, pos_weight 1 (plain "
+     "binary cross-entropy)", "one number"),
 ]
 
 
@@ -394,7 +486,16 @@ CHEAT_BUILD = """
 """
 
 
-@pytest.mark.parametrize(("source", "name"), [(CHEAT, "conv2d"), (CHEAT_BUILD, "build_cnn")])
+CHEAT_WBCE = """
+    from medai_lessons.nn import weighted_binary_cross_entropy as wbce
+
+    def weighted_binary_cross_entropy(y_true, y_prob, pos_weight):
+        return wbce(y_true, y_prob, pos_weight)
+"""
+
+
+@pytest.mark.parametrize(("source", "name"), [(CHEAT, "conv2d"), (CHEAT_BUILD, "build_cnn"),
+                                              (CHEAT_WBCE, "weighted_binary_cross_entropy")])
 def test_own_implementation_rejects_the_reference(source, name):
     learner = notebook(source)[name]
     EXERCISES[name][0](learner)  # right values ...

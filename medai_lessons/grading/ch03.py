@@ -31,6 +31,7 @@ from medai_lessons.grading.core import (
     keras_shape,
 )
 from medai_lessons.nn import conv as ref
+from medai_lessons.nn import losses as ref_losses
 
 RTOL, ATOL = 1e-5, 1e-6
 
@@ -490,12 +491,133 @@ def check_build_cnn(build_cnn, strict: bool = False) -> None:
         assert_class_probabilities(model, x, exercise=exercise, case=case, what="image")
 
 
+# --- the class-weighted loss ------------------------------------------------------------------
+
+_WBCE_FORMULA = ("-(1/n) * sum over examples of [pos_weight * y * log(p) + (1 - y) * "
+                 "log(1 - p)]: one number, the mean over all n examples.")
+_WBCE_HINTS = {
+    "weight_on_negatives": "pos_weight multiplies the wrong term: it weighs the *positive* "
+                           "examples (y = 1, pneumonia), pos_weight * y * log(p), and leaves "
+                           "the negatives' (1 - y) * log(1 - p) as it is.",
+    "unweighted": "pos_weight is not used: this is plain binary cross-entropy. Multiply the "
+                  "positives' term y * log(p) by pos_weight.",
+    "weighted_mean": "divided by the total weight (sum of the weights) instead of n: the "
+                     "exercise asks for the mean over all n examples, as Keras computes it.",
+    "both_weighted": "pos_weight multiplies both terms, which only rescales the loss: weigh "
+                     "the positives' term y * log(p) alone.",
+    "inverted_weight": "the weight is inverted: pos_weight (not 1 / pos_weight) multiplies the "
+                       "positives' term.",
+    "missing_brackets": "the minus sign (or the mean) reaches only the first term, the bug of "
+                        "erratum E14: -(1/n) * sum of [pos_weight * y * log(p) + "
+                        "(1 - y) * log(1 - p)], with the brackets around both terms.",
+}
+
+
+def _wbce_variants(y, p, w) -> dict:
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    pos, neg = y * np.log(p), (1 - y) * np.log(1 - p)
+    weights = np.where(y == 1, w, 1.0)
+    return {"weight_on_negatives": -np.mean(pos + w * neg),
+            "unweighted": -np.mean(pos + neg),
+            "weighted_mean": -np.sum(w * pos + neg) / np.sum(weights),
+            "both_weighted": -np.mean(w * (pos + neg)),
+            "inverted_weight": -np.mean(pos / w + neg),
+            "missing_brackets": -np.mean(w * pos) + np.mean(neg)}
+
+
+def _wbce_cases(strict: bool):
+    """(case name, y_true, y_prob, pos_weight)."""
+    y4, p4 = np.array([1.0, 0.0, 1.0, 0.0]), np.array([0.9, 0.2, 0.6, 0.4])
+    rng = np.random.default_rng(350)
+    y50 = (rng.random(50) < 0.8).astype(np.int64)
+    p50 = np.clip(rng.beta(2, 2, 50) * 0.9 + 0.1 * y50, 0.01, 0.99)
+    cases = [
+        ("4 examples, pos_weight 1 (plain binary cross-entropy)", y4, p4, 1.0),
+        ("4 examples, pos_weight 3", y4, p4, 3.0),
+        ("50 examples (80 % positive, integer labels), pos_weight 0.25 = n_neg / n_pos",
+         y50, p50, 0.25),
+    ]
+    if strict:
+        rng = np.random.default_rng(351)
+        y200 = (rng.random(200) < 0.3).astype(np.float64)
+        cases += [
+            ("200 examples (30 % positive), pos_weight 2.33", y200,
+             np.clip(rng.random(200), 0.005, 0.995), 2.33),
+            ("one positive example, pos_weight 5", np.array([1.0]), np.array([0.3]), 5.0),
+            ("float32 inputs, pos_weight 0.11", y4.astype(np.float32),
+             p4.astype(np.float32), 0.11),
+        ]
+    return cases
+
+
+def _scalar(got, exercise: str, case: str) -> float:
+    arr = as_array(got, exercise, case)
+    if arr.shape != ():
+        fail(exercise, case, expected="one number (the mean over the examples)",
+             got=f"shape {arr.shape}", hint="take the mean over all examples (ops.mean of the "
+                                              "per-example terms) and return that one number.")
+    return float(arr)
+
+
+def check_weighted_binary_cross_entropy(weighted_binary_cross_entropy,
+                                        strict: bool = False) -> None:
+    """``weighted_binary_cross_entropy(y_true, y_prob, pos_weight)`` is
+    ``-(1/n) Σ [pos_weight · y log p + (1 - y) log(1 - p)]`` on 1-D arrays of labels (0/1)
+    and probabilities: one number, the mean over all n examples, finite when a probability is
+    exactly 0 or 1 (clip it). Values are compared on NumPy arrays (rtol 1e-5; an answer may
+    return a 0-d array or tensor)."""
+    exercise = "weighted_binary_cross_entropy"
+    for case, y, p, w in _wbce_cases(strict):
+        got = call(weighted_binary_cross_entropy, y.copy(), p.copy(), w, exercise=exercise,
+                   case=case, hint="y_true and y_prob are 1-D arrays of the same length; "
+                                    "pos_weight is a number.")
+        value = _scalar(got, exercise, case)
+        yf, pf = y.astype(np.float64), p.astype(np.float64)
+        expected = -np.mean(w * yf * np.log(pf) + (1 - yf) * np.log(1 - pf))
+        inputs = f"y_true {y.tolist() if y.size <= 6 else y.shape}, y_prob " \
+                 f"{np.round(p, 3).tolist() if p.size <= 6 else p.shape}, pos_weight {w}"
+        if not np.isclose(value, expected, rtol=1e-5, atol=1e-7):
+            hint = next((_WBCE_HINTS[k] for k, v in _wbce_variants(yf, pf, w).items()
+                         if np.isclose(value, v, rtol=1e-5, atol=1e-7)), "")
+            assert_close(value, expected, exercise=exercise, case=case, inputs=inputs,
+                         rtol=1e-5, atol=1e-7, hint=hint or _WBCE_FORMULA, n=len(y))
+    # probabilities of exactly 0 and 1: finite, and large when the model is sure and wrong
+    edge = [("sure and wrong: p = 0 for a positive, p = 1 for a negative",
+             np.array([1.0, 0.0]), np.array([0.0, 1.0]), 2.0, "large"),
+            ("sure and right: p = 1 for a positive, p = 0 for a negative",
+             np.array([1.0, 0.0]), np.array([1.0, 0.0]), 2.0, "small")]
+    if strict:
+        edge.append(("a batch of 6 with three probabilities of exactly 0 or 1",
+                     np.array([1.0, 1.0, 0.0, 0.0, 1.0, 0.0]),
+                     np.array([1.0, 0.0, 0.0, 0.3, 0.8, 1.0]), 0.5, "large"))
+    for case, y, p, w, kind in edge:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            got = call(weighted_binary_cross_entropy, y.copy(), p.copy(), w,
+                       exercise=exercise, case=case)
+            value = _scalar(got, exercise, case)
+        inputs = f"y_true {y.tolist()}, y_prob {p.tolist()}, pos_weight {w}"
+        if not np.isfinite(value):
+            fail(exercise, case, inputs=inputs, expected="a finite number", got=value,
+                 hint="log(0) happened: clip the probabilities to [eps, 1 - eps] (e.g. "
+                      "eps = 1e-7, ops.clip(y_prob, eps, 1 - eps)) before taking logs.")
+        if kind == "large" and value < 3.0:
+            fail(exercise, case, inputs=inputs, expected="a large loss (above 3): the model is "
+                 "sure and wrong", got=value, hint="clip with a small eps (1e-7), not a large "
+                                                   "one, and keep the minus sign.")
+        if kind == "small" and not 0.0 <= value < 0.01:
+            fail(exercise, case, inputs=inputs, expected="a loss near 0 (below 0.01)",
+                 got=value, hint="a sure and right model has a loss near 0: check the sign "
+                                 "and which term goes with y and which with 1 - y.")
+
+
 EXERCISES = {
     "conv2d": (check_conv2d, ref.conv2d),
     "max_pool2d": (check_max_pool2d, ref.max_pool2d),
     "avg_pool2d": (check_avg_pool2d, ref.avg_pool2d),
     "softmax": (check_softmax, ref.softmax),
     "build_cnn": (check_build_cnn, ref_models.build_cnn),
+    "weighted_binary_cross_entropy": (check_weighted_binary_cross_entropy,
+                                      ref_losses.weighted_binary_cross_entropy),
 }
 
 
@@ -512,6 +634,8 @@ def _register_samples() -> None:
     SAMPLE_ARGS["avg_pool2d"] = pool_args
     SAMPLE_ARGS["softmax"] = lambda: (np.array([[1000.0, 0.0, -1000.0], [1.0, 2.0, 3.0]]),)
     SAMPLE_ARGS["build_cnn"] = lambda: ((28, 28, 1), 2)
+    SAMPLE_ARGS["weighted_binary_cross_entropy"] = lambda: (
+        np.array([1.0, 0.0, 1.0]), np.array([0.8, 0.3, 0.4]), 2.0)
 
 
 _register_samples()
