@@ -28,6 +28,7 @@ from medai_lessons.grading import (
     check_conv2d,
     check_max_pool2d,
     check_softmax,
+    check_temperature_scale,
     check_weighted_binary_cross_entropy,
 )
 from medai_lessons.grading.core import SAMPLE_ARGS
@@ -36,7 +37,7 @@ from medai_lessons.notebook import learner_or_reference
 from nbtools import notebook
 
 CHAPTER_3 = ["conv2d", "max_pool2d", "avg_pool2d", "softmax", "build_cnn",
-             "weighted_binary_cross_entropy"]
+             "weighted_binary_cross_entropy", "temperature_scale"]
 L = keras.layers
 
 
@@ -154,12 +155,53 @@ def wbce_tensorflow(y_true, y_prob, pos_weight):
     return -tf.reduce_mean(pos_weight * y * tf.math.log(p) + (1 - y) * tf.math.log(1 - p))
 
 
+def _log_loss_at(logits, y, t):
+    z = np.asarray(logits, dtype=float) / t
+    return np.mean(np.logaddexp(0, -z) * y + np.logaddexp(0, z) * (1 - y))
+
+
+def temperature_grid(logits_val, y_val):
+    """A log-spaced grid of temperatures, the loss at each, the best one."""
+    temps = np.exp(np.linspace(np.log(0.05), np.log(20.0), 3000))
+    return float(temps[np.argmin([_log_loss_at(logits_val, y_val, t) for t in temps])])
+
+
+def temperature_scipy(logits_val, y_val):
+    from scipy.optimize import minimize_scalar
+
+    found = minimize_scalar(lambda log_t: _log_loss_at(logits_val, y_val, np.exp(log_t)),
+                            bounds=(np.log(0.01), np.log(100.0)), method="bounded")
+    return float(np.exp(found.x))
+
+
+def temperature_keras(logits_val, y_val):
+    """Gradient descent on log T with TensorFlow (one compiled loop)."""
+    import tensorflow as tf
+
+    logits = tf.constant(logits_val, tf.float64)
+    y = tf.constant(y_val, tf.float64)
+
+    @tf.function
+    def fit():
+        log_t = tf.constant(0.0, tf.float64)
+        for _ in tf.range(400):
+            with tf.GradientTape() as tape:
+                tape.watch(log_t)
+                loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+                    y, logits / tf.exp(log_t)))
+            log_t -= 2.0 * tape.gradient(loss, log_t)
+        return tf.exp(log_t)
+
+    return float(fit())
+
 RIGHT = [(check_conv2d, conv2d_loops), (check_conv2d, conv2d_float32),
          (check_max_pool2d, max_pool_loops), (check_avg_pool2d, avg_pool_loops),
          (check_softmax, softmax_textbook), (check_build_cnn, build_cnn_as_in_the_source),
          (check_weighted_binary_cross_entropy, wbce_keras_ops),
          (check_weighted_binary_cross_entropy, wbce_numpy_weights),
-         (check_weighted_binary_cross_entropy, wbce_tensorflow)]
+         (check_weighted_binary_cross_entropy, wbce_tensorflow),
+         (check_temperature_scale, temperature_grid), (check_temperature_scale, temperature_scipy),
+         (check_temperature_scale, temperature_keras)]
 
 
 test_checker_accepts_right_answers_written_another_way = pytest.mark.filterwarnings(
@@ -387,6 +429,41 @@ def wbce_per_example(y_true, y_prob, pos_weight):
     return -(pos_weight * pos + neg)
 
 
+def temperature_inverted(logits_val, y_val):
+    """Multiplies the logits by T instead of dividing."""
+    temps = np.exp(np.linspace(np.log(0.05), np.log(20.0), 3000))
+    return float(temps[np.argmin([_log_loss_at(np.asarray(logits_val) * t * t, y_val, t)
+                                  for t in temps])])
+
+
+def temperature_only_softens(logits_val, y_val):
+    """Searches T >= 1 only."""
+    temps = np.linspace(1.0, 10.0, 2000)
+    return float(temps[np.argmin([_log_loss_at(logits_val, y_val, t) for t in temps])])
+
+
+def temperature_by_accuracy(logits_val, y_val):
+    """Picks T by accuracy, which no temperature changes: the first T of the grid wins."""
+    temps = np.linspace(1.0, 10.0, 100)
+    acc = [np.mean((np.asarray(logits_val) / t > 0) == y_val) for t in temps]
+    return float(temps[int(np.argmax(acc))])
+
+
+_TEST_LOGITS = np.random.default_rng(99).normal(0.0, 6.0, 400)
+_TEST_LABELS = (np.random.default_rng(98).random(400) < 0.5).astype(int)
+
+
+def temperature_fitted_on_test(logits_val, y_val):
+    """Fits T on the notebook's test split (globals), not on the data passed in."""
+    return temperature_grid(_TEST_LOGITS, _TEST_LABELS)
+
+
+def temperature_coarse(logits_val, y_val):
+    """A grid of whole numbers only."""
+    temps = np.arange(1.0, 11.0)
+    return float(temps[np.argmin([_log_loss_at(logits_val, y_val, t) for t in temps])])
+
+
 CONV_BATCH = "a batch of 2 images 7x7x3, 3x3 kernels to 4 channels, bias, valid"
 CONV_SINGLE = "one 6x6 grey image, a 3x3 kernel, valid"
 CONV_STRIDE = "stride 2, a 9x8x2 image, 3x3 kernels to 3 channels, bias, valid"
@@ -401,6 +478,8 @@ SOFTMAX_BATCH = "a batch of 4 rows of 5 logits, axis=-1"
 CNN_XRAY = "28x28 grey chest X-rays, 2 classes"
 CNN_COLOUR = "32x32 colour images, 5 classes"
 WBCE_3 = "4 examples, pos_weight 3"
+T_OVER = "over-confident: 300 logits three times too large"
+T_UNDER = "under-confident: 300 logits half as large as they should be"
 WBCE_WRONG = "sure and wrong: p = 0 for a positive, p = 1 for a negative"
 
 WRONG = [  # checker, wrong answer, the case it fails on, a fragment of the hint
@@ -447,6 +526,11 @@ WRONG = [  # checker, wrong answer, the case it fails on, a fragment of the hint
     (check_weighted_binary_cross_entropy, wbce_not_clipped, WBCE_WRONG, "clip"),
     (check_weighted_binary_cross_entropy, wbce_per_example, "4 examples, pos_weight 1 (plain "
      "binary cross-entropy)", "one number"),
+    (check_temperature_scale, temperature_inverted, T_OVER, "this is 1 / T"),
+    (check_temperature_scale, temperature_only_softens, T_UNDER, "below 1"),
+    (check_temperature_scale, temperature_by_accuracy, T_OVER, "not by accuracy"),
+    (check_temperature_scale, temperature_fitted_on_test, T_OVER, "not on the test split"),
+    (check_temperature_scale, temperature_coarse, T_OVER, "fine enough"),
 ]
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from medai_lessons import metrics as ref_metrics
 from medai_lessons import models as ref_models
 from medai_lessons.grading.core import (
     SAMPLE_ARGS,
@@ -610,6 +611,74 @@ def check_weighted_binary_cross_entropy(weighted_binary_cross_entropy,
                                  "and which term goes with y and which with 1 - y.")
 
 
+# --- temperature scaling ---------------------------------------------------------------------
+
+
+def _mean_log_loss(logits, y, t) -> float:
+    z = np.asarray(logits, dtype=np.float64) / t
+    return float(np.mean(np.logaddexp(0.0, -z) * y + np.logaddexp(0.0, z) * (1 - y)))
+
+
+def _temperature_cases(strict: bool):
+    """(case name, logits, labels): labels drawn from sigmoid(z), logits = z * scale, so that
+    the best temperature is near ``scale``."""
+    def case(name, seed, n, scale, shift=0.0):
+        rng = np.random.default_rng(seed)
+        z = rng.normal(shift, 2.5, n)
+        y = (rng.random(n) < 1.0 / (1.0 + np.exp(-z))).astype(np.int64)
+        return name, z * scale, y
+
+    cases = [case("over-confident: 300 logits three times too large", 360, 300, 3.0),
+             case("under-confident: 300 logits half as large as they should be", 361, 300,
+                  0.5),
+             case("calibrated: 300 logits", 362, 300, 1.0)]
+    if strict:
+        cases += [case("over-confident, mostly positive: 500 logits 5 times too large", 363, 500,
+                       5.0, shift=2.0),
+                  case("under-confident: 80 logits a third as large", 364, 80, 0.33),
+                  case("slightly over-confident: 1000 logits", 365, 1000, 1.4, shift=-1.0)]
+    return cases
+
+
+def check_temperature_scale(temperature_scale, strict: bool = False) -> None:
+    """``temperature_scale(logits_val, y_val)`` returns the temperature T > 0 that minimises
+    the mean log-loss of ``sigmoid(logits_val / T)`` on the data it is given, to within 1 %
+    (its log-loss within 1e-4 of the minimum); over-confident logits give T > 1,
+    under-confident ones T < 1."""
+    exercise = "temperature_scale"
+    for case, logits, y in _temperature_cases(strict):
+        expected = ref_metrics.temperature_scale(logits, y)
+        inputs = f"logits_val {logits.shape} (from {logits.min():.1f} to {logits.max():.1f}), " \
+                 f"y_val {y.shape} ({int(y.sum())} positive)"
+        got = call(temperature_scale, logits.copy(), y.copy(), exercise=exercise, case=case,
+                   hint="logits_val and y_val are 1-D arrays of the same length; return T.")
+        t = _scalar(got, exercise, case)
+        if not np.isfinite(t) or t <= 0:
+            fail(exercise, case, inputs=inputs, expected=f"a positive temperature, {expected:.4f}",
+                 got=t, hint="T divides the logits: a positive number (search T, or 1/T, over "
+                             "positive values).")
+        best, have = _mean_log_loss(logits, y, expected), _mean_log_loss(logits, y, t)
+        if abs(t - expected) <= 0.01 * expected or have <= best + 1e-4:
+            continue
+        if np.isclose(t, 1.0 / expected, rtol=0.02):
+            hint = ("this is 1 / T: the logits are *divided* by the temperature, "
+                    "sigmoid(logits / T); T > 1 softens over-confident logits.")
+        elif expected < 0.95 and t >= 0.99:
+            hint = ("the best temperature here is below 1 (the logits are under-confident): "
+                    "let the search include T < 1 (e.g. 0.05 to 20), not only T >= 1.")
+        elif np.isclose(t, 1.0, atol=1e-6):
+            hint = ("T = 1 changes nothing: choose T by the log-loss (cross-entropy) of "
+                    "sigmoid(logits / T) against y_val, not by accuracy or ROC AUC, which no "
+                    "temperature changes.")
+        else:
+            hint = ("fit T on the logits and labels passed in (not on the test split or other "
+                    "notebook data), by minimising mean log-loss of sigmoid(logits_val / T) "
+                    "against y_val, with a fine enough search (within 1 %).")
+        fail(exercise, case, inputs=inputs,
+             expected=f"T = {expected:.4f} (log-loss {best:.5f})",
+             got=f"T = {t:.4f} (log-loss {have:.5f})", hint=hint)
+
+
 EXERCISES = {
     "conv2d": (check_conv2d, ref.conv2d),
     "max_pool2d": (check_max_pool2d, ref.max_pool2d),
@@ -618,6 +687,7 @@ EXERCISES = {
     "build_cnn": (check_build_cnn, ref_models.build_cnn),
     "weighted_binary_cross_entropy": (check_weighted_binary_cross_entropy,
                                       ref_losses.weighted_binary_cross_entropy),
+    "temperature_scale": (check_temperature_scale, ref_metrics.temperature_scale),
 }
 
 
@@ -636,6 +706,8 @@ def _register_samples() -> None:
     SAMPLE_ARGS["build_cnn"] = lambda: ((28, 28, 1), 2)
     SAMPLE_ARGS["weighted_binary_cross_entropy"] = lambda: (
         np.array([1.0, 0.0, 1.0]), np.array([0.8, 0.3, 0.4]), 2.0)
+    SAMPLE_ARGS["temperature_scale"] = lambda: (np.array([3.0, -2.0, 1.0, -0.5, 4.0]),
+                                                np.array([1, 0, 0, 0, 1]))
 
 
 _register_samples()
