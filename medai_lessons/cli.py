@@ -10,6 +10,8 @@ Learners:
         Run a notebook's visible tests (fast mode) and summarise them per exercise.
     medai-course chapters
         List the course's chapters.
+    medai-course answers CHAPTER
+        The model answers and rubrics of a chapter's written answers (after writing yours).
 Everyone:
     medai-course doctor
         Versions, CPU/GPU, Jupyter kernels, data cache; what to do about each gap.
@@ -74,6 +76,17 @@ def cmd_workspace(args) -> int:
 def cmd_chapters(args) -> int:
     for ch in chapters(find_course_dir()):
         print(ch)
+    return 0
+
+
+def cmd_answers(args) -> int:
+    from medai_lessons.model_answers import written_answers
+
+    answers = written_answers(args.chapter)
+    if not answers:
+        print(f"{args.chapter} has no written answer.")
+    for answer in answers:
+        print(answer.text())
     return 0
 
 
@@ -234,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("chapters", help="list the chapters")
     p.set_defaults(func=cmd_chapters)
+
+    p = sub.add_parser("answers", help="a chapter's model answers and rubrics for its written "
+                                       "answers (open them after writing your own)")
+    p.add_argument("chapter", help="chapter id, e.g. ch03_cnn (see: medai-course chapters)")
+    p.set_defaults(func=cmd_answers)
 
     p = sub.add_parser("check", help="run a notebook's visible tests and summarise them")
     p.add_argument("notebook", type=Path, help="the notebook, e.g. <workspace>/<ch>/<ch>.ipynb")

@@ -79,17 +79,17 @@ def build_cnn1d_classifier(seq_len: int, n_channels: int, n_classes: int, filter
 
 
 # =============================================================================================
-# Chapter 3: convolutional networks on chest X-rays (seed 000 §4.1)
+# Chapter 3: convolutional networks on chest X-rays (AI in Medicine §4.1)
 # =============================================================================================
 
-#: filters of the three convolutional layers and units of the hidden dense layer of seed 000
+#: filters of the three convolutional layers and units of the hidden dense layer of AI in Medicine
 #: §4.1's CNN
 SEED_CNN_FILTERS = (32, 64, 64)
 SEED_CNN_DENSE = 64
 
 
 def build_cnn(input_shape, n_classes):
-    """The CNN of seed 000 §4.1 (chapter 3's exercise), with the number of classes as an
+    """The CNN of AI in Medicine §4.1 (chapter 3's exercise), with the number of classes as an
     argument instead of the source's fixed 10:
 
     ``Input(input_shape)``, ``Conv2D(32, 3x3, relu)``, ``MaxPooling2D(2x2)``,
@@ -162,14 +162,15 @@ def build_xray_cnn(input_shape=(28, 28, 1), n_classes=2, width=32, dropout=0.3,
     return keras.Model(inputs, outputs, name="xray_cnn")
 
 
-# --- chapter 6: the tabular case study (seed 003 §4.2) ---------------------------------------
+# --- chapter 6: the tabular case study (Diagnosis and Treatment §4.2) -----------------------------
 
-#: the hidden layers of seed 003 §4.2's network
+#: the hidden layers of Diagnosis and Treatment §4.2's network
 TABULAR_MLP_UNITS: tuple[int, ...] = (64, 32)
 
 
 def build_mlp(n_features: int):
-    """The network of seed 003 §4.2 for a table of ``n_features`` measurements, **compiled**
+    """The network of Diagnosis and Treatment §4.2 for a table of ``n_features`` measurements,
+    **compiled**
     (unlike this module's other builders: compiling with metrics that exist is part of
     chapter 6's exercise, erratum E18).
 
@@ -192,7 +193,7 @@ def build_mlp(n_features: int):
     return model
 
 
-# --- chapter 5: generative adversarial networks (seed 000 §4.3, errata E7 and E10) -----------
+# --- chapter 5: generative adversarial networks (AI in Medicine §4.3, errata E7 and E10) ---
 
 #: channels of the generator's 7x7 and 14x14 feature maps (and of the discriminator's second
 #: and first convolution): small enough to train in about a minute on a 2-core CPU

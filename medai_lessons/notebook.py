@@ -75,6 +75,13 @@ def setup(chapter: str, seed: int = 0, tensorflow: bool = True, quiet: bool = Fa
     return Course(chapter=chapter, seed=seed, fast=fast, device=device)
 
 
+def whose(func, name: str, namespace: dict) -> str:
+    """How a figure or a printout names the function it ran: ``"your conv2d"`` when ``func``
+    is the learner's own ``name`` in ``namespace``, else ``"the course's conv2d"`` (what
+    :func:`learner_or_reference` returns when the learner's is not ready)."""
+    return f"your {name}" if namespace.get(name) is func else f"the course's {name}"
+
+
 def learner_or_reference(name: str, namespace: dict, verbose: bool = True):
     """The learner's function ``name`` from ``namespace`` if it passes its checker, else the
     course's reference implementation, with a one-line note, so that one unfinished exercise

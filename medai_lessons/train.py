@@ -4,8 +4,10 @@
   functions as arguments, so a chapter can train with the learner's
   ``mlp_forward``/``mlp_backward`` (or the reference, if those are not finished).
 - :func:`train_xray_cnn` is chapter 3's recipe for its chest X-ray classifier (class weights,
-  a cosine learning-rate decay, early stopping on the validation ROC AUC); the chapter and the
-  study that chose the recipe (``benchmarks/studies/ch03_recipe.py``) both train with it.
+  or the learner's own class-weighted loss; a cosine learning-rate decay, early stopping on the
+  validation ROC AUC); the chapter and the study that chose the recipe
+  (``benchmarks/studies/ch03_recipe.py``) both train with it. :func:`trainable_loss` makes sure
+  a learner's loss can be differentiated by Keras before the chapter trains with it.
 """
 
 from __future__ import annotations
@@ -50,22 +52,76 @@ class XrayTraining:
     ROC AUC of every epoch run, the epoch kept (1-based) and its AUC, and the seconds spent in
     ``fit`` (validation predictions included)."""
 
-    class_weight: dict[int, float]
+    class_weight: dict[int, float] | None
     loss: list[float] = field(default_factory=list)
     val_auc: list[float] = field(default_factory=list)
     best_epoch: int = 0
     best_auc: float = float("-inf")
     seconds: float = 0.0
+    pos_weight: float | None = None
+
+
+def loss_problem(loss: Callable) -> str | None:
+    """Why Keras could not train with ``loss(y_true, y_prob, pos_weight)``, or ``None``.
+
+    The loss is called inside a ``tf.function`` on tensors (as ``model.fit`` calls it) and
+    differentiated with respect to the probabilities; a loss written with NumPy (``np.log``)
+    fails there, or gives no gradient, although its values on NumPy arrays may be right.
+    """
+    import tensorflow as tf
+
+    probabilities = tf.Variable([[0.3, 0.7], [0.6, 0.4], [0.2, 0.8]])
+    labels = tf.constant([1.0, 0.0, 1.0])
+
+    @tf.function
+    def gradient():
+        with tf.GradientTape() as tape:
+            value = loss(labels, probabilities[:, 1], 2.0)
+        return value, tape.gradient(value, probabilities)
+
+    try:
+        value, grad = gradient()
+    except Exception as exc:  # noqa: BLE001 - any failure means: not usable in training
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+    if grad is None or not bool(tf.reduce_any(grad != 0)):
+        return "it gives Keras no gradient"
+    if tuple(value.shape) != ():
+        return f"it returns shape {tuple(value.shape)}, not one number"
+    return None
+
+
+def trainable_loss(loss: Callable, name: str = "weighted_binary_cross_entropy",
+                   verbose: bool = True) -> Callable:
+    """``loss`` if Keras can train with it (:func:`loss_problem`), else the course's
+    reference, with a one-line note that says why and what to change."""
+    from medai_lessons.nn.losses import weighted_binary_cross_entropy
+
+    if loss is weighted_binary_cross_entropy:
+        return loss
+    problem = loss_problem(loss)
+    if problem is None:
+        return loss
+    if verbose:
+        print(f"Keras cannot train with your {name} ({problem}): write it with keras.ops "
+              "(ops.log, ops.clip, ops.mean), not NumPy. This training uses the course's "
+              "reference implementation.")
+    return weighted_binary_cross_entropy
 
 
 def train_xray_cnn(model, x_train, y_train, x_val, y_val, *, epochs: int, batch_size: int = 64,
-                   learning_rate: float = 2e-3, patience: int = 8,
-                   verbose: bool = True) -> XrayTraining:
+                   learning_rate: float = 2e-3, patience: int = 8, verbose: bool = True,
+                   loss: Callable | None = None, pos_weight: float | None = None
+                   ) -> XrayTraining:
     """Chapter 3's recipe, on a softmax classifier of two classes (index 1 = pneumonia).
 
-    - class weights ``n / (2 n_c)`` (both classes weigh the same in total);
+    - without ``loss``: sparse categorical cross-entropy with class weights ``n / (2 n_c)``
+      (both classes weigh the same in total);
+    - with ``loss``, a class-weighted binary cross-entropy ``loss(y_true, y_prob, pos_weight)``
+      on P(pneumonia) (chapter 3's exercise, written with ``keras.ops``): no class weights;
+      ``pos_weight`` defaults to ``n_normal / n_pneumonia``, which weighs the classes as the
+      class weights do, up to a constant factor (Adam hardly notices such a factor);
     - Adam with a cosine decay of the learning rate from ``learning_rate`` to 2 % of it over
-      ``epochs`` epochs; sparse categorical cross-entropy; shuffled batches of ``batch_size``;
+      ``epochs`` epochs; shuffled batches of ``batch_size``;
     - after every epoch the validation ROC AUC of P(pneumonia); training stops when it has not
       improved for ``patience`` epochs, and the model is left with the weights of its best
       epoch. With ``verbose``, one line per epoch.
@@ -91,7 +147,17 @@ def train_xray_cnn(model, x_train, y_train, x_val, y_val, *, epochs: int, batch_
     if len(np.unique(np.asarray(y_val))) < 2:
         raise ValueError("the validation split needs normal (0) and pneumonia (1) images: "
                          "early stopping follows its ROC AUC, which is undefined otherwise")
-    result = XrayTraining(class_weight=balanced_class_weights(y_train, 2))
+    if loss is None:
+        result = XrayTraining(class_weight=balanced_class_weights(y_train, 2))
+        keras_loss = "sparse_categorical_crossentropy"
+    else:
+        if pos_weight is None:
+            pos_weight = float(np.sum(y_train == 0) / np.sum(y_train == 1))
+        result = XrayTraining(class_weight=None, pos_weight=float(pos_weight))
+
+        def keras_loss(y_true, y_pred):
+            y = keras.ops.reshape(keras.ops.cast(y_true, y_pred.dtype), (-1,))
+            return loss(y, y_pred[:, 1], result.pos_weight)
     best_weights = []
     start = time.perf_counter()
 
@@ -112,7 +178,7 @@ def train_xray_cnn(model, x_train, y_train, x_val, y_val, *, epochs: int, batch_
 
     steps = int(epochs) * int(np.ceil(len(y_train) / batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.02)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy")
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=keras_loss)
     model.fit(x_train, y_train, epochs=int(epochs), batch_size=batch_size,
               class_weight=result.class_weight, callbacks=[KeepBest()], verbose=0)
     result.seconds = time.perf_counter() - start

@@ -19,7 +19,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "course"
 SOURCE = COURSE / "source"
-SHARED_DATA = ROOT.parent / "shared" / "data"
+# ../shared/data beside the project, or the nearest one above it (a git worktree of the project
+# may sit a few folders deeper than the main checkout)
+SHARED_DATA = next((folder / "shared" / "data" for folder in ROOT.parents
+                    if (folder / "shared" / "data").is_dir()), ROOT.parent / "shared" / "data")
 
 _jupyter_home = Path(tempfile.mkdtemp(prefix="medai-jupyter-"))
 os.environ["MEDAI_FAST"] = "1"

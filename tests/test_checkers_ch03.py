@@ -28,13 +28,16 @@ from medai_lessons.grading import (
     check_conv2d,
     check_max_pool2d,
     check_softmax,
+    check_temperature_scale,
+    check_weighted_binary_cross_entropy,
 )
 from medai_lessons.grading.core import SAMPLE_ARGS
 from medai_lessons.nn import conv as ref
 from medai_lessons.notebook import learner_or_reference
 from nbtools import notebook
 
-CHAPTER_3 = ["conv2d", "max_pool2d", "avg_pool2d", "softmax", "build_cnn"]
+CHAPTER_3 = ["conv2d", "max_pool2d", "avg_pool2d", "softmax", "build_cnn",
+             "weighted_binary_cross_entropy", "temperature_scale"]
 L = keras.layers
 
 
@@ -110,7 +113,7 @@ def softmax_textbook(logits, axis=-1):
 
 
 def build_cnn_as_in_the_source(input_shape, n_classes):
-    """Seed 000 §4.1 copied, with input_shape= on the first layer and n_classes outputs."""
+    """AI in Medicine §4.1 copied, with input_shape= on the first layer and n_classes outputs."""
     from keras import layers
     from keras import models as keras_models
 
@@ -126,9 +129,79 @@ def build_cnn_as_in_the_source(input_shape, n_classes):
     return model
 
 
+def wbce_keras_ops(y_true, y_prob, pos_weight):
+    """The answer the chapter asks for: keras.ops, so that Keras can train with it."""
+    from keras import ops
+
+    p = ops.clip(ops.convert_to_tensor(y_prob), 1e-7, 1 - 1e-7)
+    y = ops.cast(y_true, p.dtype)
+    return -ops.mean(pos_weight * y * ops.log(p) + (1 - y) * ops.log(1 - p))
+
+
+def wbce_numpy_weights(y_true, y_prob, pos_weight):
+    """NumPy, with a weight per example and another eps: right values (the chapter's training
+    cell then says it cannot differentiate it)."""
+    y = np.asarray(y_true, dtype=float)
+    p = np.clip(np.asarray(y_prob, dtype=float), 1e-12, 1 - 1e-12)
+    weights = np.where(y == 1, pos_weight, 1.0)
+    return float(np.mean(-weights * (y * np.log(p) + (1 - y) * np.log(1 - p))))
+
+
+def wbce_tensorflow(y_true, y_prob, pos_weight):
+    import tensorflow as tf
+
+    p = tf.clip_by_value(tf.constant(y_prob, tf.float64), 1e-7, 1 - 1e-7)
+    y = tf.cast(y_true, tf.float64)
+    return -tf.reduce_mean(pos_weight * y * tf.math.log(p) + (1 - y) * tf.math.log(1 - p))
+
+
+def _log_loss_at(logits, y, t):
+    z = np.asarray(logits, dtype=float) / t
+    return np.mean(np.logaddexp(0, -z) * y + np.logaddexp(0, z) * (1 - y))
+
+
+def temperature_grid(logits_val, y_val):
+    """A log-spaced grid of temperatures, the loss at each, the best one."""
+    temps = np.exp(np.linspace(np.log(0.05), np.log(20.0), 3000))
+    return float(temps[np.argmin([_log_loss_at(logits_val, y_val, t) for t in temps])])
+
+
+def temperature_scipy(logits_val, y_val):
+    from scipy.optimize import minimize_scalar
+
+    found = minimize_scalar(lambda log_t: _log_loss_at(logits_val, y_val, np.exp(log_t)),
+                            bounds=(np.log(0.01), np.log(100.0)), method="bounded")
+    return float(np.exp(found.x))
+
+
+def temperature_keras(logits_val, y_val):
+    """Gradient descent on log T with TensorFlow (one compiled loop)."""
+    import tensorflow as tf
+
+    logits = tf.constant(logits_val, tf.float64)
+    y = tf.constant(y_val, tf.float64)
+
+    @tf.function
+    def fit():
+        log_t = tf.constant(0.0, tf.float64)
+        for _ in tf.range(400):
+            with tf.GradientTape() as tape:
+                tape.watch(log_t)
+                loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+                    y, logits / tf.exp(log_t)))
+            log_t -= 2.0 * tape.gradient(loss, log_t)
+        return tf.exp(log_t)
+
+    return float(fit())
+
 RIGHT = [(check_conv2d, conv2d_loops), (check_conv2d, conv2d_float32),
          (check_max_pool2d, max_pool_loops), (check_avg_pool2d, avg_pool_loops),
-         (check_softmax, softmax_textbook), (check_build_cnn, build_cnn_as_in_the_source)]
+         (check_softmax, softmax_textbook), (check_build_cnn, build_cnn_as_in_the_source),
+         (check_weighted_binary_cross_entropy, wbce_keras_ops),
+         (check_weighted_binary_cross_entropy, wbce_numpy_weights),
+         (check_weighted_binary_cross_entropy, wbce_tensorflow),
+         (check_temperature_scale, temperature_grid), (check_temperature_scale, temperature_scipy),
+         (check_temperature_scale, temperature_keras)]
 
 
 test_checker_accepts_right_answers_written_another_way = pytest.mark.filterwarnings(
@@ -221,7 +294,7 @@ def avg_pool_sum(x, size=2, stride=2):
 
 
 def avg_pool_source_003(x, size=2, stride=2):
-    # seed 003 §3.2.2: (t + 1)^2 terms divided by s * t, window moved by one pixel
+    # Diagnosis and Treatment §3.2.2: (t + 1)^2 terms divided by s * t, window moved by one pixel
     return avg_pool_loops(x, size + 1, 1) * (size + 1) ** 2 / (size * size)
 
 
@@ -308,6 +381,89 @@ def cnn_fixed_input(input_shape, n_classes):
     return _seed_layers((28, 28, 1), n_classes)
 
 
+def _wbce_terms(y_true, y_prob, eps=1e-7):
+    y = np.asarray(y_true, dtype=float)
+    p = np.clip(np.asarray(y_prob, dtype=float), eps, 1 - eps)
+    return y * np.log(p), (1 - y) * np.log(1 - p)
+
+
+def wbce_weight_on_negatives(y_true, y_prob, pos_weight):
+    pos, neg = _wbce_terms(y_true, y_prob)
+    return -np.mean(pos + pos_weight * neg)
+
+
+def wbce_unweighted(y_true, y_prob, pos_weight):
+    pos, neg = _wbce_terms(y_true, y_prob)
+    return -np.mean(pos + neg)
+
+
+def wbce_weighted_mean(y_true, y_prob, pos_weight):
+    pos, neg = _wbce_terms(y_true, y_prob)
+    w = np.where(np.asarray(y_true) == 1, pos_weight, 1.0)
+    return -np.sum(pos_weight * pos + neg) / np.sum(w)
+
+
+def wbce_both_weighted(y_true, y_prob, pos_weight):
+    pos, neg = _wbce_terms(y_true, y_prob)
+    return -np.mean(pos_weight * (pos + neg))
+
+
+def wbce_sum(y_true, y_prob, pos_weight):
+    pos, neg = _wbce_terms(y_true, y_prob)
+    return -np.sum(pos_weight * pos + neg)
+
+
+def wbce_missing_brackets(y_true, y_prob, pos_weight):
+    """Erratum E14 carried over: the minus sign reaches the first term only."""
+    pos, neg = _wbce_terms(y_true, y_prob)
+    return -np.mean(pos_weight * pos) + np.mean(neg)
+
+
+def wbce_not_clipped(y_true, y_prob, pos_weight):
+    y, p = np.asarray(y_true, dtype=float), np.asarray(y_prob, dtype=float)
+    return -np.mean(pos_weight * y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def wbce_per_example(y_true, y_prob, pos_weight):
+    pos, neg = _wbce_terms(y_true, y_prob)
+    return -(pos_weight * pos + neg)
+
+
+def temperature_inverted(logits_val, y_val):
+    """Multiplies the logits by T instead of dividing."""
+    temps = np.exp(np.linspace(np.log(0.05), np.log(20.0), 3000))
+    return float(temps[np.argmin([_log_loss_at(np.asarray(logits_val) * t * t, y_val, t)
+                                  for t in temps])])
+
+
+def temperature_only_softens(logits_val, y_val):
+    """Searches T >= 1 only."""
+    temps = np.linspace(1.0, 10.0, 2000)
+    return float(temps[np.argmin([_log_loss_at(logits_val, y_val, t) for t in temps])])
+
+
+def temperature_by_accuracy(logits_val, y_val):
+    """Picks T by accuracy, which no temperature changes: the first T of the grid wins."""
+    temps = np.linspace(1.0, 10.0, 100)
+    acc = [np.mean((np.asarray(logits_val) / t > 0) == y_val) for t in temps]
+    return float(temps[int(np.argmax(acc))])
+
+
+_TEST_LOGITS = np.random.default_rng(99).normal(0.0, 6.0, 400)
+_TEST_LABELS = (np.random.default_rng(98).random(400) < 0.5).astype(int)
+
+
+def temperature_fitted_on_test(logits_val, y_val):
+    """Fits T on the notebook's test split (globals), not on the data passed in."""
+    return temperature_grid(_TEST_LOGITS, _TEST_LABELS)
+
+
+def temperature_coarse(logits_val, y_val):
+    """A grid of whole numbers only."""
+    temps = np.arange(1.0, 11.0)
+    return float(temps[np.argmin([_log_loss_at(logits_val, y_val, t) for t in temps])])
+
+
 CONV_BATCH = "a batch of 2 images 7x7x3, 3x3 kernels to 4 channels, bias, valid"
 CONV_SINGLE = "one 6x6 grey image, a 3x3 kernel, valid"
 CONV_STRIDE = "stride 2, a 9x8x2 image, 3x3 kernels to 3 channels, bias, valid"
@@ -321,6 +477,10 @@ SOFTMAX_AXIS0 = "axis=0 on a 3x4 matrix (each column sums to 1)"
 SOFTMAX_BATCH = "a batch of 4 rows of 5 logits, axis=-1"
 CNN_XRAY = "28x28 grey chest X-rays, 2 classes"
 CNN_COLOUR = "32x32 colour images, 5 classes"
+WBCE_3 = "4 examples, pos_weight 3"
+T_OVER = "over-confident: 300 logits three times too large"
+T_UNDER = "under-confident: 300 logits half as large as they should be"
+WBCE_WRONG = "sure and wrong: p = 0 for a positive, p = 1 for a negative"
 
 WRONG = [  # checker, wrong answer, the case it fails on, a fragment of the hint
     (check_conv2d, conv2d_true_convolution, CONV_SINGLE, "true convolution"),
@@ -338,7 +498,7 @@ WRONG = [  # checker, wrong answer, the case it fails on, a fragment of the hint
     (check_avg_pool2d, avg_pool_divided_by_size, POOL_HAND, "size**2 values"),
     (check_avg_pool2d, avg_pool_no_stride, POOL_HAND, "without a stride"),
     (check_avg_pool2d, avg_pool_sum, POOL_HAND, "the sum of each window"),
-    (check_avg_pool2d, avg_pool_source_003, POOL_HAND, "seed 003"),
+    (check_avg_pool2d, avg_pool_source_003, POOL_HAND, "Diagnosis and Treatment"),
     (check_avg_pool2d, max_pool_loops, POOL_HAND, "max pooling"),
     (check_softmax, softmax_naive, SOFTMAX_LARGE, "exp(1000) overflows"),
     (check_softmax, softmax_in_place, "a vector of 3 logits", "logits changed in place"),
@@ -355,6 +515,22 @@ WRONG = [  # checker, wrong answer, the case it fails on, a fragment of the hint
     (check_build_cnn, cnn_same_padding, CNN_XRAY, "padding='same'"),
     (check_build_cnn, cnn_no_input, CNN_XRAY, "keras.Input(shape=input_shape)"),
     (check_build_cnn, cnn_fixed_input, CNN_COLOUR, "use the argument"),
+    (check_weighted_binary_cross_entropy, wbce_weight_on_negatives, WBCE_3, "*positive*"),
+    (check_weighted_binary_cross_entropy, wbce_unweighted, WBCE_3, "not used"),
+    (check_weighted_binary_cross_entropy, wbce_weighted_mean, WBCE_3, "total weight"),
+    (check_weighted_binary_cross_entropy, wbce_both_weighted, WBCE_3, "only rescales"),
+    (check_weighted_binary_cross_entropy, wbce_sum, "4 examples, pos_weight 1 (plain binary "
+     "cross-entropy)", "instead of taking the mean"),
+    (check_weighted_binary_cross_entropy, wbce_missing_brackets, "4 examples, pos_weight 1 "
+     "(plain binary cross-entropy)", "E14"),
+    (check_weighted_binary_cross_entropy, wbce_not_clipped, WBCE_WRONG, "clip"),
+    (check_weighted_binary_cross_entropy, wbce_per_example, "4 examples, pos_weight 1 (plain "
+     "binary cross-entropy)", "one number"),
+    (check_temperature_scale, temperature_inverted, T_OVER, "this is 1 / T"),
+    (check_temperature_scale, temperature_only_softens, T_UNDER, "below 1"),
+    (check_temperature_scale, temperature_by_accuracy, T_OVER, "not by accuracy"),
+    (check_temperature_scale, temperature_fitted_on_test, T_OVER, "not on the test split"),
+    (check_temperature_scale, temperature_coarse, T_OVER, "fine enough"),
 ]
 
 
@@ -394,7 +570,16 @@ CHEAT_BUILD = """
 """
 
 
-@pytest.mark.parametrize(("source", "name"), [(CHEAT, "conv2d"), (CHEAT_BUILD, "build_cnn")])
+CHEAT_WBCE = """
+    from medai_lessons.nn import weighted_binary_cross_entropy as wbce
+
+    def weighted_binary_cross_entropy(y_true, y_prob, pos_weight):
+        return wbce(y_true, y_prob, pos_weight)
+"""
+
+
+@pytest.mark.parametrize(("source", "name"), [(CHEAT, "conv2d"), (CHEAT_BUILD, "build_cnn"),
+                                              (CHEAT_WBCE, "weighted_binary_cross_entropy")])
 def test_own_implementation_rejects_the_reference(source, name):
     learner = notebook(source)[name]
     EXERCISES[name][0](learner)  # right values ...

@@ -25,10 +25,12 @@ from medai_lessons.grading import (
     check_gru_cell,
     check_gru_forward,
     check_lstm_cell,
+    check_split_by_patient,
 )
 from nbtools import notebook
 
-CHAPTER_4 = ["gru_cell", "gru_forward", "lstm_cell", "build_gru_classifier"]
+CHAPTER_4 = ["gru_cell", "gru_forward", "lstm_cell", "build_gru_classifier",
+             "split_by_patient"]
 FIRST_CELL_CASE = "seeded GRU, 3 inputs -> 4 units, batch of 2"
 FIRST_LSTM_CASE = "seeded LSTM, 3 inputs -> 4 units, batch of 2"
 FIRST_FORWARD_CASE = "3 sequences of 5 steps, 2 channels -> 4 units"
@@ -43,7 +45,8 @@ def test_chapter_4_exercises_are_registered_with_their_checkers():
     for name in CHAPTER_4:
         checker, reference = EXERCISES[name]
         assert checker.__name__ == f"check_{name}"
-        assert reference.__module__ in ("medai_lessons.nn.rnn", "medai_lessons.models")
+        assert reference.__module__ in ("medai_lessons.nn.rnn", "medai_lessons.models",
+                                       "medai_lessons.tabular")
 
 
 # --- wrong versions, as learners write them --------------------------------------------------
@@ -195,6 +198,80 @@ def model_not_returned(T, d, k):
                       keras.layers.Dense(k, activation="softmax")])
 
 
+# --- split_by_patient ------------------------------------------------------------------------
+
+PATIENTS_CASE = "20 patients (ids 100-119), 5 to 39 beats each, rows grouped by patient, test 0.25"
+
+
+def sbp_rows(patient_ids, test_size, seed):
+    """A random split of the rows (beats), as for independent samples."""
+    order = np.random.default_rng(seed).permutation(len(patient_ids))
+    n_test = int(round(test_size * len(patient_ids)))
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+def sbp_contiguous(patient_ids, test_size, seed):
+    """The last rows as the test part."""
+    n_test = int(round(test_size * len(patient_ids)))
+    idx = np.arange(len(patient_ids))
+    return idx[:-n_test], idx[-n_test:]
+
+
+def sbp_first_patients(patient_ids, test_size, seed):
+    """The first patients (sorted ids), whatever the seed."""
+    patients = np.unique(patient_ids)
+    test = patients[: int(round(test_size * len(patients)))]
+    mask = np.isin(patient_ids, test)
+    return np.flatnonzero(~mask), np.flatnonzero(mask)
+
+
+def sbp_patient_ids(patient_ids, test_size, seed):
+    """Returns the patients, not the rows."""
+    patients = np.random.default_rng(seed).permutation(np.unique(patient_ids))
+    n_test = int(round(test_size * len(patients)))
+    return patients[n_test:], patients[:n_test]
+
+
+def sbp_global_random(patient_ids, test_size, seed):
+    """np.random.shuffle: the global state, the seed unused."""
+    patients = np.unique(patient_ids).copy()
+    np.random.shuffle(patients)
+    test = patients[: int(round(test_size * len(patients)))]
+    mask = np.isin(patient_ids, test)
+    return np.flatnonzero(~mask), np.flatnonzero(mask)
+
+
+def sbp_rows_fraction(patient_ids, test_size, seed):
+    """Test patients added until the test part holds test_size of the *rows*: too many
+    patients when the first ones drawn are small."""
+    patients = np.random.default_rng(seed).permutation(np.unique(patient_ids))
+    chosen, rows = [], 0
+    for p in patients:
+        if rows >= test_size * len(patient_ids):
+            break
+        chosen.append(p)
+        rows += int(np.sum(np.asarray(patient_ids) == p))
+    mask = np.isin(patient_ids, chosen)
+    return np.flatnonzero(~mask), np.flatnonzero(mask)
+
+
+def sbp_group_shuffle_split(patient_ids, test_size, seed):
+    from sklearn.model_selection import GroupShuffleSplit
+
+    splitter = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
+    return next(splitter.split(np.zeros(len(patient_ids)), groups=patient_ids))
+
+
+def sbp_pandas(patient_ids, test_size, seed):
+    import pandas as pd
+
+    ids = pd.Series(patient_ids)
+    patients = ids.drop_duplicates().sample(frac=1.0, random_state=seed)
+    test = set(patients.iloc[: round(test_size * len(patients))])
+    in_test = ids.isin(test).to_numpy()
+    return np.flatnonzero(~in_test), np.flatnonzero(in_test)
+
+
 WRONG = [
     (check_gru_cell, gru_reset_before, FIRST_CELL_CASE, "BEFORE the product"),
     (check_gru_cell, gru_update_swapped, FIRST_CELL_CASE, "update gate works the other way"),
@@ -221,6 +298,12 @@ WRONG = [
     (check_build_gru_classifier, model_reset_before, FIRST_MODEL_CASE, "reset_after=False"),
     (check_build_gru_classifier, model_embedding, FIRST_MODEL_CASE, "no Embedding"),
     (check_build_gru_classifier, model_not_returned, FIRST_MODEL_CASE, "return the model"),
+    (check_split_by_patient, sbp_rows, PATIENTS_CASE, "lets one patient's beats into both"),
+    (check_split_by_patient, sbp_contiguous, PATIENTS_CASE, "no patient in both parts"),
+    (check_split_by_patient, sbp_first_patients, "seeds 0, 1 and 2", "shuffle the patients"),
+    (check_split_by_patient, sbp_patient_ids, PATIENTS_CASE, "not the patient ids"),
+    (check_split_by_patient, sbp_global_random, "the same seed twice", "default_rng(seed)"),
+    (check_split_by_patient, sbp_rows_fraction, PATIENTS_CASE, "not of the rows"),
 ]
 
 
@@ -276,7 +359,8 @@ def model_with_dropout(T, d, k):
 RIGHT = [(check_gru_cell, gru_right), (check_gru_cell, gru_float32),
          (check_gru_forward, forward_comprehension), (check_lstm_cell, lstm_textbook),
          (check_build_gru_classifier, model_functional),
-         (check_build_gru_classifier, model_with_dropout)]
+         (check_build_gru_classifier, model_with_dropout),
+         (check_split_by_patient, sbp_group_shuffle_split), (check_split_by_patient, sbp_pandas)]
 
 
 test_checker_accepts_right_answers_written_differently = accepts_variants(RIGHT)
@@ -327,6 +411,12 @@ def lstm_cell(x_t, h_prev, c_prev, params):
 def build_gru_classifier(seq_len, n_channels, n_classes):
     return keras.Sequential([keras.Input(shape=(seq_len, n_channels)), keras.layers.GRU(64),
                              keras.layers.Dense(n_classes, activation="softmax")])
+def split_by_patient(patient_ids, test_size, seed):
+    patient_ids = np.asarray(patient_ids)
+    patients = np.random.default_rng(seed).permutation(np.unique(patient_ids))
+    n_test = max(1, int(round(test_size * len(patients))))
+    in_test = np.isin(patient_ids, patients[:n_test])
+    return np.flatnonzero(~in_test), np.flatnonzero(in_test)
 """
 
 
@@ -361,6 +451,12 @@ CHEATS = {
 
         def build_gru_classifier(seq_len, n_channels, n_classes):
             return models.build_gru_classifier(seq_len, n_channels, n_classes)
+    """,
+    "split_by_patient": """
+        from medai_lessons.tabular import split_by_patient as course_split
+
+        def split_by_patient(patient_ids, test_size, seed):
+            return course_split(patient_ids, test_size, seed)
     """,
 }
 

@@ -181,7 +181,7 @@ def test_generator_loss_mistakes(func, hint):
 
 
 def seed_generator(input_dim):
-    """Seed 000 §4.3's generator (3 channels, E7)."""
+    """AI in Medicine §4.3's generator (3 channels, E7)."""
     return keras.Sequential([
         keras.Input((input_dim,)), L.Dense(7 * 7 * 16, use_bias=False), L.BatchNormalization(),
         L.LeakyReLU(), L.Reshape((7, 7, 16)),
@@ -216,7 +216,7 @@ def test_build_generator_mistakes(func, hint):
 
 
 def seed_discriminator(image_shape, input_dim=100):
-    """Seed 000 §4.3's discriminator input (E7) with a logit output."""
+    """AI in Medicine §4.3's discriminator input (E7) with a logit output."""
     return keras.Sequential([keras.Input(shape=[input_dim] + [64, 64]),
                              L.Conv2D(8, 5, strides=2, padding="same"), L.Flatten(),
                              L.Dense(1)])
@@ -290,7 +290,7 @@ def test_train_step_mistakes(label, func, case, hint):
 
 
 def test_the_source_training_call_cannot_pass():
-    """Seed 000 §4.3's loop, as a train_step: the stacked model trained on images with
+    """AI in Medicine §4.3's loop, as a train_step: the stacked model trained on images with
     image-shaped labels (E8) raises, and the checker reports it as the case's failure."""
 
     def seed_loop(generator, discriminator, g_opt, d_opt, real_images, latent_dim):

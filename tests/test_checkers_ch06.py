@@ -32,6 +32,7 @@ from medai_lessons.grading import (
     check_choose_threshold,
     check_evaluate_classifier,
     check_fit_preprocessor,
+    check_net_benefit,
     check_stratified_split,
 )
 from medai_lessons.grading.core import SAMPLE_ARGS
@@ -39,7 +40,8 @@ from medai_lessons.notebook import learner_or_reference
 from nbtools import notebook
 
 CHAPTER_6 = ["stratified_split", "fit_preprocessor", "build_mlp", "choose_threshold",
-             "evaluate_classifier"]
+             "evaluate_classifier", "net_benefit"]
+NB_HAND = "10 patients, threshold 0.2 (one score exactly 0.2)"
 SPLIT_120 = "120 seeded patients, 30 % diseased, test 0.25, val 0.15"
 SPLIT_FRAME = "a DataFrame of 200 patients, 20 % diseased, test 0.2, val 0.3"
 PREP_FRAME = "a DataFrame of 40 training and 15 test patients with gaps"
@@ -372,6 +374,44 @@ def ev_recall_score_swapped(y_true, scores, threshold):
     return out
 
 
+def _treated_counts(y_true, scores, threshold, strict=False):
+    y, s = np.asarray(y_true), np.asarray(scores)
+    treated = s > threshold if strict else s >= threshold
+    return np.sum(treated & (y == 1)), np.sum(treated & (y == 0)), len(y)
+
+
+def nb_odds_inverted(y_true, scores, threshold):
+    tp, fp, n = _treated_counts(y_true, scores, threshold)
+    return tp / n - fp / n * (1 - threshold) / threshold
+
+
+def nb_threshold_as_weight(y_true, scores, threshold):
+    tp, fp, n = _treated_counts(y_true, scores, threshold)
+    return tp / n - fp / n * threshold
+
+
+def nb_counts(y_true, scores, threshold):
+    tp, fp, _ = _treated_counts(y_true, scores, threshold)
+    return tp - fp * threshold / (1 - threshold)
+
+
+def nb_rates(y_true, scores, threshold):
+    """Sensitivity minus the false-positive rate times the odds."""
+    tp, fp, _ = _treated_counts(y_true, scores, threshold)
+    y = np.asarray(y_true)
+    return tp / np.sum(y == 1) - fp / np.sum(y == 0) * threshold / (1 - threshold)
+
+
+def nb_strict(y_true, scores, threshold):
+    tp, fp, n = _treated_counts(y_true, scores, threshold, strict=True)
+    return tp / n - fp / n * threshold / (1 - threshold)
+
+
+def nb_no_harm(y_true, scores, threshold):
+    tp, _, n = _treated_counts(y_true, scores, threshold)
+    return tp / n
+
+
 PART = "{}: {}"
 WRONG_VERSIONS = [
     # (checker, wrong version, the case it must fail on, another fragment of the message)
@@ -434,6 +474,12 @@ WRONG_VERSIONS = [
     (check_evaluate_classifier, ev_auc_key, HAND_EVAL + "'", r"add \['roc_auc'\]"),
     (check_evaluate_classifier, ev_recall_score_swapped, f"{HAND_EVAL}: sensitivity",
      "that is PPV"),
+    (check_net_benefit, nb_odds_inverted, NB_HAND, "odds are inverted"),
+    (check_net_benefit, nb_threshold_as_weight, NB_HAND, "not the threshold itself"),
+    (check_net_benefit, nb_counts, NB_HAND, "per patient"),
+    (check_net_benefit, nb_rates, NB_HAND, "sensitivity and 1 - specificity"),
+    (check_net_benefit, nb_strict, NB_HAND, "use >=, not >"),
+    (check_net_benefit, nb_no_harm, NB_HAND, "subtract the false positives"),
 ]
 
 
@@ -575,6 +621,23 @@ def ev_with_sklearn(y_true, scores, threshold):
                 "tp": tp, "fp": fp}
 
 
+def nb_from_confusion_matrix(y_true, scores, threshold):
+    """With scikit-learn's confusion matrix and the odds written as w."""
+    from sklearn.metrics import confusion_matrix
+
+    tn, fp, fn, tp = confusion_matrix(y_true, np.asarray(scores) >= threshold,
+                                      labels=[0, 1]).ravel()
+    w = threshold / (1 - threshold)
+    return (tp - w * fp) / len(y_true)
+
+
+def nb_pandas(y_true, scores, threshold):
+    frame = pd.DataFrame({"y": y_true, "treat": np.asarray(scores) >= threshold})
+    gained = ((frame.y == 1) & frame.treat).mean()
+    harmed = ((frame.y == 0) & frame.treat).mean()
+    return float(gained - harmed * threshold / (1 - threshold))
+
+
 CORRECT_VARIANTS = [
     (check_stratified_split, ss_shuffle_split),
     (check_stratified_split, ss_by_hand),
@@ -585,6 +648,8 @@ CORRECT_VARIANTS = [
     (check_choose_threshold, ct_best_pair),
     (check_choose_threshold, ct_midpoint),
     (check_evaluate_classifier, ev_with_sklearn),
+    (check_net_benefit, nb_from_confusion_matrix),
+    (check_net_benefit, nb_pandas),
 ]
 
 
@@ -657,6 +722,14 @@ TEXTBOOK = """
                 "ppv": ratio(tp, tp + fp), "npv": ratio(tn, tn + fn),
                 "accuracy": ratio(tp + tn, len(y_true)),
                 "roc_auc": float(roc_auc_score(y_true, scores))}
+
+    def net_benefit(y_true, scores, threshold):
+        y_true = np.asarray(y_true)
+        treated = np.asarray(scores, dtype=float) >= threshold
+        n = len(y_true)
+        tp = np.sum(treated & (y_true == 1))
+        fp = np.sum(treated & (y_true == 0))
+        return float(tp / n - fp / n * threshold / (1 - threshold))
 """
 
 
@@ -712,6 +785,12 @@ CHEATS = {
             report = metrics.binary_report(y_true, scores, threshold)
             return {k: report[k] for k in ("sensitivity", "specificity", "ppv", "npv",
                                            "accuracy", "roc_auc")}
+    """,
+    "net_benefit": """
+        import medai_lessons.tabular as t
+
+        def net_benefit(y_true, scores, threshold):
+            return t.net_benefit(y_true, scores, threshold)
     """,
 }
 

@@ -296,3 +296,49 @@ def test_train_xray_cnn_keeps_the_best_validation_epoch(capsys):
         train_xray_cnn(model, x[:32], y[:32], x[32:], np.ones(16, int), epochs=1)
     with pytest.raises(ValueError, match=r"training split has no normal \(0\) image.*random"):
         train_xray_cnn(model, x[:32], np.ones(32, int), x[32:], y[32:], epochs=1)
+
+
+def test_train_xray_cnn_with_a_class_weighted_loss_trains_as_class_weights_do(capsys):
+    """The learner's weighted binary cross-entropy with pos_weight = n_normal / n_pneumonia is
+    the class-weighted loss times the constant 2 n_normal / n: the same seed trains (nearly)
+    the same network, and each epoch's loss is that constant times the class-weighted one."""
+    from medai_lessons.nn import weighted_binary_cross_entropy
+    from medai_lessons.train import train_xray_cnn
+
+    rng = np.random.default_rng(0)
+    y = np.array([0, 1, 1, 1] * 12)
+    x = rng.uniform(0, 0.3, (48, 28, 28, 1)).astype("float32")
+    x[y == 1, 10:18, 10:18] += 0.6
+    runs = {}
+    for name, options in (("class weights", {}),
+                          ("weighted loss", {"loss": weighted_binary_cross_entropy})):
+        keras.utils.set_random_seed(0)
+        model = models.build_xray_cnn(width=4, augment=False)
+        runs[name] = train_xray_cnn(model, x[:32], y[:32], x[32:], y[32:], epochs=3,
+                                    batch_size=16, patience=3, verbose=False, **options)
+    weighted = runs["weighted loss"]
+    assert weighted.class_weight is None and weighted.pos_weight == pytest.approx(8 / 24)
+    factor = 2 * 8 / 32
+    assert np.allclose(weighted.loss, factor * np.array(runs["class weights"].loss), rtol=1e-3)
+    assert np.allclose(weighted.val_auc, runs["class weights"].val_auc, atol=1e-3)
+
+
+def test_a_loss_written_with_numpy_is_not_trained_with_and_the_note_says_why(capsys):
+    from medai_lessons.nn import weighted_binary_cross_entropy
+    from medai_lessons.train import loss_problem, trainable_loss
+
+    def numpy_loss(y_true, y_prob, pos_weight):
+        y, p = np.asarray(y_true), np.clip(np.asarray(y_prob), 1e-7, 1 - 1e-7)
+        return -np.mean(pos_weight * y * np.log(p) + (1 - y) * np.log(1 - p))
+
+    def ops_loss(y_true, y_prob, pos_weight):
+        p = keras.ops.clip(y_prob, 1e-7, 1 - 1e-7)
+        return -keras.ops.mean(pos_weight * y_true * keras.ops.log(p)
+                               + (1 - y_true) * keras.ops.log(1 - p))
+
+    assert loss_problem(numpy_loss)
+    assert loss_problem(lambda y, p, w: keras.ops.zeros(())) == "it gives Keras no gradient"
+    assert loss_problem(ops_loss) is None
+    assert trainable_loss(ops_loss) is ops_loss
+    assert trainable_loss(numpy_loss) is weighted_binary_cross_entropy
+    assert "write it with keras.ops" in capsys.readouterr().out

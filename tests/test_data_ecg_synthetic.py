@@ -177,3 +177,23 @@ def test_load_dataset_prints_that_it_is_synthetic(capsys):
     out = capsys.readouterr().out
     assert ds.source == "synthetic"
     assert "SYNTHETIC" in out and "McSharry" in out
+
+
+def test_patient_beats_resemble_their_own_patient_more_than_others():
+    from medai_lessons.data.ecg_synthetic import make_patient_beats
+
+    beats = make_patient_beats(n_patients=6, beats_per_patient=10, seed=3)
+    assert beats.X.shape == (60, 187) and beats.X.dtype == np.float32
+    assert np.allclose(beats.X.min(axis=1), 0) and np.allclose(beats.X.max(axis=1), 1)
+    assert set(beats.y.tolist()) == {0, 1} and np.mean(beats.y) == pytest.approx(0.3)
+    assert np.array_equal(np.unique(beats.patient_ids), np.arange(6))
+    again = make_patient_beats(n_patients=6, beats_per_patient=10, seed=3)
+    assert np.array_equal(beats.X, again.X)
+    normal = beats.y == 0
+    X, ids = beats.X[normal], beats.patient_ids[normal]
+    d = np.linalg.norm(X[:, None] - X[None], axis=-1)
+    same = ids[:, None] == ids[None]
+    off_diagonal = ~np.eye(len(ids), dtype=bool)
+    assert d[same & off_diagonal].mean() < 0.5 * d[~same].mean()
+    with pytest.raises(ValueError, match="n_patients >= 2"):
+        make_patient_beats(n_patients=1)

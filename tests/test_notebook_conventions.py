@@ -3,7 +3,8 @@
 Fast checks, no kernel: committed without outputs; the standard python3 kernel; nbgrader
 metadata schema 3 with unique grade_ids; test cells that import their checkers in the same
 cell; a written answer in every chapter; "From the source document" boxes that name their
-erratum, and every erratum of ../shared/ERRATA.md shown in one of its chapters.
+erratum, every erratum of docs/errata.md (which holds ../shared/ERRATA.md) shown in one of its
+chapters; prose that speaks to the learner, not about the team's machines and studies.
 """
 
 from __future__ import annotations
@@ -145,13 +146,25 @@ def _parse_errata(path) -> dict[str, set[str]]:
 
 
 def _errata_by_chapter() -> dict[str, set[str]]:
-    """The shared list (E1-E20) and the course's own (docs/errata.md, from E21 on)."""
+    """docs/errata.md: the shared list the course started from (E1-E20) and the course's own
+    (from E21 on), numbered without gaps."""
+    own = _parse_errata(OWN_ERRATA)
+    numbers = sorted(int(e[1:]) for e in own)
+    assert numbers == list(range(1, len(numbers) + 1)), f"errata ids with gaps: {numbers}"
+    return own
+
+
+def test_the_errata_list_holds_the_shared_list_unchanged():
+    """Every row of ../shared/ERRATA.md is in docs/errata.md, word for word, so that the boxes
+    can link to one list in the repository."""
     if not ERRATA.is_file():
         pytest.skip(f"{ERRATA} is not present on this machine")
-    shared, own = _parse_errata(ERRATA), _parse_errata(OWN_ERRATA)
-    assert not set(shared) & set(own), "the course's own errata must use new ids"
-    assert min(int(e[1:]) for e in own) == max(int(e[1:]) for e in shared) + 1
-    return {**shared, **own}
+    rows = {line.strip() for line in OWN_ERRATA.read_text(encoding="utf-8").splitlines()}
+    shared = [line.strip() for line in ERRATA.read_text(encoding="utf-8").splitlines()
+              if re.match(r"\|\s*E\d+\s*\|", line)]
+    assert len(shared) >= 20, f"no errata rows parsed from {ERRATA}"
+    missing = [line[:40] for line in shared if line not in rows]
+    assert not missing, f"rows of {ERRATA} missing from or changed in docs/errata.md: {missing}"
 
 
 def test_every_erratum_of_a_built_chapter_is_shown():
@@ -227,3 +240,41 @@ def test_the_dependency_check_sees_a_name_rebound_or_changed_in_a_left_out_cell(
     assert names_from_left_out_cells(
         notebook_with("model.fit(x, y)\nnp.mean(y)", "model = build()\nprint(np.pi, model)"),
         "skip-me") == {}                                           # rebound first; a module
+
+
+# What belongs to the team's notes (docs/, benchmarks/README.md), not to a learner's notebook:
+# the processors and machines the course was measured on, benchmark runs, study files.
+_TEAM_NOTES = re.compile(
+    r"\b(?:EPYC|Xeon|Ryzen|Core i\d|Intel|AMD|processors?|CPU models?)\b"
+    r"|test machines?|course's benchmarks?|benchmark runs?|benchmarks/|studies/|results/\w+\.json"
+    r"|\b[Ss]eed 00[03]\b",
+    re.IGNORECASE)
+
+
+def _team_notes(text: str) -> list[str]:
+    return [text[max(0, m.start() - 30):m.end() + 30].replace("\n", " ")
+            for m in _TEAM_NOTES.finditer(text)]
+
+
+def test_learner_prose_names_no_processor_study_file_or_test_machine(chapter):
+    """Markdown and the code a learner reads (comments, strings): no processor, machine,
+    benchmark run or study file, and the source documents by their names, not as 'seed 000'."""
+    found = [(i, hit) for i, c in enumerate(load(chapter).cells) for hit in _team_notes(c.source)]
+    assert not found, f"{chapter.name}: team notes in learner cells: {found}"
+
+
+@pytest.mark.parametrize("text", [
+    "101 s on a quiet 2-core AMD EPYC", "138 s on an Intel Xeon",
+    "as on the course's test machines",
+    "the study is `benchmarks/studies/ch06_ensemble.py`", "in the course's benchmarks",
+    "Seed 000 §3.1", "two machines with different processors"])
+def test_the_team_notes_check_sees_them(text):
+    assert _team_notes(text)
+
+
+@pytest.mark.parametrize("text", [
+    "fit_preprocessor(X_train)", "a preprocessor fitted on the training part",
+    "from medai_lessons.benchmarking import record", "keras.utils.set_random_seed(course.seed)",
+    "the validation split chose the recipe; seeds 0, 1 and 2"])
+def test_the_team_notes_check_leaves_learner_words_alone(text):
+    assert not _team_notes(text)

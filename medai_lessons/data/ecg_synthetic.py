@@ -407,3 +407,64 @@ def make_ecg_dataset(
     if verbose:
         print(ds.summary())
     return ds
+
+
+# --- beats of many patients (chapter 4: beat-level against patient-level splits) ------------
+
+
+@dataclass
+class PatientBeats:
+    """Single heartbeats of several synthetic patients: ``X`` (n_beats, 187) scaled to [0, 1]
+    per beat (125 Hz, the R peak at sample 62, as :func:`medai_lessons.data.load_mitdb` cuts
+    them), ``y`` (0 = normal, 1 = premature ventricular beat), ``patient_ids`` (one per beat)
+    and ``class_names``. SYNTHETIC data, not real patients."""
+
+    X: np.ndarray
+    y: np.ndarray
+    patient_ids: np.ndarray
+    class_names: tuple[str, ...] = ("N", "V")
+
+
+def make_patient_beats(n_patients: int = 40, beats_per_patient: int = 60,
+                       pvc_share: float = 0.3, noise: float = 0.03,
+                       seed: int = 0) -> PatientBeats:
+    """Normal and premature ventricular (PVC) beats of ``n_patients`` synthetic patients, each
+    with a morphology of their own: every patient draws the width, height and timing of their
+    P, QRS and T waves once (and the shape of their PVCs: polarity, width, delay), and each of
+    their beats varies a little around it, with measurement ``noise``. Beats of one patient
+    therefore resemble each other far more than beats of two patients, as in real ECGs: the
+    reason why a split must keep each patient's beats together. Deterministic for a ``seed``."""
+    if n_patients < 2 or beats_per_patient < 2 or not 0 < pvc_share < 1:
+        raise ValueError("need n_patients >= 2, beats_per_patient >= 2 and 0 < pvc_share < 1")
+    rng = np.random.default_rng(seed)
+    fs, n = 125.0, 187
+    t = (np.arange(n) - 62) / fs
+    X, y, ids = [], [], []
+    for patient in range(n_patients):
+        p = {"p_amp": rng.uniform(0.0, 0.2), "p_at": rng.uniform(-0.24, -0.14),
+             "qrs_w": rng.uniform(0.015, 0.05), "r_amp": rng.uniform(0.5, 2.0),
+             "s_amp": rng.uniform(0.0, 0.8), "t_amp": rng.uniform(-0.4, 0.6),
+             "t_at": rng.uniform(0.18, 0.36), "t_w": rng.uniform(0.04, 0.09),
+             "v_w": rng.uniform(0.03, 0.06), "v_amp": rng.choice([-1.0, 1.0])
+             * rng.uniform(0.5, 2.0), "v_at": rng.uniform(-0.05, 0.05),
+             "v_t": rng.uniform(0.0, 0.6), "wander": rng.uniform(-0.3, 0.3)}
+        n_pvc = int(round(pvc_share * beats_per_patient))
+        kinds = np.r_[np.zeros(beats_per_patient - n_pvc, int), np.ones(n_pvc, int)]
+        for kind in kinds:
+            j = rng.normal(1.0, 0.05, 6)           # the beat-to-beat variation of one patient
+            if kind == 0:
+                beat = (_gauss(t, p["p_at"] * j[0], p["p_amp"] * j[1], 0.025)
+                        + _gauss(t, 0.0, p["r_amp"] * j[2], p["qrs_w"] * j[3])
+                        - _gauss(t, 0.03, p["s_amp"] * j[4], p["qrs_w"])
+                        + _gauss(t, p["t_at"], p["t_amp"] * j[5], p["t_w"]))
+            else:
+                beat = (_gauss(t, p["v_at"] * j[0], p["v_amp"] * j[1], p["v_w"] * j[2])
+                        - _gauss(t, p["v_at"] + 0.3 * j[3],
+                                 np.sign(p["v_amp"]) * p["v_t"] * j[4], 0.07))
+            beat = beat + p["wander"] * t + rng.normal(0.0, noise, n)
+            beat = (beat - beat.min()) / max(beat.max() - beat.min(), 1e-9)
+            X.append(beat)
+            y.append(kind)
+            ids.append(patient)
+    return PatientBeats(np.asarray(X, np.float32), np.asarray(y, np.int64),
+                        np.asarray(ids, np.int64))

@@ -1,4 +1,4 @@
-"""Checkers for chapter 3: convolution, pooling, softmax and the CNN of seed 000 §4.1.
+"""Checkers for chapter 3: convolution, pooling, softmax and the CNN of AI in Medicine §4.1.
 
 The expected values come from TensorFlow itself (``tf.nn.conv2d``, ``tf.nn.max_pool2d``,
 ``tf.nn.avg_pool2d``, ``tf.nn.softmax``) on seeded random inputs in float64. Tolerance
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from medai_lessons import metrics as ref_metrics
 from medai_lessons import models as ref_models
 from medai_lessons.grading.core import (
     SAMPLE_ARGS,
@@ -32,6 +33,7 @@ from medai_lessons.grading.core import (
     keras_shape,
 )
 from medai_lessons.nn import conv as ref
+from medai_lessons.nn import losses as ref_losses
 
 RTOL, ATOL = 1e-5, 1e-6
 
@@ -236,7 +238,7 @@ def _pool_variants(x, size, stride, kind: str) -> dict:
         variants["divided_by_size"] = right * size
         variants["sum"] = right * size * size
         h, w = x.shape[-3:-1]
-        if size + 1 <= min(h, w):  # seed 003: (t + 1)^2 values over s * t, moved by one pixel
+        if size + 1 <= min(h, w):  # (t + 1)^2 values over s * t, moved by one pixel
             variants["source_003"] = ref.avg_pool2d(x, size + 1, 1) * (size + 1) ** 2 / size**2
     if stride != size:
         variants["stride_is_size"] = own(x, size, size)
@@ -261,9 +263,9 @@ _POOL_HINTS = {
         "divided_by_size": "divided by size instead of size * size: a size x size window holds "
                            "size**2 values.",
         "sum": "this is the sum of each window: divide by the size**2 values it holds.",
-        "source_003": "this is seed 003 §3.2.2's formula (errata E3 and E25): (t + 1)**2 values "
-                      "divided by s * t, the window moved one pixel at a time. Average the "
-                      "size x size window (size**2 values) and move it by `stride`.",
+        "source_003": "this is Diagnosis and Treatment §3.2.2's formula (errata E3 and E25): "
+                      "(t + 1)**2 values divided by s * t, the window moved one pixel at a time. "
+                      "Average the size x size window (size**2 values) and move it by `stride`.",
         "stride_is_size": "the window moves by `size`, not by `stride`: the i-th output row "
                           "starts at input row i * stride.",
         "over_channels": "the mean was taken across channels too: pool each channel on its "
@@ -385,7 +387,7 @@ def check_softmax(softmax, strict: bool = False) -> None:
                  _SOFTMAX_HINTS, hint)
 
 
-# --- the CNN of seed 000 §4.1 ----------------------------------------------------------------
+# --- the CNN of AI in Medicine §4.1 ---------------------------------------------------------------
 
 
 def _expected_layers(input_shape, n_classes):
@@ -436,7 +438,7 @@ def _layer_settings(layer) -> dict:
 
 
 def check_build_cnn(build_cnn, strict: bool = False) -> None:
-    """``build_cnn(input_shape, n_classes)`` returns a Keras model with the layers of seed 000
+    """``build_cnn(input_shape, n_classes)`` returns a Keras model with the layers of AI in Medicine
     §4.1 in order: Conv2D(32, 3x3, relu), MaxPooling2D(2x2), Conv2D(64, 3x3, relu),
     MaxPooling2D(2x2), Conv2D(64, 3x3, relu), Flatten, Dense(64, relu), Dense(n_classes,
     softmax); valid padding; input ``(None, *input_shape)``, output ``(None, n_classes)``.
@@ -491,12 +493,202 @@ def check_build_cnn(build_cnn, strict: bool = False) -> None:
         assert_class_probabilities(model, x, exercise=exercise, case=case, what="image")
 
 
+# --- the class-weighted loss ------------------------------------------------------------------
+
+_WBCE_FORMULA = ("-(1/n) * sum over examples of [pos_weight * y * log(p) + (1 - y) * "
+                 "log(1 - p)]: one number, the mean over all n examples.")
+_WBCE_HINTS = {
+    "weight_on_negatives": "pos_weight multiplies the wrong term: it weighs the *positive* "
+                           "examples (y = 1, pneumonia), pos_weight * y * log(p), and leaves "
+                           "the negatives' (1 - y) * log(1 - p) as it is.",
+    "unweighted": "pos_weight is not used: this is plain binary cross-entropy. Multiply the "
+                  "positives' term y * log(p) by pos_weight.",
+    "weighted_mean": "divided by the total weight (sum of the weights) instead of n: the "
+                     "exercise asks for the mean over all n examples, as Keras computes it.",
+    "both_weighted": "pos_weight multiplies both terms, which only rescales the loss: weigh "
+                     "the positives' term y * log(p) alone.",
+    "inverted_weight": "the weight is inverted: pos_weight (not 1 / pos_weight) multiplies the "
+                       "positives' term.",
+    "missing_brackets": "the minus sign (or the mean) reaches only the first term, the bug of "
+                        "erratum E14: -(1/n) * sum of [pos_weight * y * log(p) + "
+                        "(1 - y) * log(1 - p)], with the brackets around both terms.",
+}
+
+
+def _wbce_variants(y, p, w) -> dict:
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    pos, neg = y * np.log(p), (1 - y) * np.log(1 - p)
+    weights = np.where(y == 1, w, 1.0)
+    return {"weight_on_negatives": -np.mean(pos + w * neg),
+            "unweighted": -np.mean(pos + neg),
+            "weighted_mean": -np.sum(w * pos + neg) / np.sum(weights),
+            "both_weighted": -np.mean(w * (pos + neg)),
+            "inverted_weight": -np.mean(pos / w + neg),
+            "missing_brackets": -np.mean(w * pos) + np.mean(neg)}
+
+
+def _wbce_cases(strict: bool):
+    """(case name, y_true, y_prob, pos_weight)."""
+    y4, p4 = np.array([1.0, 0.0, 1.0, 0.0]), np.array([0.9, 0.2, 0.6, 0.4])
+    rng = np.random.default_rng(350)
+    y50 = (rng.random(50) < 0.8).astype(np.int64)
+    p50 = np.clip(rng.beta(2, 2, 50) * 0.9 + 0.1 * y50, 0.01, 0.99)
+    cases = [
+        ("4 examples, pos_weight 1 (plain binary cross-entropy)", y4, p4, 1.0),
+        ("4 examples, pos_weight 3", y4, p4, 3.0),
+        ("50 examples (80 % positive, integer labels), pos_weight 0.25 = n_neg / n_pos",
+         y50, p50, 0.25),
+    ]
+    if strict:
+        rng = np.random.default_rng(351)
+        y200 = (rng.random(200) < 0.3).astype(np.float64)
+        cases += [
+            ("200 examples (30 % positive), pos_weight 2.33", y200,
+             np.clip(rng.random(200), 0.005, 0.995), 2.33),
+            ("one positive example, pos_weight 5", np.array([1.0]), np.array([0.3]), 5.0),
+            ("float32 inputs, pos_weight 0.11", y4.astype(np.float32),
+             p4.astype(np.float32), 0.11),
+        ]
+    return cases
+
+
+def _scalar(got, exercise: str, case: str) -> float:
+    arr = as_array(got, exercise, case)
+    if arr.shape != ():
+        fail(exercise, case, expected="one number (the mean over the examples)",
+             got=f"shape {arr.shape}", hint="take the mean over all examples (ops.mean of the "
+                                              "per-example terms) and return that one number.")
+    return float(arr)
+
+
+def check_weighted_binary_cross_entropy(weighted_binary_cross_entropy,
+                                        strict: bool = False) -> None:
+    """``weighted_binary_cross_entropy(y_true, y_prob, pos_weight)`` is
+    ``-(1/n) Σ [pos_weight · y log p + (1 - y) log(1 - p)]`` on 1-D arrays of labels (0/1)
+    and probabilities: one number, the mean over all n examples, finite when a probability is
+    exactly 0 or 1 (clip it). Values are compared on NumPy arrays (rtol 1e-5; an answer may
+    return a 0-d array or tensor)."""
+    exercise = "weighted_binary_cross_entropy"
+    for case, y, p, w in _wbce_cases(strict):
+        got = call(weighted_binary_cross_entropy, y.copy(), p.copy(), w, exercise=exercise,
+                   case=case, hint="y_true and y_prob are 1-D arrays of the same length; "
+                                    "pos_weight is a number.")
+        value = _scalar(got, exercise, case)
+        yf, pf = y.astype(np.float64), p.astype(np.float64)
+        expected = -np.mean(w * yf * np.log(pf) + (1 - yf) * np.log(1 - pf))
+        inputs = f"y_true {y.tolist() if y.size <= 6 else y.shape}, y_prob " \
+                 f"{np.round(p, 3).tolist() if p.size <= 6 else p.shape}, pos_weight {w}"
+        if not np.isclose(value, expected, rtol=1e-5, atol=1e-7):
+            hint = next((_WBCE_HINTS[k] for k, v in _wbce_variants(yf, pf, w).items()
+                         if np.isclose(value, v, rtol=1e-5, atol=1e-7)), "")
+            assert_close(value, expected, exercise=exercise, case=case, inputs=inputs,
+                         rtol=1e-5, atol=1e-7, hint=hint or _WBCE_FORMULA, n=len(y))
+    # probabilities of exactly 0 and 1: finite, and large when the model is sure and wrong
+    edge = [("sure and wrong: p = 0 for a positive, p = 1 for a negative",
+             np.array([1.0, 0.0]), np.array([0.0, 1.0]), 2.0, "large"),
+            ("sure and right: p = 1 for a positive, p = 0 for a negative",
+             np.array([1.0, 0.0]), np.array([1.0, 0.0]), 2.0, "small")]
+    if strict:
+        edge.append(("a batch of 6 with three probabilities of exactly 0 or 1",
+                     np.array([1.0, 1.0, 0.0, 0.0, 1.0, 0.0]),
+                     np.array([1.0, 0.0, 0.0, 0.3, 0.8, 1.0]), 0.5, "large"))
+    for case, y, p, w, kind in edge:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            got = call(weighted_binary_cross_entropy, y.copy(), p.copy(), w,
+                       exercise=exercise, case=case)
+            value = _scalar(got, exercise, case)
+        inputs = f"y_true {y.tolist()}, y_prob {p.tolist()}, pos_weight {w}"
+        if not np.isfinite(value):
+            fail(exercise, case, inputs=inputs, expected="a finite number", got=value,
+                 hint="log(0) happened: clip the probabilities to [eps, 1 - eps] (e.g. "
+                      "eps = 1e-7, ops.clip(y_prob, eps, 1 - eps)) before taking logs.")
+        if kind == "large" and value < 3.0:
+            fail(exercise, case, inputs=inputs, expected="a large loss (above 3): the model is "
+                 "sure and wrong", got=value, hint="clip with a small eps (1e-7), not a large "
+                                                   "one, and keep the minus sign.")
+        if kind == "small" and not 0.0 <= value < 0.01:
+            fail(exercise, case, inputs=inputs, expected="a loss near 0 (below 0.01)",
+                 got=value, hint="a sure and right model has a loss near 0: check the sign "
+                                 "and which term goes with y and which with 1 - y.")
+
+
+# --- temperature scaling ---------------------------------------------------------------------
+
+
+def _mean_log_loss(logits, y, t) -> float:
+    z = np.asarray(logits, dtype=np.float64) / t
+    return float(np.mean(np.logaddexp(0.0, -z) * y + np.logaddexp(0.0, z) * (1 - y)))
+
+
+def _temperature_cases(strict: bool):
+    """(case name, logits, labels): labels drawn from sigmoid(z), logits = z * scale, so that
+    the best temperature is near ``scale``."""
+    def case(name, seed, n, scale, shift=0.0):
+        rng = np.random.default_rng(seed)
+        z = rng.normal(shift, 2.5, n)
+        y = (rng.random(n) < 1.0 / (1.0 + np.exp(-z))).astype(np.int64)
+        return name, z * scale, y
+
+    cases = [case("over-confident: 300 logits three times too large", 360, 300, 3.0),
+             case("under-confident: 300 logits half as large as they should be", 361, 300,
+                  0.5),
+             case("calibrated: 300 logits", 362, 300, 1.0)]
+    if strict:
+        cases += [case("over-confident, mostly positive: 500 logits 5 times too large", 363, 500,
+                       5.0, shift=2.0),
+                  case("under-confident: 80 logits a third as large", 364, 80, 0.33),
+                  case("slightly over-confident: 1000 logits", 365, 1000, 1.4, shift=-1.0)]
+    return cases
+
+
+def check_temperature_scale(temperature_scale, strict: bool = False) -> None:
+    """``temperature_scale(logits_val, y_val)`` returns the temperature T > 0 that minimises
+    the mean log-loss of ``sigmoid(logits_val / T)`` on the data it is given, to within 1 %
+    (its log-loss within 1e-4 of the minimum); over-confident logits give T > 1,
+    under-confident ones T < 1."""
+    exercise = "temperature_scale"
+    for case, logits, y in _temperature_cases(strict):
+        expected = ref_metrics.temperature_scale(logits, y)
+        inputs = f"logits_val {logits.shape} (from {logits.min():.1f} to {logits.max():.1f}), " \
+                 f"y_val {y.shape} ({int(y.sum())} positive)"
+        got = call(temperature_scale, logits.copy(), y.copy(), exercise=exercise, case=case,
+                   hint="logits_val and y_val are 1-D arrays of the same length; return T.")
+        t = _scalar(got, exercise, case)
+        if not np.isfinite(t) or t <= 0:
+            fail(exercise, case, inputs=inputs, expected=f"a positive temperature, {expected:.4f}",
+                 got=t, hint="T divides the logits: a positive number (search T, or 1/T, over "
+                             "positive values).")
+        best, have = _mean_log_loss(logits, y, expected), _mean_log_loss(logits, y, t)
+        if abs(t - expected) <= 0.01 * expected or have <= best + 1e-4:
+            continue
+        if np.isclose(t, 1.0 / expected, rtol=0.02):
+            hint = ("this is 1 / T: the logits are *divided* by the temperature, "
+                    "sigmoid(logits / T); T > 1 softens over-confident logits.")
+        elif expected < 0.95 and t >= 0.99:
+            hint = ("the best temperature here is below 1 (the logits are under-confident): "
+                    "let the search include T < 1 (e.g. 0.05 to 20), not only T >= 1.")
+        elif np.isclose(t, 1.0, atol=1e-6):
+            hint = ("T = 1 changes nothing: choose T by the log-loss (cross-entropy) of "
+                    "sigmoid(logits / T) against y_val, not by accuracy or ROC AUC, which no "
+                    "temperature changes.")
+        else:
+            hint = ("fit T on the logits and labels passed in (not on the test split or other "
+                    "notebook data), by minimising mean log-loss of sigmoid(logits_val / T) "
+                    "against y_val, with a fine enough search (within 1 %).")
+        fail(exercise, case, inputs=inputs,
+             expected=f"T = {expected:.4f} (log-loss {best:.5f})",
+             got=f"T = {t:.4f} (log-loss {have:.5f})", hint=hint)
+
+
 EXERCISES = {
     "conv2d": (check_conv2d, ref.conv2d),
     "max_pool2d": (check_max_pool2d, ref.max_pool2d),
     "avg_pool2d": (check_avg_pool2d, ref.avg_pool2d),
     "softmax": (check_softmax, ref.softmax),
     "build_cnn": (check_build_cnn, ref_models.build_cnn),
+    "weighted_binary_cross_entropy": (check_weighted_binary_cross_entropy,
+                                      ref_losses.weighted_binary_cross_entropy),
+    "temperature_scale": (check_temperature_scale, ref_metrics.temperature_scale),
 }
 
 
@@ -513,6 +705,10 @@ def _register_samples() -> None:
     SAMPLE_ARGS["avg_pool2d"] = pool_args
     SAMPLE_ARGS["softmax"] = lambda: (np.array([[1000.0, 0.0, -1000.0], [1.0, 2.0, 3.0]]),)
     SAMPLE_ARGS["build_cnn"] = lambda: ((28, 28, 1), 2)
+    SAMPLE_ARGS["weighted_binary_cross_entropy"] = lambda: (
+        np.array([1.0, 0.0, 1.0]), np.array([0.8, 0.3, 0.4]), 2.0)
+    SAMPLE_ARGS["temperature_scale"] = lambda: (np.array([3.0, -2.0, 1.0, -0.5, 4.0]),
+                                                np.array([1, 0, 0, 0, 1]))
 
 
 _register_samples()

@@ -17,8 +17,10 @@ from __future__ import annotations
 import numpy as np
 
 from medai_lessons import models as ref_models
+from medai_lessons import tabular as ref_tabular
 from medai_lessons.grading.core import (
     SAMPLE_ARGS,
+    _short,
     as_array,
     assert_class_probabilities,
     assert_close,
@@ -350,15 +352,118 @@ def check_build_gru_classifier(build_gru_classifier, strict: bool = False) -> No
         assert_class_probabilities(model, x, exercise=exercise, case=case, what="sequence")
 
 
+# --- split_by_patient ------------------------------------------------------------------------
+
+
+def _patient_cases(strict: bool):
+    """(case name, patient ids per row, test_size)."""
+    rng = np.random.default_rng(440)
+    beats = rng.integers(5, 40, 20)
+    ids20 = np.repeat(np.arange(100, 120), beats)
+    cases = [
+        ("20 patients (ids 100-119), 5 to 39 beats each, rows grouped by patient, test 0.25",
+         ids20, 0.25),
+        ("the same beats in random row order, test 0.3", rng.permutation(ids20), 0.3),
+        ("8 patients with text ids, test 0.5", np.repeat([f"rec{k}" for k in
+                                                           (101, 105, 106, 119, 200, 203, 208,
+                                                            210)], 6), 0.5),
+    ]
+    if strict:
+        ids44 = np.repeat(np.arange(44), rng.integers(1, 30, 44))
+        cases += [("44 patients, test 0.5, shuffled rows", rng.permutation(ids44), 0.5),
+                  ("3 patients of very different sizes, test 0.34",
+                   np.repeat([7, 8, 9], [200, 3, 40]), 0.34),
+                  ("50 patients of one beat each, test 0.2", np.arange(50) * 3, 0.2)]
+    return cases
+
+
+def _as_indices(got, n, exercise, case, inputs):
+    if not (isinstance(got, (tuple, list)) and len(got) == 2):
+        fail(exercise, case, inputs=inputs, expected="a pair (train_idx, test_idx)",
+             got=type(got).__name__, hint="return train_idx, test_idx: two arrays of row "
+                                          "indices.")
+    parts = []
+    for name, part in zip(("train_idx", "test_idx"), got, strict=True):
+        arr = np.asarray(part)
+        if arr.dtype.kind not in "iu" or arr.ndim != 1:
+            fail(exercise, case, inputs=inputs, expected=f"{name}: a 1-D array of row indices "
+                 "(integers)", got=f"dtype {arr.dtype}, shape {arr.shape}: {_short(arr, 60)}",
+                 hint="return the positions of the rows (np.flatnonzero(mask)), not the patient "
+                      "ids or a boolean mask.")
+        if arr.size and (arr.min() < 0 or arr.max() >= n):
+            fail(exercise, case, inputs=inputs, expected=f"{name}: row indices in 0..{n - 1}",
+                 got=f"values from {arr.min()} to {arr.max()}",
+                 hint="return the positions of the rows, not the patient ids.")
+        parts.append(arr)
+    return parts
+
+
+def check_split_by_patient(split_by_patient, strict: bool = False) -> None:
+    """``split_by_patient(patient_ids, test_size, seed)`` returns ``(train_idx, test_idx)``:
+    integer row indices that together hold every row once, with no patient in both parts,
+    ``test_size`` of the patients (rounded; between floor and ceil of test_size x n_patients)
+    in the test part, the same split for the same seed, and other splits for other seeds."""
+    exercise = "split_by_patient"
+    for case, ids, test_size in _patient_cases(strict):
+        n, patients = len(ids), np.unique(ids)
+        inputs = f"patient_ids {_short(ids, 70)} ({n} rows, {patients.size} patients), " \
+                 f"test_size={test_size}"
+        got = call(split_by_patient, ids.copy(), test_size, 0, exercise=exercise, case=case,
+                   hint="patient_ids holds one id per row; return (train_idx, test_idx).")
+        train, test = _as_indices(got, n, exercise, case, inputs)
+        rows = np.concatenate([train, test])
+        if rows.size != n or np.unique(rows).size != n:
+            hint = ("each row goes to exactly one part: the rows of the test patients to "
+                    "test_idx, all other rows to train_idx.")
+            if rows.size == patients.size and np.isin(rows, ids).all():
+                hint = ("these are patients, not rows: return the positions of the rows of "
+                        "those patients (np.flatnonzero(np.isin(patient_ids, test_patients))), "
+                        "not the patient ids.")
+            fail(exercise, case, inputs=inputs, expected=f"every one of the {n} rows once",
+                 got=f"{rows.size} indices, {np.unique(rows).size} distinct", hint=hint)
+        shared = np.intersect1d(ids[train], ids[test])
+        if shared.size:
+            fail(exercise, case, inputs=inputs, expected="no patient in both parts",
+                 got=f"{shared.size} patient(s) with rows in both, e.g. {shared[:3].tolist()}",
+                 hint="split the *patients* (np.unique(patient_ids)), then take all rows of "
+                      "each: a split of the rows lets one patient's beats into both parts, and "
+                      "the test then measures memory of that patient, not generalisation.")
+        k = np.unique(ids[test]).size
+        low = int(np.floor(test_size * patients.size))
+        high = int(np.ceil(test_size * patients.size))
+        if not (low <= k <= high or (k == 1 and high <= 1)):
+            fail(exercise, case, inputs=inputs,
+                 expected=f"about {test_size} of the {patients.size} patients in the test part "
+                          f"({low} or {high})", got=f"{k} patients ({test.size} rows)",
+                 hint="test_size is a fraction of the patients, not of the rows: choose "
+                      "round(test_size * n_patients) patients.")
+    ids = np.repeat(np.arange(30), 4)
+    runs = [tuple(np.asarray(call(split_by_patient, ids.copy(), 0.3, seed, exercise=exercise,
+                                  case="seeds")[1]).tolist()) for seed in (0, 0, 1, 2)]
+    if runs[0] != runs[1]:
+        fail(exercise, "the same seed twice (30 patients, test 0.3)",
+             expected="the same test rows", got="different test rows",
+             hint="draw the patients with a generator made from seed "
+                  "(np.random.default_rng(seed)), not with the global np.random state.")
+    if len(set(runs[1:])) == 1:
+        fail(exercise, "seeds 0, 1 and 2 (30 patients, test 0.3)",
+             expected="different test patients for different seeds",
+             got="the same test rows for every seed",
+             hint="shuffle the patients with the seed before choosing the test patients; "
+                  "taking the first or last patients is always the same split.")
+
+
 EXERCISES = {
     "gru_cell": (check_gru_cell, ref.gru_cell),
     "gru_forward": (check_gru_forward, ref.gru_forward),
     "lstm_cell": (check_lstm_cell, ref.lstm_cell),
     "build_gru_classifier": (check_build_gru_classifier, ref_models.build_gru_classifier),
+    "split_by_patient": (check_split_by_patient, ref_tabular.split_by_patient),
 }
 
 
 def _register_samples() -> None:
+    SAMPLE_ARGS["split_by_patient"] = lambda: (np.repeat(np.arange(6), 3), 0.34, 0)
     def gru_args():
         X, h, _ = _case_arrays(0, 2, 4, 3, 4)
         return X[:, 0, :], h, ref.init_gru_params(3, 4, seed=0)

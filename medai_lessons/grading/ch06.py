@@ -465,7 +465,8 @@ def check_build_mlp(build_mlp, strict: bool = False) -> None:
             elif got_layers and got_layers[-1][0] != 1:
                 hint = "end with Dense(1, activation='sigmoid'): one probability per patient."
             else:
-                hint = "Dense(64, relu), Dense(32, relu), Dense(1, sigmoid), as in seed 003 §4.2."
+                hint = ("Dense(64, relu), Dense(32, relu), Dense(1, sigmoid), as in Diagnosis and "
+                        "Treatment §4.2.")
             fail(exercise, case, expected=f"Dense (units, activation) {want_layers}",
                  got=got_layers, hint=hint)
         if out_shape != (None, 1):
@@ -683,6 +684,87 @@ def check_evaluate_classifier(evaluate_classifier, strict: bool = False) -> None
                  expected=f"{want:.6g}", got=f"{value:.6g}", hint=hint)
 
 
+# --- net_benefit -----------------------------------------------------------------------------
+
+
+def _net_benefit_cases(strict: bool):
+    rng = np.random.default_rng(66)
+    y200 = _labels(200, 0.3, 66)
+    s200 = np.clip(rng.normal(0.25 + 0.4 * y200, 0.2), 0.001, 0.999)
+    cases = [
+        ("10 patients, threshold 0.2 (one score exactly 0.2)",
+         np.array([1, 1, 1, 0, 0, 0, 0, 1, 0, 0]),
+         np.array([0.9, 0.2, 0.7, 0.1, 0.6, 0.25, 0.05, 0.15, 0.3, 0.02]), 0.2),
+        ("200 seeded patients, threshold 0.1", y200, s200, 0.1),
+        ("200 seeded patients, threshold 0.6", y200, s200, 0.6),
+        ("threshold above every score (nobody treated: 0)", y200, s200, 0.9995),
+    ]
+    if strict:
+        y1000 = _labels(1000, 0.08, 67)
+        cases += [
+            ("1000 seeded patients, 8 % diseased, threshold 0.05", y1000,
+             rng.uniform(0, 1, 1000) ** (3 - 2 * y1000), 0.05),
+            ("200 seeded patients, threshold 0.35", y200, s200, 0.35),
+            ("everyone treated: threshold below every score", y200, s200, 0.0005),
+        ]
+    return cases
+
+
+def _net_benefit_variants(y, s, t) -> dict:
+    n = len(y)
+    tp = float(np.sum((s >= t) & (y == 1)))
+    fp = float(np.sum((s >= t) & (y == 0)))
+    tp_gt = float(np.sum((s > t) & (y == 1)))
+    fp_gt = float(np.sum((s > t) & (y == 0)))
+    odds = t / (1 - t)
+    return {
+        "inverted odds": (tp / n - fp / n / odds,
+                          "the odds are inverted: a false positive weighs threshold / "
+                          "(1 - threshold), the odds at the threshold probability (at 0.2: "
+                          "0.25, one needed treatment is worth four unnecessary ones)."),
+        "threshold as weight": (tp / n - fp / n * t,
+                                "a false positive weighs the odds threshold / (1 - threshold), "
+                                "not the threshold itself."),
+        "counts": (tp - fp * odds, "divide the true and false positives by n, the number of "
+                                    "all patients: net benefit is per patient."),
+        "per class": (tp / max(np.sum(y == 1), 1) - fp / max(np.sum(y == 0), 1) * odds,
+                      "divide both counts by n (all patients), not by the number of diseased "
+                      "or healthy patients: those are sensitivity and 1 - specificity."),
+        "no harm": (tp / n, "subtract the false positives' harm: - FP / n * threshold / "
+                            "(1 - threshold)."),
+        "strict": (tp_gt / n - fp_gt / n * odds,
+                   "a score equal to the threshold is treated: use >=, not >."),
+    }
+
+
+def check_net_benefit(net_benefit, strict: bool = False) -> None:
+    """``net_benefit(y_true, scores, threshold)`` is ``TP / n - FP / n * threshold /
+    (1 - threshold)`` with the patients whose score is ``>= threshold`` treated and ``n`` all
+    patients: one number (``rtol=1e-9``)."""
+    exercise = "net_benefit"
+    for case, y, s, t in _net_benefit_cases(strict):
+        got = call(net_benefit, y.copy(), s.copy(), t, exercise=exercise, case=case,
+                   hint="y_true and scores are 1-D arrays of the same length; threshold is a "
+                        "number in (0, 1).")
+        want = ref.net_benefit(y, s, t)
+        counts = ref_metrics.confusion_counts(y, s >= t)
+        inputs = (f"y_true={_short(y, 50)}, scores={_short(s, 60)}, threshold={t}; "
+                  f"(tp, fp, tn, fn) = {counts}, n = {len(y)}")
+        try:
+            value = float(np.asarray(got, dtype=float).reshape(()))
+        except (TypeError, ValueError):
+            fail(exercise, case, inputs=inputs, expected="one number", got=repr(got)[:120],
+                 hint="return the net benefit as one float.")
+        if np.isclose(value, want, rtol=1e-9, atol=1e-12):
+            continue
+        hint = next((h for v, h in _net_benefit_variants(y, s, t).values()
+                     if np.isclose(value, v, rtol=1e-9, atol=1e-12)),
+                    "net benefit = TP / n - FP / n * threshold / (1 - threshold), treating "
+                    "scores >= threshold.")
+        fail(exercise, f"{case} (tolerance: rtol=1e-09)", inputs=inputs, expected=f"{want:.6g}",
+             got=f"{value:.6g}", hint=hint)
+
+
 # --- registry --------------------------------------------------------------------------------
 
 EXERCISES = {
@@ -691,6 +773,7 @@ EXERCISES = {
     "build_mlp": (check_build_mlp, ref_models.build_mlp),
     "choose_threshold": (check_choose_threshold, ref.choose_threshold),
     "evaluate_classifier": (check_evaluate_classifier, ref.evaluate_classifier),
+    "net_benefit": (check_net_benefit, ref.net_benefit),
 }
 
 
@@ -698,6 +781,8 @@ def _register_samples() -> None:
     SAMPLE_ARGS["stratified_split"] = lambda: (*_split_table(40, 0.3, 0, False), 0.25, 0.25, 0)
     SAMPLE_ARGS["fit_preprocessor"] = lambda: (_prep_table(0, 10, 3, 3, True)[0],)
     SAMPLE_ARGS["build_mlp"] = lambda: (5,)
+    SAMPLE_ARGS["net_benefit"] = lambda: (np.array([1, 0, 1, 0]), np.array([0.8, 0.3, 0.1, 0.6]),
+                                          0.25)
     SAMPLE_ARGS["choose_threshold"] = lambda: (np.array([1, 1, 0, 0]),
                                                np.array([0.9, 0.4, 0.6, 0.1]), 0.5)
     SAMPLE_ARGS["evaluate_classifier"] = lambda: (np.array([1, 1, 0, 0]),

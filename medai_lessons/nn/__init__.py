@@ -13,7 +13,7 @@ from medai_lessons.nn.activations import (
     tanh,
     tanh_grad,
 )
-from medai_lessons.nn.losses import binary_cross_entropy, mse
+from medai_lessons.nn.losses import binary_cross_entropy, mse, weighted_binary_cross_entropy
 from medai_lessons.nn.mlp import init_mlp_params, mlp_backward, mlp_forward
 from medai_lessons.nn.optim import gradient_descent, logistic_regression_grad
 
@@ -31,4 +31,5 @@ __all__ = [
     "sigmoid_grad",
     "tanh",
     "tanh_grad",
+    "weighted_binary_cross_entropy",
 ]

@@ -1,4 +1,4 @@
-"""Activation functions and their derivatives (chapter 2, seed 003 §3.1.1).
+"""Activation functions and their derivatives (chapter 2, Diagnosis and Treatment §3.1.1).
 
 All functions work element-wise on any NumPy shape (scalars included), return floating-point
 arrays, and stay finite without overflow warnings for |x| up to 1000 and beyond.

@@ -1,4 +1,5 @@
-"""Convolution, pooling and softmax in NumPy (chapter 3, seed 000 §3.1 and seed 003 §3.2).
+"""Convolution, pooling and softmax in NumPy (chapter 3, AI in Medicine §3.1
+and Diagnosis and Treatment §3.2).
 
 The layout is TensorFlow's (``channels_last``): an image is ``(H, W, C)``, a batch of images
 ``(N, H, W, C)``, a kernel bank ``(kh, kw, C_in, C_out)``. Every function accepts one image or
@@ -77,7 +78,7 @@ def conv2d(x, w, b=None, stride=1, padding="valid"):
 
 def true_convolution(x, w, b=None, stride=1, padding="valid"):
     """Convolution in the mathematical sense: :func:`conv2d` with the kernel rotated by 180°
-    (flipped along both spatial axes). Seed 003 §3.2.1.2 writes this form,
+    (flipped along both spatial axes). Diagnosis and Treatment §3.2.1.2 writes this form,
     ``C(x, y) = sum K(m, n) I(x - m, y - n)``; deep-learning libraries compute
     cross-correlation instead. For a symmetric kernel the two agree."""
     return conv2d(x, np.asarray(w)[::-1, ::-1], b, stride, padding)

@@ -1,4 +1,4 @@
-"""Generative adversarial networks (chapter 5, seed 000 §3.3 and §4.3): the losses from logits
+"""Generative adversarial networks (chapter 5, AI in Medicine §3.3 and §4.3): the losses from logits
 and one training step with ``tf.GradientTape``.
 
 The discriminator returns a *logit* l (any real number); the probability that an image is

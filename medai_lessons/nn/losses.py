@@ -1,4 +1,4 @@
-"""Loss functions (chapter 2, seed 003 §3.1.2).
+"""Loss functions (chapter 2, Diagnosis and Treatment §3.1.2).
 
 Both losses return the mean over samples, as Keras does, so that the learning rate does not
 have to change with the batch size.
@@ -37,3 +37,26 @@ def binary_cross_entropy(y_true, p, eps: float = 1e-7) -> float:
     y_true, p = _pair(y_true, p, "binary_cross_entropy")
     p = np.clip(p, eps, 1.0 - eps)
     return float(-np.mean(y_true * np.log(p) + (1.0 - y_true) * np.log(1.0 - p)))
+
+
+def weighted_binary_cross_entropy(y_true, y_prob, pos_weight, eps: float = 1e-7):
+    """Class-weighted binary cross-entropy (chapter 3):
+
+        -(1/n) Σ [pos_weight · y log p + (1 - y) log(1 - p)],
+
+    the mean over all n examples; ``pos_weight`` multiplies the terms of the positive
+    examples only (pneumonia, y = 1). With ``pos_weight = n_negative / n_positive`` both
+    classes weigh the same in total, as class weights ``n / (2 n_c)`` do, up to a constant
+    factor. ``y_prob`` is clipped to [eps, 1 - eps] so that the loss stays finite.
+
+    Written with ``keras.ops`` so that Keras can differentiate it when it trains a network
+    with it; on NumPy arrays it returns a 0-d tensor (``float(...)`` gives the number).
+    """
+    from keras import ops
+
+    p = ops.convert_to_tensor(y_prob)
+    if not str(p.dtype).startswith("float"):
+        p = ops.cast(p, "float32")
+    y = ops.cast(ops.convert_to_tensor(y_true), p.dtype)
+    p = ops.clip(p, eps, 1.0 - eps)
+    return -ops.mean(pos_weight * y * ops.log(p) + (1.0 - y) * ops.log(1.0 - p))

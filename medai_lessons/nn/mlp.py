@@ -1,4 +1,5 @@
-"""A one-hidden-layer network, forward and backward by hand (chapter 2, seed 003 §3.1.4).
+"""A one-hidden-layer network, forward and backward by hand (chapter 2,
+Diagnosis and Treatment §3.1.4).
 
 Shapes (n samples, d features, h hidden units)::
 

@@ -1,5 +1,5 @@
-"""Gradient descent (chapter 2, seed 003 §3.1.3) and the logistic-regression gradient it is
-first used on."""
+"""Gradient descent (chapter 2, Diagnosis and Treatment §3.1.3) and the
+logistic-regression gradient it is first used on."""
 
 from __future__ import annotations
 
