@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -206,3 +207,41 @@ def test_without_a_sandbox_the_grader_refuses_and_says_how_to_go_on(tmp_path, mo
     unsandboxed = GradingCourse.open(tmp_path, sandbox=False)
     assert unsandboxed.api().config.ExecuteGradedWork.sandbox is False
     assert GradingCourse.open(tmp_path).api().config.ExecuteGradedWork.get("sandbox", True)
+
+
+def test_all_of_a_sandboxs_processes_share_one_memory_limit(tmp_path):
+    ok, why = sandbox.availability()
+    if not ok or os.geteuid() != 0:
+        pytest.skip(why or "control groups are made only by a grader running as root")
+    box = sandbox.Sandbox(tmp_path / "box", sandbox.SandboxPolicy(total_memory_bytes=1024**3),
+                          strip_package=False)
+    if not box.cgroup_files():
+        pytest.skip("no writable control-group file system here")
+    code = """
+import os, time
+kids = []
+for i in range(4):
+    pid = os.fork()
+    if pid == 0:
+        x = bytearray(400 * 1024**2)
+        for j in range(0, len(x), 4096):
+            x[j] = 1
+        time.sleep(2)
+        os.kill(os.getpid(), 9)
+    kids.append(pid)
+print([os.waitpid(k, 0)[1] for k in kids])
+"""
+    out = subprocess.run(box.command([sys.executable, "-c", code]), capture_output=True,
+                         text=True, timeout=120)
+    statuses = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(statuses) == 4, out.stdout + out.stderr
+    memory = next(g for g in box.cgroups if "memory" in g or g.count("/") == 4)
+    files = {p.name: p.read_text() for p in Path(memory).iterdir()
+             if p.name in ("memory.failcnt", "memory.max_usage_in_bytes", "memory.events")}
+    box.remove_cgroups()
+    assert not any(os.path.exists(g) for g in box.cgroups)
+    if "memory.failcnt" in files:  # version 1: the limit was hit, and held
+        assert int(files["memory.failcnt"]) > 0, files
+        assert int(files["memory.max_usage_in_bytes"]) <= 1024**3 + 64 * 1024**2, files
+    else:  # version 2
+        assert "oom_kill 0" not in files["memory.events"], files

@@ -159,6 +159,8 @@ class ExecuteGradedWork(Execute):
                 if self._remote is not None:
                     self._remote.close()
                     self._remote = None
+                if self._box is not None:
+                    self._box.remove_cgroups()
                 self._box = None
 
     # -- the kernel ----------------------------------------------------------------------------

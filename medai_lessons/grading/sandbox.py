@@ -57,6 +57,7 @@ class SandboxPolicy:
     file_bytes: int = 256 * 1024**2       # largest file it may write
     wall_seconds: int = 1200              # the whole notebook, from the kernel's start
     scratch_bytes: int = 512 * 1024**2    # each of /tmp and the working folder (in memory)
+    total_memory_bytes: int = 8 * 1024**3  # all of the sandbox's processes together (cgroup)
     required: bool = True
 
     def to_json(self) -> str:
@@ -312,7 +313,51 @@ class Sandbox:
                  "--hostname", "grading-sandbox",
                  *drop, *argv]
         return [sys.executable, "-I", "-S", "-c", _LAUNCHER, json.dumps(self.rlimits()),
-                *inner]
+                json.dumps(self.cgroup_files()), *inner]
+
+    def cgroup_files(self) -> dict[str, str]:
+        """Control-group files that bound all of the sandbox's processes together (memory,
+        number of processes): written by the launcher, which then moves itself into the
+        group. Empty where the grader cannot make groups (not root, no cgroup file system):
+        the per-process limits still hold."""
+        if os.geteuid() != 0:
+            return {}
+        p, name = self.policy, f"medai-grading-{self.uid}"
+        out: dict[str, str] = {}
+        v2 = Path("/sys/fs/cgroup/cgroup.controllers")
+        if v2.is_file():
+            controllers = v2.read_text().split()
+            group = Path("/sys/fs/cgroup") / name
+            if "memory" in controllers:
+                out[str(group / "memory.max")] = str(p.total_memory_bytes)
+            if "pids" in controllers:
+                out[str(group / "pids.max")] = str(p.processes)
+            if out:
+                out[str(group / "cgroup.procs")] = "self"
+        else:
+            for controller, file, value in (("memory", "memory.limit_in_bytes",
+                                             p.total_memory_bytes),
+                                            ("pids", "pids.max", p.processes)):
+                root = Path("/sys/fs/cgroup") / controller
+                if (root / "cgroup.procs").is_file() and os.access(root, os.W_OK):
+                    out[str(root / name / file)] = str(value)
+                    out[str(root / name / "cgroup.procs")] = "self"
+        self.cgroups = sorted({str(Path(f).parent) for f in out})
+        return out
+
+    def remove_cgroups(self) -> None:
+        """Remove the sandbox's control groups once its processes are gone."""
+        import time
+
+        for group in getattr(self, "cgroups", []):
+            for _ in range(50):  # the last processes may take a moment to be reaped
+                try:
+                    os.rmdir(group)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
 
     def rlimits(self) -> dict[str, int]:
         """The resource limits of everything in the sandbox (``resource.RLIMIT_*`` names)."""
@@ -329,7 +374,14 @@ class Sandbox:
 _LAUNCHER = ("import json, os, resource, sys\n"
              "for name, value in json.loads(sys.argv[1]).items():\n"
              "    resource.setrlimit(getattr(resource, name), (value, value))\n"
-             "os.execv(sys.argv[2], sys.argv[2:])\n")
+             "for path, value in json.loads(sys.argv[2]).items():\n"
+             "    try:\n"
+             "        os.makedirs(os.path.dirname(path), exist_ok=True)\n"
+             "        with open(path, 'w') as f:\n"
+             "            f.write(str(os.getpid()) if value == 'self' else value)\n"
+             "    except OSError:\n"
+             "        pass\n"
+             "os.execv(sys.argv[3], sys.argv[3:])\n")
 
 
 def main(argv: list[str] | None = None) -> int:
