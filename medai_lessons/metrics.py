@@ -222,30 +222,40 @@ def roc_auc(y_true, scores) -> float:
     return float(roc_auc_score(y_true, scores))
 
 
-#: the thresholds :func:`youden_threshold` tries by default: 0.01, 0.02, ..., 0.99
+#: 0.01, 0.02, ..., 0.99: a grid of thresholds for plots of metrics against the threshold
 THRESHOLD_GRID = np.linspace(0.01, 0.99, 99)
 
 
-def youden_threshold(y_true, scores, grid=THRESHOLD_GRID) -> float:
-    """The threshold of ``grid`` with the largest Youden index J = sensitivity + specificity
-    - 1 of ``scores >= threshold`` (equal weight to both kinds of error, whatever the
-    prevalence); of tied thresholds, the lowest. Choose it on a validation split, never on
-    the test split. ``y_true`` needs both classes (J is undefined otherwise)."""
+def youden_threshold(y_true, scores, grid=None) -> float:
+    """The threshold with the largest Youden index J = sensitivity + specificity - 1 of
+    ``scores >= threshold`` (equal weight to both kinds of error, whatever the prevalence);
+    of tied thresholds, the lowest. Choose it on a validation split, never on the test split.
+    ``y_true`` needs both classes (J is undefined otherwise).
+
+    By default the thresholds tried are the ROC curve's own (every distinct score, as
+    scikit-learn's ``roc_curve`` gives them), so the best one is found wherever the scores
+    lie: probabilities crowded above 0.99 or below 0.01, percentages or logits. ``grid=`` tries
+    only the thresholds given (e.g. :data:`THRESHOLD_GRID`)."""
     y_true, scores = _scores(y_true, scores)
     if len(np.unique(y_true)) < 2:
         raise ValueError("youden_threshold needs diseased (1) and healthy (0) cases in y_true")
-    if grid is THRESHOLD_GRID and (scores.min() < 0 or scores.max() > 1):
-        raise ValueError(f"scores run from {scores.min():g} to {scores.max():g}, but the "
-                         "thresholds tried are probabilities (0.01 to 0.99): pass probabilities "
-                         "in [0, 1] (not percentages or logits), or a grid= of thresholds for "
-                         "your scores")
+    if grid is None:
+        fpr, tpr, thresholds = _sk_roc_curve(y_true, scores, drop_intermediate=False)
+        finite = np.isfinite(thresholds)  # the first, above every score, calls no one ill
+        j, thresholds = (tpr - fpr)[finite], thresholds[finite]
+        return float(thresholds[j >= j.max() - 1e-12].min())  # ties, whatever the rounding
     grid = np.asarray(grid, dtype=float)
     if grid.ndim != 1 or grid.size == 0:
         raise ValueError("grid must be a non-empty 1-D sequence of thresholds")
+    if not np.any((grid > scores.min()) & (grid <= scores.max())):
+        raise ValueError(f"scores run from {scores.min():g} to {scores.max():g}, but no "
+                         f"threshold of grid (from {grid.min():g} to {grid.max():g}) lies "
+                         "between them: pass a grid for your scores (probabilities in [0, 1] "
+                         "are not percentages or logits), or no grid to try every score")
     positive, negative = y_true == 1, y_true == 0
     called = scores[None, :] >= grid[:, None]
     j = called[:, positive].mean(axis=1) + (~called[:, negative]).mean(axis=1) - 1
-    return float(grid[int(np.argmax(j))])
+    return float(grid[j >= j.max() - 1e-12].min())
 
 
 class AUCInterval(NamedTuple):
