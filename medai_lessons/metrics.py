@@ -16,7 +16,11 @@ Chapter 1 introduces them; every later chapter reports its models with them.
   and its area do not depend on a threshold. scikit-learn does the counting.
 - **Calibration** (:func:`calibration`): do predicted probabilities match observed rates?
 - **Reports** (:func:`binary_report`, :func:`format_report`): everything above at one
-  threshold, as a dict and as one readable line.
+  threshold, as a dict and as one readable line. Throughout the course a score **at or
+  above** the threshold counts as positive (``scores >= threshold``, as scikit-learn's
+  ``roc_curve`` counts); MedMNIST's evaluator counts a probability **above** 0.5 as positive
+  (``> 0.5``), so accuracies compared with MedMNIST's published ones differ only for scores
+  of exactly 0.5 (chapter 3 says so where it compares them).
 - **Choosing a threshold** (:func:`youden_threshold`): the one with the largest
   sensitivity + specificity, on a validation split.
 
