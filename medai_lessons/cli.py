@@ -30,6 +30,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from medai_lessons import kernels
 from medai_lessons.course import CourseError, chapters, find_course_dir
 from medai_lessons.selfcheck import CheckError
 from medai_lessons.workspace import default_workspace, sync_workspace
@@ -45,7 +46,9 @@ def cmd_study(args) -> int:
     workspace = _sync(args)
     if args.no_launch:
         return 0
-    cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={workspace}"]
+    # kernels over IPC where possible: no "running over TCP without encryption" warning
+    cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={workspace}",
+           *kernels.server_arguments()]
     if args.no_browser:
         cmd.append("--no-browser")
     if args.port:
