@@ -113,13 +113,27 @@ def validate_config(course_dir: Path) -> bytes:
         '"""Settings for the Validate button of nbgrader in JupyterLab, written by `medai-course',
         'study` / `medai-course workspace` from the course\'s grading settings: Validate then runs',
         "a notebook as the grader does (same kernel, same time limit per cell, the applied cells",
-        "tagged not-autograded left out). JupyterLab reads this file when it is started in this",
-        'folder, as `medai-course study` does. A later sync updates it unless you edited it."""',
+        "tagged not-autograded left out). JupyterLab started by `medai-course study` reads it",
+        "(this folder is on its JUPYTER_CONFIG_PATH). A later sync updates it unless you",
+        'edited it."""',
         "",
         "c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file",
         "",
     ]
     lines += [f"c.Execute.{key} = {settings[key]!r}" for key in sorted(settings)]
+    lines += [
+        "",
+        "# Validate's kernels talk over IPC (Unix sockets in Jupyter's runtime folder), as the",
+        "# learner's own kernels do: no \"running over TCP without encryption\" warning.",
+        "import os, sys  # noqa: E401,E402",
+        "",
+        'if sys.platform != "win32":',
+        "    from jupyter_core.paths import jupyter_runtime_dir",
+        "",
+        "    os.makedirs(jupyter_runtime_dir(), exist_ok=True)",
+        '    c.KernelManager.transport = "ipc"',
+        '    c.KernelManager.ip = os.path.join(jupyter_runtime_dir(), "medai-validate-ipc")',
+    ]
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -152,7 +166,7 @@ def lab_arguments(workspace: Path) -> list[str]:
     """JupyterLab's settings for a learner: opens on the welcome page, the workspace's
     settings overrides."""
     return [f"--LabApp.app_settings_dir={Path(workspace) / LEARNER_CONFIG / 'lab-settings'}",
-            f"--ServerApp.default_url=/lab/tree/{WELCOME}"]
+            f"--LabApp.default_url=/lab/tree/{WELCOME}"]
 
 
 def _title(notebook: Path) -> str:

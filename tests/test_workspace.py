@@ -4,6 +4,7 @@ a learner's edited notebook never overwritten."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import nbformat
@@ -146,7 +147,7 @@ def _graded_notebook_with_an_applied_cell(path):
 
 
 def test_validate_button_in_the_workspace_follows_the_graders_rules(tmp_path, course_copy,
-                                                                     monkeypatch):
+                                                                     monkeypatch, capfd):
     from nbgrader.server_extensions.validate_assignment.handlers import (
         ValidateAssignmentHandler,
     )
@@ -172,6 +173,9 @@ def test_validate_button_in_the_workspace_follows_the_graders_rules(tmp_path, co
     assert not trace.exists(), "Validate ran an applied cell that the grader leaves out"
     assert validator.config.Execute.skip_cells_with_tag == SKIP_TAG
     assert validator.config.Execute.timeout == load_config(course_copy).Execute.timeout == 120
+    if os.name == "posix":   # its kernel talks over IPC: no unencrypted-TCP warning
+        assert validator.config.KernelManager.transport == "ipc"
+        assert "without encryption" not in capfd.readouterr().err
 
     monkeypatch.chdir(tmp_path)                 # started elsewhere: nbgrader's own defaults
     monkeypatch.delenv("JUPYTER_CONFIG_PATH")
@@ -201,7 +205,7 @@ def test_the_welcome_page_links_every_chapter_and_opens_first(tmp_path):
     assert text.index("ch01_background") < text.index(CH) < text.index("ch03_cnn")
     assert "[glossary](glossary.md)" in text and (ws / "glossary.md").is_file()
     assert "Convolutional networks on medical images" in text
-    assert f"--ServerApp.default_url=/lab/tree/{WELCOME}" in lab_arguments(ws)
+    assert f"--LabApp.default_url=/lab/tree/{WELCOME}" in lab_arguments(ws)
     page = json.loads((ws / ".medai" / "labconfig" / "page_config.json").read_text())
     assert set(page["disabledExtensions"]) == set(INSTRUCTOR_PLUGINS)
 
