@@ -248,14 +248,14 @@ def youden_threshold(y_true, scores, grid=None) -> float:
         finite = np.isfinite(thresholds)  # the first, above every score, calls no one ill
         j, thresholds = (tpr - fpr)[finite], thresholds[finite]
         return float(thresholds[j >= j.max() - 1e-12].min())  # ties, whatever the rounding
+    if grid is THRESHOLD_GRID and (scores.min() < 0 or scores.max() > 1):
+        raise ValueError(f"scores run from {scores.min():g} to {scores.max():g}, but the "
+                         "thresholds of THRESHOLD_GRID are probabilities (0.01 to 0.99): pass "
+                         "probabilities in [0, 1] (not percentages or logits), or no grid to "
+                         "try every score")
     grid = np.asarray(grid, dtype=float)
     if grid.ndim != 1 or grid.size == 0:
         raise ValueError("grid must be a non-empty 1-D sequence of thresholds")
-    if not np.any((grid > scores.min()) & (grid <= scores.max())):
-        raise ValueError(f"scores run from {scores.min():g} to {scores.max():g}, but no "
-                         f"threshold of grid (from {grid.min():g} to {grid.max():g}) lies "
-                         "between them: pass a grid for your scores (probabilities in [0, 1] "
-                         "are not percentages or logits), or no grid to try every score")
     positive, negative = y_true == 1, y_true == 0
     called = scores[None, :] >= grid[:, None]
     j = called[:, positive].mean(axis=1) + (~called[:, negative]).mean(axis=1) - 1

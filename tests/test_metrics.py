@@ -371,6 +371,9 @@ def test_youden_threshold_finds_the_best_where_a_grid_of_probabilities_cannot():
     # logits and percentages need no grid of their own
     assert metrics.youden_threshold(y, [-3.0, -2.0, 1.5, -1.0, 2.0, 4.0]) == -1.0
     assert metrics.youden_threshold(y, [10, 20, 30, 80, 85, 90]) == 80
+    # a grid that cannot separate them (a network trained for one epoch) still gives a
+    # threshold, the lowest of the grid, where every J is 0
+    assert metrics.youden_threshold(y, p, grid=metrics.THRESHOLD_GRID) == pytest.approx(0.01)
 
 
 def test_youden_threshold_needs_both_classes_and_a_grid():
@@ -579,7 +582,7 @@ def test_spread_plot_shows_every_value_and_its_mean():
     assert noise.get_title() == "noise" and fig._suptitle.get_text() == "s"
 
 
-def test_youden_threshold_refuses_a_grid_that_cannot_reach_the_scores():
+def test_youden_threshold_refuses_percentages_on_the_grid_of_probabilities():
     y = np.array([0, 0, 1, 1])
     with pytest.raises(ValueError, match="not percentages or logits"):
         metrics.youden_threshold(y, [10, 20, 80, 90], grid=metrics.THRESHOLD_GRID)
