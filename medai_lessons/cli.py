@@ -36,9 +36,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from medai_lessons import kernels
 from medai_lessons.course import CourseError, chapters, find_course_dir
 from medai_lessons.selfcheck import CheckError
-from medai_lessons.workspace import default_workspace, sync_workspace
+from medai_lessons.workspace import (
+    default_workspace,
+    lab_arguments,
+    lab_environment,
+    sync_workspace,
+)
 
 
 def _sync(args) -> Path:
@@ -51,7 +57,9 @@ def cmd_study(args) -> int:
     workspace = _sync(args)
     if args.no_launch:
         return 0
-    cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={workspace}"]
+    # kernels over IPC where possible: no "running over TCP without encryption" warning
+    cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={workspace}",
+           *lab_arguments(workspace), *kernels.server_arguments()]
     if args.no_browser:
         cmd.append("--no-browser")
     if args.port:
@@ -64,8 +72,9 @@ def cmd_study(args) -> int:
         print("Running as root (as in many containers): starting JupyterLab with --allow-root.")
     print("Starting JupyterLab:", " ".join(cmd))
     # Started from the workspace, nbgrader's extensions (Validate) see it as their course root.
-    return subprocess.call(cmd, cwd=workspace,
-                           env=dict(os.environ, MEDAI_WORKSPACE=str(workspace)))
+    # The workspace's hidden settings (Validate's nbgrader_config.py, no instructor panels)
+    # come in through JUPYTER_CONFIG_PATH.
+    return subprocess.call(cmd, cwd=workspace, env=lab_environment(workspace))
 
 
 def cmd_workspace(args) -> int:

@@ -174,9 +174,16 @@ class GradingCourse:
                          self.api().autograde(chapter, student, force=True, create=True))
 
     def generate_feedback(self, chapter: str, student: str) -> Path:
+        """nbgrader's ``generate_feedback``, then the page made to work offline (formulas as
+        MathML) and to say which written answers are not graded yet
+        (:func:`medai_lessons.feedback.finish`)."""
+        from medai_lessons.feedback import finish
+
         self._run(f"generate_feedback {chapter} for {student}",
                   self.api().generate_feedback(chapter, student, force=True))
-        return self.root / "feedback" / student / chapter / f"{chapter}.html"
+        page = self.root / "feedback" / student / chapter / f"{chapter}.html"
+        finish(page, self.not_graded_yet(chapter, student))
+        return page
 
     def gradebook(self):
         """nbgrader's ``Gradebook`` of this course (use it in a ``with`` block)."""
@@ -222,6 +229,20 @@ class GradingCourse:
         with self.gradebook() as gb:
             plugin.export(gb)
         return dest
+
+    def not_graded_yet(self, chapter: str, student: str) -> dict[str, float]:
+        """The cells of a submission that wait for a person's grade (written answers before
+        the formgrader), as grade_id -> points; nbgrader counts each as 0 meanwhile. Empty
+        when there is no such submission."""
+        from nbgrader.api import MissingEntry
+
+        with self.gradebook() as gb:
+            try:
+                sub = gb.find_submission(chapter, student)
+            except MissingEntry:
+                return {}
+            return {g.name: float(g.max_score) for nb in sub.notebooks for g in nb.grades
+                    if g.manual_score is None and g.auto_score is None}
 
     def scores(self, chapter: str, student: str) -> dict[str, dict]:
         """Per-cell grades from the Gradebook: grade_id -> {auto_score, max_score, kind}."""

@@ -145,21 +145,32 @@ def course_and_workspace() -> list[Finding]:
 
 def data_cache() -> list[Finding]:
     from medai_lessons.data.cache import ENV_VAR, cache_state, data_dir, dataset_path
-    from medai_lessons.data.registry import list_datasets
+    from medai_lessons.data.registry import chapters_using, list_datasets
 
     where = data_dir()
     source = f"from {ENV_VAR}" if os.environ.get(ENV_VAR, "").strip() else f"set {ENV_VAR} to move"
     out = [Finding(OK, "data cache", f"{where} ({source})")]
     for info in list_datasets():
         state = cache_state(info)
-        text = f"{info.name}: {state}"
+        chapters = chapters_using(info.name)
+        if not chapters and state.startswith("missing"):
+            continue  # no chapter reads it: nothing to do
+        text = f"{info.name}: {state}" + (f" (for {', '.join(chapters)})" if chapters else
+                                          " (no chapter uses it)")
         fetch = f"`python -m medai_lessons.data fetch {info.name}`"
         if state.startswith("present"):
             out.append(Finding(OK, "data", text))
+        elif state.startswith("staged copy"):
+            out.append(Finding(WARN, "data", text, "the chapters use it as it is and say so; "
+                               "their figures are then not comparable with published ones"))
+        elif state.startswith("bad staged"):
+            out.append(Finding(FAIL, "data", text, f"the file {dataset_path(info)} was put "
+                               "there by hand, so the course leaves it as it is: replace it "
+                               f"with the official file, or move it elsewhere and run {fetch}"))
         elif state.startswith(("bad", "corrupt")):
-            out.append(Finding(FAIL, "data", text, f"{fetch} moves the bad file aside and "
-                               "downloads it again; `python -m medai_lessons.data verify` "
-                               "says more"))
+            out.append(Finding(FAIL, "data", text, f"{fetch} moves the damaged download "
+                               "aside and downloads it again; `python -m medai_lessons.data "
+                               "verify` says more"))
         elif info.downloadable:
             out.append(Finding(WARN, "data", text, f"{fetch}, or for offline use copy the "
                                f"official file(s) to {dataset_path(info)}; notebooks fall back "

@@ -351,10 +351,14 @@ def export(course: GradingCourse, dest: Path, chapter_ids: list[str] | None = No
         plain = course.export_csv(Path(tmp) / "grades.csv", chapter_ids, students)
         reader = csv.DictReader(plain.open(encoding="utf-8", newline=""))
         rows, columns = list(reader), list(reader.fieldnames or ["assignment", "student_id"])
+    waiting_rows = 0
     for row in rows:
         ch, student = row["assignment"], row["student_id"]
         if (course.root / "autograded" / student / ch / f"{ch}.ipynb").is_file():
-            row["note"] = ""
+            waiting = course.not_graded_yet(ch, student)
+            row["note"] = (f"written answers not graded yet ({sum(waiting.values()):g} "
+                           "points, counted as 0)" if waiting else "")
+            waiting_rows += bool(waiting)
         elif (course.root / "submitted" / student / ch).is_dir():
             row["note"] = ("submitted but not autograded: the 0 is not a grade (see "
                            "`medai-course autograde`)")
@@ -372,7 +376,10 @@ def export(course: GradingCourse, dest: Path, chapter_ids: list[str] | None = No
         log(f"kept the earlier {dest.name} as {kept.name}")
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(text, encoding="utf-8")
-    not_graded = sum(bool(r["note"]) for r in rows)
+    not_graded = sum(bool(r["note"]) for r in rows) - waiting_rows
+    if waiting_rows:
+        log(f"{waiting_rows} row(s) count written answers not graded yet as 0: grade them in "
+            "nbgrader's formgrader, then export again (see the note column)")
     if not_graded:
         log(f"{not_graded} row(s) score 0 without a grade (no submission, or not autograded): "
             "see the note column")

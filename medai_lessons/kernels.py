@@ -81,3 +81,40 @@ def installed(kernel_spec_manager=None) -> list[InstalledKernel]:
                                    resource_dir=Path(entry["resource_dir"]),
                                    argv=list(spec.get("argv", [])), env=dict(spec.get("env", {}))))
     return out
+
+
+# --- how kernels talk to JupyterLab and to `medai-course check` -------------------------------
+#
+# Over TCP, every kernel start logs "Kernel is running over TCP without encryption ...
+# susceptible to eavesdropping". On Linux and macOS the course's own launches (the learner's
+# JupyterLab, `medai-course check`) use IPC instead: Unix sockets in Jupyter's runtime folder,
+# which only the user can open, so nothing travels over the network and the warning does not
+# arise. Windows has no IPC transport for Jupyter kernels; there the kernels stay on TCP bound
+# to 127.0.0.1 (this computer only), and the warning is harmless.
+
+
+def ipc_transport() -> bool:
+    """True where Jupyter kernels can talk over Unix sockets (every system but Windows)."""
+    return sys.platform != "win32"
+
+
+def server_arguments() -> list[str]:
+    """Command-line settings for a JupyterLab server whose kernels talk over IPC."""
+    return ["--KernelManager.transport=ipc"] if ipc_transport() else []
+
+
+def kernel_manager_config():
+    """A traitlets ``Config`` for the ``KernelManager`` of one local kernel (e.g. handed to
+    nbclient's ``NotebookClient(config=...)``): over IPC where available, its socket files in
+    Jupyter's runtime folder (removed when the kernel shuts down). ``None`` on Windows."""
+    import uuid
+
+    from jupyter_core.paths import jupyter_runtime_dir
+    from traitlets.config import Config
+
+    if not ipc_transport():
+        return None
+    runtime = Path(jupyter_runtime_dir())
+    runtime.mkdir(parents=True, exist_ok=True)
+    return Config({"KernelManager": {
+        "transport": "ipc", "ip": str(runtime / f"medai-{uuid.uuid4().hex[:12]}-ipc")}})

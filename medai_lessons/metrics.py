@@ -16,7 +16,11 @@ Chapter 1 introduces them; every later chapter reports its models with them.
   and its area do not depend on a threshold. scikit-learn does the counting.
 - **Calibration** (:func:`calibration`): do predicted probabilities match observed rates?
 - **Reports** (:func:`binary_report`, :func:`format_report`): everything above at one
-  threshold, as a dict and as one readable line.
+  threshold, as a dict and as one readable line. Throughout the course a score **at or
+  above** the threshold counts as positive (``scores >= threshold``, as scikit-learn's
+  ``roc_curve`` counts); MedMNIST's evaluator counts a probability **above** 0.5 as positive
+  (``> 0.5``), so accuracies compared with MedMNIST's published ones differ only for scores
+  of exactly 0.5 (chapter 3 says so where it compares them).
 - **Choosing a threshold** (:func:`youden_threshold`): the one with the largest
   sensitivity + specificity, on a validation split. It weighs the two error *rates* alike,
   not the two kinds of error; a clinical target (a sensitivity the service must reach) is
@@ -224,34 +228,44 @@ def roc_auc(y_true, scores) -> float:
     return float(roc_auc_score(y_true, scores))
 
 
-#: the thresholds :func:`youden_threshold` tries by default: 0.01, 0.02, ..., 0.99
+#: 0.01, 0.02, ..., 0.99: a grid of thresholds for plots of metrics against the threshold
 THRESHOLD_GRID = np.linspace(0.01, 0.99, 99)
 
 
-def youden_threshold(y_true, scores, grid=THRESHOLD_GRID) -> float:
-    """The threshold of ``grid`` with the largest Youden index J = sensitivity + specificity
-    - 1 of ``scores >= threshold``; of tied thresholds, the lowest. J weighs the two error
-    *rates* alike, not the two kinds of error: with n_pos diseased and n_neg healthy cases,
-    one false alarm costs J as much as n_pos / n_neg missed cases (on chapter 3's validation
-    split, 389 / 135: about 2.9 missed pneumonias). Where a missed case costs more than a false
+def youden_threshold(y_true, scores, grid=None) -> float:
+    """The threshold with the largest Youden index J = sensitivity + specificity - 1 of
+    ``scores >= threshold``; of tied thresholds, the lowest. J weighs the two error *rates*
+    alike, not the two kinds of error: with n_pos diseased and n_neg healthy cases, one false
+    alarm costs J as much as n_pos / n_neg missed cases (on chapter 3's validation split,
+    389 / 135: about 2.9 missed pneumonias). Where a missed case costs more than a false
     alarm, choose the threshold for a target sensitivity instead
     (:func:`medai_lessons.tabular.choose_threshold`). Choose it on a validation split, never on
-    the test split. ``y_true`` needs both classes (J is undefined otherwise)."""
+    the test split. ``y_true`` needs both classes (J is undefined otherwise).
+
+    By default the thresholds tried are the ROC curve's own (every distinct score, as
+    scikit-learn's ``roc_curve`` gives them), so the best one is found wherever the scores
+    lie: probabilities crowded above 0.99 or below 0.01, percentages or logits. ``grid=`` tries
+    only the thresholds given (e.g. :data:`THRESHOLD_GRID`)."""
     y_true, scores = _scores(y_true, scores)
     if len(np.unique(y_true)) < 2:
         raise ValueError("youden_threshold needs diseased (1) and healthy (0) cases in y_true")
+    if grid is None:
+        fpr, tpr, thresholds = _sk_roc_curve(y_true, scores, drop_intermediate=False)
+        finite = np.isfinite(thresholds)  # the first, above every score, calls no one ill
+        j, thresholds = (tpr - fpr)[finite], thresholds[finite]
+        return float(thresholds[j >= j.max() - 1e-12].min())  # ties, whatever the rounding
     if grid is THRESHOLD_GRID and (scores.min() < 0 or scores.max() > 1):
         raise ValueError(f"scores run from {scores.min():g} to {scores.max():g}, but the "
-                         "thresholds tried are probabilities (0.01 to 0.99): pass probabilities "
-                         "in [0, 1] (not percentages or logits), or a grid= of thresholds for "
-                         "your scores")
+                         "thresholds of THRESHOLD_GRID are probabilities (0.01 to 0.99): pass "
+                         "probabilities in [0, 1] (not percentages or logits), or no grid to "
+                         "try every score")
     grid = np.asarray(grid, dtype=float)
     if grid.ndim != 1 or grid.size == 0:
         raise ValueError("grid must be a non-empty 1-D sequence of thresholds")
     positive, negative = y_true == 1, y_true == 0
     called = scores[None, :] >= grid[:, None]
     j = called[:, positive].mean(axis=1) + (~called[:, negative]).mean(axis=1) - 1
-    return float(grid[int(np.argmax(j))])
+    return float(grid[j >= j.max() - 1e-12].min())
 
 
 class AUCInterval(NamedTuple):

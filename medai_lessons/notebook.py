@@ -66,6 +66,9 @@ def setup(chapter: str, seed: int = 0, tensorflow: bool = True, quiet: bool = Fa
 
         plt.rcParams.update({"figure.dpi": 100, "figure.figsize": (7, 3.5),
                              "axes.grid": True, "grid.alpha": 0.3})
+        from medai_lessons.plotting import use_cjk_font
+
+        use_cjk_font()  # Chinese terms in figures drawn, not boxes, where a font has them
     except ImportError:  # pragma: no cover - matplotlib is a dependency
         pass
     mode = "fast mode (tests/autograding: small runs)" if fast else "full mode"

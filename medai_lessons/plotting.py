@@ -399,3 +399,58 @@ def plot_importance(importances: Mapping[str, tuple[Sequence[float], Sequence[fl
     if len(names) > 1:
         ax.legend(fontsize=8, loc="lower right")
     return _finish(fig, ax, title)
+
+
+# --- Chinese text in figures --------------------------------------------------------------------
+#
+# matplotlib's default font (DejaVu Sans) has no Chinese glyphs: a label such as "卷积" is drawn
+# as boxes. :func:`use_cjk_font` (called by the chapters' set-up) adds an installed font that
+# has them as a fallback behind the default, so Latin text keeps its look; :func:`term` writes a
+# label with its Chinese term only where such a font exists, and without it otherwise.
+
+#: fonts with Chinese glyphs, by family name, in the order they are preferred
+CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans SC", "Source Han Sans SC",
+                "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Microsoft YaHei", "SimHei",
+                "PingFang SC", "Hiragino Sans GB", "Heiti SC", "Arial Unicode MS")
+_CJK_FILES = ("notosanscjk", "notoserifcjk", "notosanssc", "sourcehansans", "wqy", "msyh",
+              "simhei", "pingfang", "hiragino", "stheiti", "arial unicode")
+
+
+def cjk_font() -> str | None:
+    """The family name of an installed font with Chinese glyphs that matplotlib can use, or
+    ``None``. Fonts installed after matplotlib built its font list are found and added too."""
+    from pathlib import Path
+
+    from matplotlib import font_manager
+
+    def known() -> str | None:
+        names = {f.name for f in font_manager.fontManager.ttflist}
+        return next((name for name in CJK_FAMILIES if name in names), None)
+
+    if (found := known()) is not None:
+        return found
+    for path in font_manager.findSystemFonts():
+        if any(key in Path(path).name.lower() for key in _CJK_FILES):
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError, ValueError):
+                continue
+    return known()
+
+
+def use_cjk_font() -> str | None:
+    """Let figures draw Chinese text: the font of :func:`cjk_font` goes behind the default
+    font family (which keeps drawing Latin text; matplotlib falls back along
+    ``font.family`` glyph by glyph). Returns its name, or ``None`` when the machine has no
+    such font (install e.g. Debian's ``fonts-noto-cjk``)."""
+    name = cjk_font()
+    if name is not None:
+        families = [f for f in plt.rcParams["font.family"] if f != name]
+        plt.rcParams["font.family"] = [*families, name]
+    return name
+
+
+def term(english: str, chinese: str) -> str:
+    """A label with the source documents' Chinese term where a font can draw it
+    (``"convolution (卷积)"``), else the English alone (never boxes)."""
+    return f"{english} ({chinese})" if cjk_font() is not None else english

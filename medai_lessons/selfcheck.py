@@ -179,6 +179,7 @@ def check_notebook(path: Path | str, timeout: int = 120, kernel_name: str | None
     from nbgrader.preprocessors import ClearHiddenTests
 
     from medai_lessons.grading.execute import SKIP_TAG, is_graded_or_answer
+    from medai_lessons.kernels import kernel_manager_config
 
     path = Path(path).expanduser().resolve()
     nb = read_notebook(path)
@@ -191,9 +192,11 @@ def check_notebook(path: Path | str, timeout: int = 120, kernel_name: str | None
             c.metadata["tags"] = [t for t in c.metadata["tags"] if t != SKIP_TAG]
     kernel_name = kernel_name or nb.metadata.get("kernelspec", {}).get("name") or "python3"
     _require_kernel(kernel_name)
+    # over IPC where it can: no "running over TCP without encryption" warning
+    settings = {"config": config} if (config := kernel_manager_config()) else {}
     client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, allow_errors=True,
                             interrupt_on_timeout=True, skip_cells_with_tag=SKIP_TAG,
-                            resources={"metadata": {"path": str(path.parent)}})
+                            resources={"metadata": {"path": str(path.parent)}}, **settings)
     report = CheckReport(notebook=path)
     if log:
         log(f"Running the visible tests of {path} with the '{kernel_name}' kernel in fast mode "

@@ -102,13 +102,20 @@ def _class_labels(values, n_classes: int, name: str) -> np.ndarray:
 
 
 def balanced_class_weights(y, n_classes: int) -> dict[int, float]:
-    """Keras ``class_weight``: ``n / (n_classes * n_c)`` for class ``c``, so that every class
-    contributes the same total weight to the loss (scikit-learn's "balanced" rule)."""
+    """Keras ``class_weight``: scikit-learn's "balanced" rule
+    (``sklearn.utils.class_weight.compute_class_weight``) over the classes present in ``y``,
+    ``n / (n_present * n_c)`` for class ``c``, so that every class present contributes the same
+    total weight to the loss and the weights of all beats add up to ``n``. A class absent
+    from ``y`` (scikit-learn refuses one) gets 0.0: it has no example to weigh."""
+    from sklearn.utils.class_weight import compute_class_weight
+
     y = _class_labels(y, n_classes, "y")
-    counts = np.bincount(y, minlength=n_classes)
-    n = counts.sum()
-    return {c: float(n / (n_classes * counts[c])) if counts[c] else 0.0
-            for c in range(n_classes)}
+    present = np.unique(y)
+    weights = dict.fromkeys(range(n_classes), 0.0)
+    if present.size:
+        balanced = compute_class_weight("balanced", classes=present, y=y)
+        weights.update({int(c): float(w) for c, w in zip(present, balanced, strict=True)})
+    return weights
 
 
 class _Progress:

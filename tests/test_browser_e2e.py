@@ -8,7 +8,9 @@ rendered as images (and the same for ch07, the newest chapter); fills one exerci
 editor, re-runs its test cell and sees it pass;
 clicks nbgrader's Validate button and reads its results (the failing tests, and an applied
 cell left out as the grader leaves it out); opens the formgrader of an instructor session.
-Screenshots go to tests/artifacts/.
+Also the learner's first screen (the welcome page, whole folder names, no instructor panels)
+and a failed check (its message and the test cell's line, no grading internals). Screenshots
+go to tests/artifacts/.
 
 Needs Chromium (Debian's package: /usr/bin/chromium) and the playwright package; it skips
 with a reason without them, except under CI (CI=true), where a skip would hide a missing
@@ -145,6 +147,35 @@ def study(chromium, tmp_path_factory):
     server.stop()
 
 
+def test_the_first_screen_is_the_courses_welcome_page(browser, study):
+    """What a learner sees first: the welcome page (chapters, glossary, self-check), a file list
+    of chapters with whole names and no grading machinery, no instructor panels."""
+    server, ws = study
+    page = browser.new_page()
+    try:
+        page.goto(f"{server.url}/?token={server.token}")
+        welcome = page.locator(".jp-NotebookPanel").filter(has_text="Open chapter 1 first")
+        welcome.first.wait_for()
+        page.locator(".jp-DirListing-item").first.wait_for()
+        time.sleep(2)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "first-screen.png"))
+        names = page.locator(".jp-DirListing-itemName").all_inner_texts()
+        assert "START_HERE.ipynb" in names and CH in names, names
+        assert "nbgrader_config.py" not in names, names
+        cut = page.locator(".jp-DirListing-itemText").evaluate_all(
+            "els => els.filter(e => e.scrollWidth > e.clientWidth).map(e => e.textContent)")
+        assert not cut, f"names cut off in the file browser: {cut}"
+        for panel in ("Create Assignment", "Formgrader", "Course List"):
+            assert page.get_by_text(panel, exact=True).count() == 0, panel
+        page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").first.click()
+        entries = page.locator(".lm-Menu-itemLabel").all_inner_texts()
+        page.keyboard.press("Escape")
+        assert not any("Formgrader" in e or "Course List" in e for e in entries), entries
+    finally:
+        page.close()
+
+
 @pytest.fixture(scope="module")
 def notebook_page(browser, study):
     server, ws = study
@@ -273,15 +304,41 @@ def test_filling_an_exercise_in_the_editor_makes_its_test_pass(notebook_page, st
     page.screenshot(path=str(ARTIFACTS / "ch02-sigmoid-passes.png"))
 
 
+def test_a_failed_check_shows_its_message_and_the_learners_line(notebook_page, study):
+    """A wrong answer's test shows the checker's message (case, expected, got, hint) and the
+    test cell's line, not a traceback through the course's grading code."""
+    page = notebook_page
+    answer = page.locator(".jp-CodeCell").filter(has_text="def tanh(x):").filter(
+        has_text="raise NotImplementedError").first
+    answer.locator(".cm-content").click()
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text("def tanh(x):\n    return np.exp(x) / (1 + np.exp(x))\n")
+    page.keyboard.press("Shift+Enter")  # runs the answer, moves to its test cell
+    page.keyboard.press("Shift+Enter")  # runs the test cell
+    _wait_done(page, study[0])
+    test_cell = page.locator(".jp-CodeCell").filter(
+        has_text="from medai_lessons.grading import check_tanh").first
+    output = test_cell.locator(".jp-OutputArea-output").filter(has_text="failed on case")
+    output.first.wait_for()
+    text = output.first.inner_text()
+    assert "AssertionError: tanh: failed on case" in text and "hint:" in text, text
+    assert "Checked here:" in text and "check_tanh(tanh)" in text, text
+    for internal in ("grading/core.py", "grading/ch02.py", "assert_close", "interactiveshell"):
+        assert internal not in text, text
+    assert len(text.splitlines()) <= 15, text
+    test_cell.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "ch02-failed-check.png"))
+
+
 def test_nbgrader_validate_button_is_in_the_toolbar(notebook_page):
-    button = notebook_page.locator(".jp-NotebookPanel-toolbar").get_by_text("Validate")
+    button = notebook_page.locator(".jp-NotebookPanel-toolbar:visible").get_by_text("Validate")
     button.first.wait_for()
     assert button.first.is_visible()
 
 
 def _validate(page, timeout_ms: int = 300_000) -> str:
     """Click Validate and return the text of its results dialog (then close the dialog)."""
-    page.locator(".jp-NotebookPanel-toolbar").get_by_text("Validate").first.click()
+    page.locator(".jp-NotebookPanel-toolbar:visible").get_by_text("Validate").first.click()
     dialog = page.locator(".jp-Dialog").filter(has_text="Validation Results")
     dialog.wait_for(timeout=timeout_ms)
     text = dialog.locator(".jp-Dialog-body").inner_text()
@@ -332,6 +389,18 @@ def test_validate_button_leaves_out_the_applied_cells_as_the_grader_does(browser
     assert "Success! Your notebook passes all the tests." in text, text
     assert (ws / "applied.ipynb").is_file()
     assert not (ws / "applied-cell-ran").exists(), "Validate ran a cell the grader leaves out"
+
+
+def test_the_learners_kernels_start_without_the_unencrypted_tcp_warning(study):
+    """JupyterLab started by `medai-course study` runs its kernels over IPC (Linux, macOS): the
+    log holds kernel starts, and none of them warns about TCP without encryption."""
+    from medai_lessons.kernels import ipc_transport
+
+    server, _ = study
+    log = server.log.read_text()
+    assert "Kernel started" in log or "Connecting to kernel" in log, log[-2000:]
+    if ipc_transport():
+        assert "without encryption" not in log, log[-2000:]
 
 
 def test_formgrader_in_an_instructor_session(browser, tmp_path_factory):

@@ -58,9 +58,27 @@ def test_damaged_data_file_is_a_failure(machine, capsys):
     code, lines = doctor(capsys)
     assert code == 1
     [line] = [line for line in lines if "pneumoniamnist:" in line]
-    assert line.startswith("[FAIL]") and "bad checksum" in line
-    assert "fetch pneumoniamnist` moves the bad file aside" in line
+    assert line.startswith("[FAIL]") and "bad staged file (the file is a web page" in line
+    assert "put there by hand, so the course leaves it as it is" in line
     assert lines[-1].startswith("doctor: 1 problem(s)")
+    # the course's own download, damaged since, is moved aside by fetch
+    from medai_lessons.data import cache
+
+    cache.mark_downloaded(bad, "0" * 32)
+    code, lines = doctor(capsys)
+    [line] = [line for line in lines if "pneumoniamnist:" in line]
+    assert line.startswith("[FAIL]") and "bad checksum" in line
+    assert "fetch pneumoniamnist` moves the damaged download aside" in line
+    assert bad.read_text() == "<html>page not found</html>"
+
+
+def test_doctor_does_not_ask_for_data_no_chapter_uses(machine, capsys):
+    code, lines = doctor(capsys)
+    text = "\n".join(lines)
+    for name in ("breastmnist", "dermamnist", "bloodmnist"):
+        assert f"{name}:" not in text
+    [line] = [line for line in lines if "mitdb:" in line]
+    assert line.startswith("[warn]") and "ch01_background, ch04_rnn" in line
 
 
 def test_kernel_with_a_missing_python_is_flagged(machine, capsys):

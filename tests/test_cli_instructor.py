@@ -96,8 +96,10 @@ def test_export_writes_nbgraders_csv(graded, tmp_path):
     assert set(rows) == {"alice", "bob", "carol"}
     assert float(rows["alice"]["score"]) == 19 and float(rows["alice"]["max_score"]) == 22
     assert float(rows["bob"]["score"]) == 0
-    # nbgrader's 0 for a submission it could not grade is marked as no grade
-    assert rows["alice"]["note"] == ""
+    # nbgrader's 0 for a submission it could not grade is marked as no grade, and so is the
+    # 0 of a written answer no one has graded yet
+    assert rows["alice"]["note"] == "written answers not graded yet (3 points, counted as 0)"
+    assert "1 row(s) count written answers not graded yet as 0" in out
     assert all("not autograded" in rows[s]["note"] for s in ("bob", "carol"))
     assert "2 row(s) score 0 without a grade" in out
     first = dest.read_bytes()
@@ -142,6 +144,15 @@ def test_feedback_is_generated_for_graded_submissions(graded):
     assert code == 0, out
     html = root / "feedback" / "alice" / CH / f"{CH}.html"
     assert html.is_file() and "<html" in html.read_text(encoding="utf-8")[:2000].lower()
+    page = html.read_text(encoding="utf-8")
+    # offline: no MathJax from a CDN, every formula of the text drawn as MathML
+    assert "cdnjs" not in page and "mathjax/2" not in page.lower()
+    assert page.count("<math") >= 50
+    assert "$z = w^\\top x + b$" not in page and "$a = f(z)$" not in page
+    # the written answer waits for a person: not a 0
+    assert "(not graded yet, 3 points)" in page
+    assert "Score: not graded yet (3 points)" in page
+    assert "3 points of written answers not graded yet, counted as 0" in page
     assert not (root / "feedback" / "bob").exists(), "nothing was graded for bob"
     assert "1 feedback file(s)" in out
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import shutil
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -134,6 +136,20 @@ def test_check_exit_zero_when_everything_attempted_passes(tmp_path, capsys):
     assert summary_rows(out) == {"test_double": "2 pts PASSED", "test_half": "1 pt NOT ATTEMPTED",
                                  "written_view": "1 pt WRITTEN"}
     assert "Passed 1 of 2 tested exercises (2 of 3 points); 0 failed, 1 not attempted." in out
+
+
+def test_check_starts_its_kernel_without_the_unencrypted_tcp_warning(tmp_path, capfd):
+    from medai_lessons import kernels
+
+    path = small_notebook(tmp_path / "mine.ipynb", "assert double(21) == 42")
+    assert main(["check", str(path)]) == 0
+    err = capfd.readouterr().err
+    if kernels.ipc_transport():
+        assert "without encryption" not in err, err
+    runtime = Path(os.environ["JUPYTER_RUNTIME_DIR"])
+    assert not list(runtime.glob("medai-*-ipc-*")), "the kernel's sockets were left behind"
+    assert kernels.server_arguments() == (["--KernelManager.transport=ipc"]
+                                          if kernels.ipc_transport() else [])
 
 
 def test_check_leaves_out_applied_cells_but_never_a_tagged_test(tmp_path, capsys):

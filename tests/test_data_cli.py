@@ -60,7 +60,8 @@ def test_where_prints_the_override(tmp_path, capsys):
 def test_list_shows_present_missing_and_bad(monkeypatch, capsys):
     good = npz_bytes(1)
     stage(monkeypatch, "pneumoniamnist", good, good)
-    stage(monkeypatch, "breastmnist", npz_bytes(2), npz_bytes(3))
+    info = stage(monkeypatch, "breastmnist", npz_bytes(2), npz_bytes(3))
+    cache.mark_downloaded(cache.dataset_path(info), info.md5)  # the course's, damaged since
     code, out, _ = run(capsys, "list")
     assert code == 0
     rows = {line.split()[0]: line for line in out.splitlines()[2:]}
@@ -78,10 +79,38 @@ def test_verify_fails_on_a_bad_file_and_says_what_to_do(monkeypatch, capsys):
     assert code == 0 and "verify: OK" in out
 
     info = stage(monkeypatch, "breastmnist", npz_bytes(2), npz_bytes(3))
+    cache.mark_downloaded(cache.dataset_path(info), info.md5)  # the course's, damaged since
     code, out, _ = run(capsys, "verify")
     assert code == 1
     assert "breastmnist: bad checksum" in out and "fetch breastmnist" in out
     assert cache.dataset_path(info).exists()  # verify only reports; it moves nothing
+
+
+def test_verify_uses_a_staged_copy_with_another_checksum_and_warns(monkeypatch, capsys):
+    official = npz_bytes(1)
+    info = stage(monkeypatch, "pneumoniamnist", npz_bytes(5), official)   # staged by hand
+    code, out, _ = run(capsys, "verify")
+    line = next(x for x in out.splitlines() if "pneumoniamnist:" in x)
+    assert code == 0, out
+    assert "staged copy, not the official file" in line and "train has 5 images" in line
+    assert "[ch03_cnn, ch05_gan]" in line and "not comparable" in line
+    assert cache.dataset_path(info).read_bytes() == npz_bytes(5)
+    stage(monkeypatch, "pneumoniamnist", b"<html>not found</html>", official)
+    code, out, _ = run(capsys, "verify")
+    assert code == 1 and "pneumoniamnist: bad staged file (the file is a web page" in out
+    assert "left as it is" in out
+
+
+def test_verify_strict_asks_only_for_data_the_chapters_use(tmp_path, monkeypatch, capsys):
+    official = npz_bytes(1)
+    stage(monkeypatch, "pneumoniamnist", official, official)
+    for record in ("100",):  # ch01 and ch04 read MIT-BIH records: still missing
+        assert not (cache.data_dir() / "mitdb" / f"{record}.hea").exists()
+    code, out, _ = run(capsys, "verify", "--strict")
+    assert code == 1 and "mitdb: missing" in out
+    for name in ("breastmnist", "dermamnist", "bloodmnist"):
+        assert f"  {name}: missing" not in out
+    assert "not checked: breastmnist, dermamnist, bloodmnist (no chapter uses them" in out
 
 
 def test_verify_strict_fails_when_something_is_missing(tmp_path, capsys):

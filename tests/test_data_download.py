@@ -90,7 +90,8 @@ def leftovers(folder: Path) -> list[str]:
     """Files in the folder other than moved-aside bad copies."""
     if not folder.exists():
         return []
-    return sorted(p.name for p in folder.iterdir() if ".bad-" not in p.name)
+    return sorted(p.name for p in folder.iterdir()
+                  if ".bad-" not in p.name and not p.name.endswith(".downloaded"))
 
 
 def test_download_verifies_the_checksum_and_lands_under_the_final_name(server, monkeypatch):
@@ -220,6 +221,7 @@ def test_bad_cached_file_is_moved_aside_and_replaced(server, monkeypatch, capsys
     target.parent.mkdir(parents=True)
     stale = fake_medmnist_bytes(seed=4)
     target.write_bytes(stale)
+    cache.mark_downloaded(target, info.md5)     # the course's own download, damaged since
     assert cache.cache_state(info) == "bad checksum"
 
     path = fetch(info, progress=False)
@@ -235,6 +237,7 @@ def test_bad_cached_file_is_never_used_when_offline(monkeypatch):
     target = cache.dataset_path(info)
     target.parent.mkdir(parents=True)
     target.write_bytes(fake_medmnist_bytes())  # a readable npz, but not the official file
+    cache.mark_downloaded(target, info.md5)     # downloaded by the course, changed since
     with pytest.raises(DataUnavailable) as err:
         load_medmnist("breastmnist", progress=False, verbose=False)
     assert "moved aside" in str(err.value)
@@ -251,6 +254,48 @@ def test_staged_file_is_used_without_network(monkeypatch):
     ds = load_medmnist("pneumoniamnist", verbose=False)
     assert ds.split_sizes() == {"train": 7, "val": 2, "test": 3}
     assert ds.path == target
+
+
+def test_a_file_the_user_staged_with_another_checksum_is_used_and_never_moved(
+        server, monkeypatch, capsys):
+    official = fake_medmnist_bytes(n=(12, 4, 6), seed=1)
+    server.routes["/official.npz"] = (200, official, {})
+    info = point_entry(monkeypatch, "pneumoniamnist", server.base + "/official.npz",
+                       hashlib.md5(official).hexdigest())
+    info = dataclasses.replace(info, n_samples={"train": 12, "val": 4, "test": 6})
+    monkeypatch.setitem(registry.REGISTRY, "pneumoniamnist", info)
+    target = cache.dataset_path(info)
+    target.parent.mkdir(parents=True)
+    mine = fake_medmnist_bytes(n=(9, 4, 6), seed=2)     # a cut-down copy: another checksum
+    target.write_bytes(mine)
+    state = cache.cache_state(info)
+    assert state.startswith("staged copy, not the official file") and "train has 9" in state
+    ds = load_medmnist("pneumoniamnist", progress=False)
+    assert ds.source == "real" and ds.path == target
+    assert ds.split_sizes() == {"train": 9, "val": 4, "test": 6}
+    out = " ".join(capsys.readouterr().out.split())
+    assert "warning" in out and "not the official pneumoniamnist.npz" in out
+    assert "train has 9 images (official: 12)" in out
+    with pytest.raises(ChecksumMismatch, match="left as it is"):
+        fetch(info, progress=False)                     # never downloaded over it either
+    assert target.read_bytes() == mine
+    assert sorted(p.name for p in target.parent.iterdir()) == ["pneumoniamnist.npz"]
+
+
+def test_a_staged_file_that_is_not_the_dataset_is_reported_and_left_alone(monkeypatch):
+    info = point_entry(monkeypatch, "pneumoniamnist", UNREACHABLE,
+                       hashlib.md5(b"official").hexdigest())
+    target = cache.dataset_path(info)
+    target.parent.mkdir(parents=True)
+    target.write_text("<html>page not found</html>")
+    assert cache.cache_state(info).startswith("bad staged file (the file is a web page")
+    with pytest.raises(CorruptFile, match="put in the course's data folder by hand"):
+        load_medmnist("pneumoniamnist", progress=False, verbose=False)
+    with pytest.warns(UserWarning, match="SYNTHETIC"):
+        assert load_medmnist("pneumoniamnist", allow_synthetic=True,
+                             verbose=False).source == "synthetic"
+    assert target.read_text() == "<html>page not found</html>"
+    assert [p.name for p in target.parent.iterdir()] == ["pneumoniamnist.npz"]
 
 
 def test_failed_download_falls_back_to_synthetic_only_when_allowed(monkeypatch, capsys):
@@ -281,6 +326,7 @@ def test_bad_file_in_a_read_only_shared_folder_is_not_used_and_the_notebook_fall
     target.parent.mkdir(parents=True)
     bad = fake_medmnist_bytes()                 # a readable npz, but not the official file
     target.write_bytes(bad)
+    cache.mark_downloaded(target, info.md5)     # downloaded by the course, changed since
     _read_only(monkeypatch)
     with pytest.raises(ChecksumMismatch) as err:
         fetch(info, progress=False)

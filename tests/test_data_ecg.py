@@ -113,6 +113,31 @@ def test_written_record_gives_windows_centred_on_each_beat(tmp_path, capsys):
     assert "REAL" in out and "Moody" in out and "dropped 2" in out
 
 
+def write_record_without_mlii(folder: Path, name: str) -> None:
+    """A record like 102 or 104 of MIT-BIH: no MLII, its first lead V5."""
+    write_record(folder, name)
+    rec = wfdb.rdrecord(str(folder / name))
+    wfdb.wrsamp(name, fs=FS, units=["mV", "mV"], sig_name=["V5", "V2"],
+                p_signal=rec.p_signal, fmt=["212", "212"], write_dir=str(folder))
+
+
+def test_each_beat_keeps_the_lead_of_its_record_and_a_mix_is_said(tmp_path, capsys):
+    write_record(tmp_path, "t1")
+    write_record_without_mlii(tmp_path, "t2")
+    beats = load_mitdb(["t1", "t2"], path=tmp_path)
+    by_record = {r: set(beats.leads[beats.records == r].tolist()) for r in ("t1", "t2")}
+    assert by_record == {"t1": {"MLII"}, "t2": {"V5"}}
+    assert beats.lead == "mixed"
+    out = capsys.readouterr().out
+    assert "different leads" in out and "MLII: record t1" in out and "V5: record t2" in out
+    only = load_mitdb(["t2"], path=tmp_path, verbose=False)
+    assert only.lead == "V5" and set(only.leads.tolist()) == {"V5"} and not only.notes
+    with pytest.raises(ValueError, match=r"record t2 has no lead MLII.*first lead is V5"):
+        load_mitdb(["t1", "t2"], path=tmp_path, verbose=False, same_lead=True)
+    same = load_mitdb(["t1"], path=tmp_path, verbose=False, same_lead=True)
+    assert same.lead == "MLII" and len(same.leads) == len(same)
+
+
 def test_unnormalised_windows_stay_in_millivolts(tmp_path):
     write_record(tmp_path)
     beats = load_mitdb(path=tmp_path, normalize=False, verbose=False)

@@ -183,3 +183,16 @@ def test_find_staged_looks_in_shared_data_above_the_start_folder(tmp_path):
     paths = staged_paths("medmnist/x.npz", start=deep)
     assert paths[0] == deep / "shared" / "data" / "medmnist" / "x.npz"
     assert staged in paths and len(paths) == len(set(paths))
+
+
+def test_the_chapters_a_dataset_is_listed_for_are_the_ones_that_read_it():
+    from conftest import chapter_dirs
+
+    loaders = {"mitdb": ("mitdb",), "ct_small": ("ct_small", "load_ct_slice"),
+               "breast_cancer_wisconsin": ("load_breast_cancer",)}
+    texts = {d.name: (d / f"{d.name}.ipynb").read_text() for d in chapter_dirs()}
+    for name in registry.REGISTRY:
+        readers = {ch for ch, text in texts.items()
+                   if any(word in text for word in loaders.get(name, (name,)))}
+        assert set(registry.chapters_using(name)) == readers, name
+    assert registry.chapters_using("breastmnist") == ()

@@ -343,17 +343,37 @@ def test_youden_threshold_by_hand_and_against_a_brute_force_count():
     y = np.array([0, 0, 0, 1, 1, 1])
     p = np.array([0.1, 0.2, 0.6, 0.4, 0.7, 0.9])
     # thresholds in (0.2, 0.4] call 3 of 3 sick and 2 of 3 healthy right: J = 2/3, the best;
-    # the lowest such grid point is 0.21
-    assert metrics.youden_threshold(y, p) == pytest.approx(0.21)
+    # of the scores, 0.4 is the one there
+    assert metrics.youden_threshold(y, p) == 0.4
     assert metrics.youden_threshold(y, p, grid=[0.5, 0.3, 0.65]) == 0.3
+    assert metrics.youden_threshold(y, p, grid=metrics.THRESHOLD_GRID) == pytest.approx(0.21)
     rng = np.random.default_rng(3)
     for _ in range(20):
         y = rng.integers(0, 2, 80)
         y[:2] = (0, 1)
-        p = np.clip(0.3 * y + rng.normal(0.35, 0.2, 80), 0, 1)
-        j = [metrics.sensitivity(y, p >= t) + metrics.specificity(y, p >= t) - 1
-             for t in metrics.THRESHOLD_GRID]
-        assert metrics.youden_threshold(y, p) == metrics.THRESHOLD_GRID[int(np.argmax(j))]
+        p = np.round(np.clip(0.3 * y + rng.normal(0.35, 0.2, 80), 0, 1), 2)  # with ties
+        for grid in (np.unique(p), metrics.THRESHOLD_GRID):
+            j = [metrics.sensitivity(y, p >= t) + metrics.specificity(y, p >= t) - 1
+                 for t in grid]
+            best = np.max(j)  # of the tied best, the lowest threshold
+            expected = min(t for t, jt in zip(grid, j, strict=True) if jt > best - 1e-9)
+            chosen = metrics.youden_threshold(y, p, None if grid is not metrics.THRESHOLD_GRID
+                                              else grid)
+            assert chosen == pytest.approx(expected)
+
+
+def test_youden_threshold_finds_the_best_where_a_grid_of_probabilities_cannot():
+    # a confident network: every score above 0.99, the diseased ones highest
+    y = np.array([0, 0, 0, 1, 1, 1])
+    p = np.array([0.991, 0.992, 0.993, 0.996, 0.998, 0.999])
+    assert metrics.youden_threshold(y, p) == 0.996
+    assert metrics.binary_report(y, p, metrics.youden_threshold(y, p))["accuracy"] == 1.0
+    # logits and percentages need no grid of their own
+    assert metrics.youden_threshold(y, [-3.0, -2.0, 1.5, -1.0, 2.0, 4.0]) == -1.0
+    assert metrics.youden_threshold(y, [10, 20, 30, 80, 85, 90]) == 80
+    # a grid that cannot separate them (a network trained for one epoch) still gives a
+    # threshold, the lowest of the grid, where every J is 0
+    assert metrics.youden_threshold(y, p, grid=metrics.THRESHOLD_GRID) == pytest.approx(0.01)
 
 
 def test_youden_threshold_needs_both_classes_and_a_grid():
@@ -562,9 +582,10 @@ def test_spread_plot_shows_every_value_and_its_mean():
     assert noise.get_title() == "noise" and fig._suptitle.get_text() == "s"
 
 
-def test_youden_threshold_refuses_scores_its_grid_cannot_reach():
+def test_youden_threshold_refuses_percentages_on_the_grid_of_probabilities():
     y = np.array([0, 0, 1, 1])
     with pytest.raises(ValueError, match="not percentages or logits"):
-        metrics.youden_threshold(y, [10, 20, 80, 90])            # percentages
+        metrics.youden_threshold(y, [10, 20, 80, 90], grid=metrics.THRESHOLD_GRID)
     assert metrics.youden_threshold(y, [10, 20, 80, 90], grid=[15, 50, 85]) == 50
-    assert metrics.youden_threshold(y, [0.1, 0.2, 0.8, 0.9]) == pytest.approx(0.21)
+    assert metrics.youden_threshold(y, [10, 20, 80, 90]) == 80
+    assert metrics.youden_threshold(y, [0.1, 0.2, 0.8, 0.9]) == 0.8

@@ -35,7 +35,41 @@ def test_layout_and_metadata():
     assert meta["name"] == "medai-lessons" and meta["requires-python"] == ">=3.10"
     deps = " ".join(meta["dependencies"])
     for dep in ("tensorflow", "keras", "numpy", "pandas", "matplotlib", "scikit-learn",
-                "jupyterlab", "nbgrader", "nbval"):
+                "jupyterlab", "nbgrader"):
         assert dep in deps, dep
+    assert "nbval" in " ".join(meta["optional-dependencies"]["dev"])
+
+
+def _declared(requirements: list[str]) -> set[str]:
+    names = (re.match(r"[A-Za-z0-9_.-]+", r.strip()).group(0) for r in requirements)
+    return {re.sub(r"[-_.]+", "-", n).lower() for n in names}
+
+
+def test_every_package_the_course_imports_is_declared():
+    """A package imported by medai_lessons (at the top or inside a function) is one of the
+    project's dependencies, not something another dependency happens to bring along."""
+    import ast
+    import sys
+    from importlib.metadata import packages_distributions
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = _declared(meta["dependencies"])
+    dist_of = packages_distributions()
+    missing = {}
+    for path in sorted((ROOT / "medai_lessons").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                tops = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                tops = [node.module.split(".")[0]]
+            else:
+                continue
+            for top in tops:
+                if top in sys.stdlib_module_names or top == "medai_lessons":
+                    continue
+                dists = _declared(dist_of.get(top, [top]))
+                if not dists & declared:
+                    missing.setdefault(top, path.relative_to(ROOT).as_posix())
+    assert not missing, f"imported but not declared in pyproject.toml's dependencies: {missing}"
     assert "tensorflow[and-cuda]" in " ".join(meta["optional-dependencies"]["gpu"])
     assert "-e .[dev]" in (ROOT / "environment.yml").read_text()

@@ -40,9 +40,22 @@ def test_ecg_to_sequence_resamples_standardises_and_frames():
 def test_balanced_class_weights_make_every_class_weigh_the_same():
     y = np.array([0] * 6 + [1] * 3 + [3])
     w = sequences.balanced_class_weights(y, 4)
-    assert w == {0: 10 / 24, 1: 10 / 12, 2: 0.0, 3: 10 / 4}
+    # class 2 is absent: three classes share the 10 examples' weight
+    assert w == pytest.approx({0: 10 / 18, 1: 10 / 9, 2: 0.0, 3: 10 / 3})
     totals = [w[c] * np.sum(y == c) for c in (0, 1, 3)]
     np.testing.assert_allclose(totals, totals[0])
+    assert sum(w[c] * np.sum(y == c) for c in range(4)) == pytest.approx(len(y))
+
+
+@pytest.mark.parametrize("y", [[0, 0, 1, 2, 2, 2], [0, 0, 0, 2], [1, 1, 1, 1, 2]])
+def test_balanced_class_weights_are_scikit_learns_rule(y):
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(y)
+    expected = compute_class_weight("balanced", classes=present, y=np.asarray(y))
+    w = sequences.balanced_class_weights(y, 3)
+    assert [w[int(c)] for c in present] == pytest.approx(expected.tolist())
+    assert all(w[c] == 0.0 for c in range(3) if c not in present)
 
 
 def test_multiclass_report_by_hand():

@@ -4,6 +4,7 @@ a learner's edited notebook never overwritten."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import nbformat
@@ -11,7 +12,14 @@ import pytest
 
 from conftest import COURSE
 from medai_lessons.cli import main
-from medai_lessons.workspace import MANIFEST, sync_workspace
+from medai_lessons.workspace import (
+    INSTRUCTOR_PLUGINS,
+    MANIFEST,
+    WELCOME,
+    lab_arguments,
+    lab_environment,
+    sync_workspace,
+)
 
 pytestmark = pytest.mark.slow
 CH = "ch02_activations_losses"
@@ -36,7 +44,13 @@ def test_first_sync_delivers_the_release_without_solutions(tmp_path, course_copy
     ws = tmp_path / "ws"
     report = sync_workspace(ws, [CH], course_copy)
     nb_path = ws / CH / f"{CH}.ipynb"
-    assert report.added == [f"{CH}/{CH}.ipynb", "nbgrader_config.py"]
+    assert report.added == [f"{CH}/{CH}.ipynb", ".medai/nbgrader_config.py",
+                            ".medai/labconfig/page_config.json",
+                            ".medai/jupyter_server_config.json",
+                            ".medai/lab-settings/overrides.json", WELCOME]
+    # the learner's file list holds the welcome page and the chapters, nothing of the machinery
+    assert sorted(p.name for p in ws.iterdir() if not p.name.startswith(".")) == [
+        WELCOME, CH]
     text = nb_path.read_text()
     assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
     assert "strict=True" not in text, "hidden tests must not reach the learner"
@@ -133,7 +147,7 @@ def _graded_notebook_with_an_applied_cell(path):
 
 
 def test_validate_button_in_the_workspace_follows_the_graders_rules(tmp_path, course_copy,
-                                                                     monkeypatch):
+                                                                     monkeypatch, capfd):
     from nbgrader.server_extensions.validate_assignment.handlers import (
         ValidateAssignmentHandler,
     )
@@ -143,7 +157,7 @@ def test_validate_button_in_the_workspace_follows_the_graders_rules(tmp_path, co
     from medai_lessons.grading.execute import SKIP_TAG
 
     ws = tmp_path / "ws"
-    assert "nbgrader_config.py" in sync_workspace(ws, [CH], course_copy).added
+    assert ".medai/nbgrader_config.py" in sync_workspace(ws, [CH], course_copy).added
     nb_path = _graded_notebook_with_an_applied_cell(ws / "mine" / "mine.ipynb")
     trace = nb_path.parent / "applied-cell-ran"
 
@@ -153,23 +167,67 @@ def test_validate_button_in_the_workspace_follows_the_graders_rules(tmp_path, co
         return validator, validator.validate(str(nb_path))
 
     monkeypatch.chdir(ws)                       # JupyterLab as `medai-course study` starts it
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", lab_environment(ws)["JUPYTER_CONFIG_PATH"])
     validator, result = validate_button()
     assert not result.get("failed"), result
     assert not trace.exists(), "Validate ran an applied cell that the grader leaves out"
     assert validator.config.Execute.skip_cells_with_tag == SKIP_TAG
     assert validator.config.Execute.timeout == load_config(course_copy).Execute.timeout == 120
+    if os.name == "posix":   # its kernel talks over IPC: no unencrypted-TCP warning
+        assert validator.config.KernelManager.transport == "ipc"
+        assert "without encryption" not in capfd.readouterr().err
 
     monkeypatch.chdir(tmp_path)                 # started elsewhere: nbgrader's own defaults
+    monkeypatch.delenv("JUPYTER_CONFIG_PATH")
     validator, result = validate_button()
     assert not result.get("failed") and trace.exists()
     assert "skip_cells_with_tag" not in validator.config.Execute
 
     # The file is the course's: a learner's edit to it is kept like an edited notebook.
-    config = ws / "nbgrader_config.py"
+    config = ws / ".medai" / "nbgrader_config.py"
     config.write_text(config.read_text() + "c.Execute.timeout = 600\n")
     mine = config.read_bytes()
     report = sync_workspace(ws, [CH], course_copy)
-    assert config.read_bytes() == mine and report.edited == ["nbgrader_config.py"]
+    assert config.read_bytes() == mine and report.edited == [".medai/nbgrader_config.py"]
+
+
+def test_the_welcome_page_links_every_chapter_and_opens_first(tmp_path):
+    ws = tmp_path / "ws"
+    sync_workspace(ws, ["ch01_background", CH], COURSE)   # a second sync brings another
+    sync_workspace(ws, ["ch03_cnn"], COURSE)
+    nb = nbformat.read(ws / WELCOME, 4)
+    text = "\n".join(c.source for c in nb.cells)
+    assert all(c.cell_type == "markdown" for c in nb.cells)
+    assert "Open chapter 1 first" in text and "medai-course check" in text
+    for ch in ("ch01_background", CH, "ch03_cnn"):
+        assert f"]({ch}/{ch}.ipynb)" in text and (ws / ch / f"{ch}.ipynb").is_file()
+    assert "ch04_rnn" not in text                    # not in this workspace yet
+    assert text.index("ch01_background") < text.index(CH) < text.index("ch03_cnn")
+    assert "[glossary](glossary.md)" in text and (ws / "glossary.md").is_file()
+    assert "Convolutional networks on medical images" in text
+    assert f"--LabApp.default_url=/lab/tree/{WELCOME}" in lab_arguments(ws)
+    page = json.loads((ws / ".medai" / "labconfig" / "page_config.json").read_text())
+    assert set(page["disabledExtensions"]) == set(INSTRUCTOR_PLUGINS)
+
+
+def test_a_top_level_config_of_an_earlier_sync_moves_out_of_sight(tmp_path, course_copy):
+    ws = tmp_path / "ws"
+    sync_workspace(ws, [CH], course_copy)
+    manifest = json.loads((ws / MANIFEST).read_text())
+    old = ws / "nbgrader_config.py"                  # what an earlier version delivered
+    old.write_bytes((ws / ".medai" / "nbgrader_config.py").read_bytes())
+    manifest["delivered"]["nbgrader_config.py"] = manifest["delivered"][
+        ".medai/nbgrader_config.py"]
+    (ws / MANIFEST).write_text(json.dumps(manifest))
+    report = sync_workspace(ws, [CH], course_copy)
+    assert not old.exists() and any("moved out of sight" in n for n in report.notes)
+    # an edited one is the learner's and stays
+    old.write_text("c = get_config()\nc.Execute.timeout = 600\n")
+    manifest = json.loads((ws / MANIFEST).read_text())
+    manifest["delivered"]["nbgrader_config.py"] = "0" * 64
+    (ws / MANIFEST).write_text(json.dumps(manifest))
+    sync_workspace(ws, [CH], course_copy)
+    assert old.read_text().endswith("600\n")
 
 
 @pytest.mark.parametrize("damage", ['{"delivered": {', "[]", '{"delivered": 3}'])

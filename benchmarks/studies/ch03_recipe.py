@@ -113,7 +113,7 @@ def validate(args) -> None:
     import keras
 
     from medai_lessons.benchmarking import cpu_name
-    from medai_lessons.metrics import binary_report, roc_auc, youden_threshold
+    from medai_lessons.metrics import THRESHOLD_GRID, binary_report, roc_auc, youden_threshold
     from medai_lessons.models import predict_in_batches
     from medai_lessons.train import train_xray_cnn
 
@@ -145,7 +145,7 @@ def validate(args) -> None:
                 probabilities.append(predict_in_batches(model, x_val)[:, 1])
                 keras.backend.clear_session()
             p = np.mean(probabilities, axis=0)
-            threshold = youden_threshold(y_val, p)
+            threshold = youden_threshold(y_val, p, grid=THRESHOLD_GRID)  # as recorded
             at = binary_report(y_val, p, threshold)
             record = dict(candidate=name, replicate=replicate, **cfg, epochs_run_cap=epochs,
                           val_auc=roc_auc(y_val, p), epochs_kept=kept, threshold=threshold,

@@ -13,8 +13,15 @@ Inside it each kind of data has its subfolder: ``medmnist/<name>.npz`` and
 official files to exactly those paths (``python -m medai_lessons.data where`` prints the
 folder, ``... list`` shows what is there, ``... verify`` checks it).
 
-A file whose checksum is wrong is never used: :func:`move_aside` renames it to
-``<name>.bad-<timestamp>`` so that it can be inspected, and a fresh copy can take its place.
+Whose file it is decides what happens to a file whose checksum is not the official one:
+
+- a file **the course downloaded** (it leaves a mark beside it, :func:`mark_downloaded`) that
+  no longer matches its checksum was damaged afterwards: :func:`move_aside` renames it to
+  ``<name>.bad-<timestamp>`` so that it can be inspected, and a fresh copy can take its place;
+- a file **someone put there** (staged by hand: a re-packed or cut-down copy) is theirs and is
+  never renamed, moved or overwritten. If it has the structure of the dataset it is used, with
+  a warning that names the split sizes that differ from the official ones; if not, it is
+  reported, and left where it is.
 """
 
 from __future__ import annotations
@@ -104,6 +111,25 @@ def file_md5(path: Path | str, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def _download_mark(path: Path) -> Path:
+    return path.with_name(f".{path.name}.downloaded")
+
+
+def mark_downloaded(path: Path, md5: str | None) -> None:
+    """Leave a mark beside a file the course downloaded (and verified): ``.<name>.downloaded``
+    holding its MD5. Only a marked file is ever moved aside by the course."""
+    try:
+        _download_mark(path).write_text(f"{md5 or ''}\n")
+    except OSError:  # a folder that cannot be written: the file counts as staged by hand
+        pass
+
+
+def downloaded_by_course(path: Path) -> bool:
+    """True when the course downloaded ``path`` itself (:func:`mark_downloaded`); a file
+    without the mark was put there by someone, and the course never moves it."""
+    return _download_mark(path).is_file()
+
+
 def move_aside(path: Path) -> Path:
     """Rename a bad file to ``<name>.bad-<timestamp>`` next to it, and return the new path.
 
@@ -117,6 +143,10 @@ def move_aside(path: Path) -> Path:
         target = path.with_name(f"{path.name}.bad-{stamp}-{n}")
         n += 1
     os.replace(path, target)
+    try:
+        _download_mark(path).unlink(missing_ok=True)
+    except OSError:
+        pass
     return target
 
 
@@ -165,9 +195,13 @@ def require_npz(path: Path, what: str) -> None:
 def cache_state(info: DatasetInfo) -> str:
     """The state of a dataset on this machine, for ``python -m medai_lessons.data list``.
 
-    One of ``"present"``, ``"missing"``, ``"bad checksum"``, ``"corrupt"`` (for a file with
-    no official checksum that is not a readable npz), or for data inside packages
-    ``"present"`` / ``"missing"`` (package not installed, or a file it must download first).
+    One of ``"present"``, ``"missing"``, ``"bad checksum"`` (a file the course downloaded
+    that no longer matches), ``"staged copy, not the official file (...)"`` (a file someone put
+    there with another checksum and the dataset's structure: it is used, and the parenthesis
+    says how it differs), ``"bad staged file (...)"`` (one put there that cannot be used),
+    ``"corrupt"`` (for a file with no official checksum that is not a readable npz), or for
+    data inside packages ``"present"`` / ``"missing"`` (package not installed, or a file it
+    must download first).
     """
     if info.kind == "package":
         from medai_lessons.data.images import package_data_state
@@ -181,8 +215,38 @@ def cache_state(info: DatasetInfo) -> str:
     if not path.is_file():
         return "missing"
     if info.md5 is not None:
-        return "present" if file_md5(path) == info.md5 else "bad checksum"
+        if file_md5(path) == info.md5:
+            return "present"
+        if downloaded_by_course(path):
+            return "bad checksum"
+        problem, differs = staged_file_problem(path, info)
+        if problem:
+            return f"bad staged file ({problem})"
+        return "staged copy, not the official file (" + (differs or "same split sizes") + ")"
     return "present" if describe_bad_npz(path) is None else "corrupt"
+
+
+def staged_file_problem(path: Path, info: DatasetInfo) -> tuple[str | None, str | None]:
+    """For a file put in the cache by hand whose checksum is not the official one:
+    ``(why it cannot be used or None, how its split sizes differ or None)``."""
+    from medai_lessons.data.medmnist import check_structure, split_size_notes
+
+    reason = describe_bad_npz(path)
+    if reason is not None:
+        return reason, None
+    try:
+        import numpy as np
+
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as exc:  # an npz whose arrays cannot be read
+        return f"its arrays cannot be read: {exc}", None
+    problems = check_structure(arrays, info)
+    if problems:
+        return "; ".join(problems), None
+    sizes = {s: int(arrays[f"{s}_images"].shape[0]) for s in ("train", "val", "test")}
+    differ = split_size_notes(sizes, info)
+    return None, ("; ".join(differ) if differ else None)
 
 
 def misplaced_files(root: Path | None = None) -> list[tuple[Path, Path]]:

@@ -32,7 +32,7 @@ from medai_lessons.data.cache import (
     layout_warnings,
 )
 from medai_lessons.data.errors import DataError
-from medai_lessons.data.registry import get_info, list_datasets
+from medai_lessons.data.registry import chapters_using, get_info, list_datasets
 
 
 def _cmd_where(_: argparse.Namespace) -> int:
@@ -119,24 +119,40 @@ def _cmd_verify(args: argparse.Namespace) -> int:
               f"on this computer). {FETCH_HINT}.")
         return 1 if args.strict else 0
     bad = missing = present = 0
+    unused = []
     for info in list_datasets():
         if not info.downloadable:
             continue
         state = cache_state(info)
+        chapters = chapters_using(info.name)
+        if not chapters and state.startswith("missing"):
+            unused.append(info.name)
+            continue
         detail = ""
         if state == "bad checksum":
             detail = (
                 f": MD5 {file_md5(dataset_path(info))} != official {info.md5}; run "
-                f"`python -m medai_lessons.data fetch {info.name}` (moves it aside and "
-                "downloads it again) or copy the official file over it"
+                f"`python -m medai_lessons.data fetch {info.name}` (moves the course's damaged "
+                "download aside and downloads it again) or copy the official file over it"
             )
-        print(f"  {info.name}: {state}{detail}")
+        elif state.startswith("bad staged"):
+            detail = (
+                f": {dataset_path(info)} was put there by hand and is left as it is; replace it "
+                f"with the official file ({info.url})"
+            )
+        elif state.startswith("staged copy"):
+            detail = ": used as it is; figures made with it are not comparable with published ones"
+        used = f" [{', '.join(chapters)}]" if chapters else " [no chapter uses it]"
+        print(f"  {info.name}: {state}{used}{detail}")
         if state.startswith(("bad", "corrupt")):
             bad += 1
         elif state.startswith("missing"):
             missing += 1
         else:
             present += 1
+    if unused:
+        print(f"  not checked: {', '.join(unused)} (no chapter uses them; fetch them for your "
+              "own projects if you like)")
     warnings = layout_warnings(root)
     for warning in warnings:
         print(f"  warning: {warning}")
@@ -169,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.set_defaults(func=_cmd_fetch)
     verify = sub.add_parser("verify", help="check the cache; exit 1 if something is bad")
     verify.add_argument(
-        "--strict", action="store_true", help="also fail when a downloadable dataset is missing"
+        "--strict", action="store_true", help="also fail when a dataset a chapter uses is missing"
     )
     verify.set_defaults(func=_cmd_verify)
     return parser

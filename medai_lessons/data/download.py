@@ -13,8 +13,13 @@ Downloads go through **pooch**, a small maintained library for fetching data fil
 What :func:`fetch` guarantees:
 
 - a good file already in the cache is used as it is (no network);
-- a file in the cache with a wrong checksum (or, without a known checksum, one that is not an
-  npz) is moved aside to ``<name>.bad-<timestamp>`` and never used; a fresh copy is fetched;
+- a file **the course downloaded** that no longer has its checksum (or, without a known
+  checksum, is not an npz) is moved aside to ``<name>.bad-<timestamp>`` and never used; a
+  fresh copy is fetched;
+- a file **someone put in the cache** with another checksum is theirs: it is never renamed,
+  moved or downloaded over. ``fetch(..., accept_staged=True)`` (what the loaders do) returns
+  it, and the loader checks its structure and says how it differs; otherwise
+  :class:`ChecksumMismatch` says so and what to do;
 - every failure raises one of the course's errors (:mod:`medai_lessons.data.errors`) with a
   message that says what to do: :class:`DataUnavailable` when offline, the server refuses or
   the transfer is cut off (naming the file, the URL and the exact path to copy the file to),
@@ -33,7 +38,9 @@ from medai_lessons.data.cache import (
     data_dir,
     dataset_path,
     describe_bad_npz,
+    downloaded_by_course,
     file_md5,
+    mark_downloaded,
     move_aside,
 )
 from medai_lessons.data.errors import (
@@ -41,6 +48,7 @@ from medai_lessons.data.errors import (
     CorruptFile,
     DataError,
     DataUnavailable,
+    StagedCopy,
 )
 from medai_lessons.data.registry import DatasetInfo, get_info
 
@@ -76,8 +84,9 @@ def _timeout() -> float:
 def check_cached(info: DatasetInfo, path: Path | None = None) -> tuple[bool, str | None]:
     """Check the cached copy of ``info``: ``(True, None)`` if good, ``(False, None)`` if absent.
 
-    A bad copy is moved aside; the return value is then ``(False, message)`` saying where
-    it went and why.
+    A bad copy the course downloaded is moved aside; the return value is then
+    ``(False, message)`` saying where it went and why. A copy someone staged by hand with
+    another checksum raises :class:`StagedCopy` and stays where it is.
     """
     path = path or dataset_path(info)
     if not path.is_file():
@@ -86,6 +95,14 @@ def check_cached(info: DatasetInfo, path: Path | None = None) -> tuple[bool, str
         actual = file_md5(path)
         if actual == info.md5:
             return True, None
+        if not downloaded_by_course(path):
+            raise StagedCopy(
+                f"{path} has MD5 {actual}, not the official {info.md5}: it is not the official "
+                f"{info.filename}. It was put there by hand (the course did not download it), "
+                f"so it is left as it is. The loaders use it when it has the structure of "
+                f"{info.title} (and say how it differs); to have the official file instead, "
+                f"move yours elsewhere yourself and fetch again"
+            )
         reason = describe_bad_npz(path) or "its content differs from the official file"
         problem = (f"the cached {info.filename} had MD5 {actual}, not the official {info.md5} "
                    f"({reason})")
@@ -124,6 +141,7 @@ def fetch(
     progress: bool | None = None,
     download: bool = True,
     verbose: bool = True,
+    accept_staged: bool = False,
 ) -> Path:
     """Return the path of a verified copy of a registry file, downloading it if needed.
 
@@ -133,10 +151,14 @@ def fetch(
         download: when False, never touch the network: a missing file raises
             :class:`DataUnavailable` with the staging instructions.
         verbose: print one line when a bad cached copy was moved aside.
+        accept_staged: return a file someone put in the cache even when its checksum is not
+            the official one (the caller checks its structure); otherwise such a file raises
+            :class:`StagedCopy`. Either way it is left where it is.
 
     Raises:
         DataUnavailable: not in the cache and not downloadable now.
-        ChecksumMismatch: the download is not the official file (nothing is kept).
+        ChecksumMismatch: the download is not the official file (nothing is kept), or
+            (:class:`StagedCopy`) a file staged by hand is not the official one.
         CorruptFile: a file with no official checksum is not a readable npz.
     """
     info = name if isinstance(name, DatasetInfo) else get_info(name)
@@ -148,7 +170,12 @@ def fetch(
         raise ValueError(f"{info.name} ships inside a Python package; there is nothing to fetch")
 
     path = dataset_path(info)
-    good, note = check_cached(info, path)
+    try:
+        good, note = check_cached(info, path)
+    except StagedCopy:
+        if accept_staged:
+            return path
+        raise
     if good:
         return path
     if note and verbose:
@@ -161,6 +188,7 @@ def fetch(
         )
     _download(info, path, progress=show_progress(progress), note=note)
     _make_readable(path)
+    mark_downloaded(path, info.md5)
     if info.md5 is None:
         reason = describe_bad_npz(path)
         if reason is not None:

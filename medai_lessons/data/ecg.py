@@ -11,9 +11,15 @@ decimating). Each annotated beat's R-peak position is mapped to the new rate
 
 - 62 samples (0.496 s) before the R peak, the R sample, and 124 samples (0.992 s) after it:
   ``187 = 62 + 1 + 124`` samples, 1.496 s in all. This holds the P wave, the QRS and the T
-  wave of the beat (and, at fast rates, the start of the next beat).
-- Beats whose window does not fit inside the record (the first and last ~1 s) are
-  **dropped**; their number is reported (``n_dropped_edge``).
+  wave of the beat, and it reaches 0.992 s past the R peak: whenever the heart beats faster
+  than about 60 per minute (an RR interval under 0.992 s), the **next beat's R peak is
+  inside the window too** (in record 100, at about 75 per minute, for 99.5 % of the beats),
+  and often the previous beat's T wave as well. A classifier sees the neighbours' timing,
+  not only the beat.
+- Beats whose window does not fit inside the record are **dropped**: those whose R peak,
+  rounded to the 125 Hz grid, lies less than 62 samples (0.496 s) after the record's first
+  sample or less than 124 samples (0.992 s) before its last; the rounding moves each cut-off
+  by at most half a sample (4 ms). Their number is reported (``n_dropped_edge``).
 - With ``normalize=True`` (default) each window is min-max scaled to [0, 1], as in Kachuee et
   al.; with ``normalize=False`` it stays in millivolts.
 
@@ -151,6 +157,10 @@ class BeatSet(LabelledSignals):
         records: the record each beat comes from.
         positions: the R-peak sample of each beat at the record's own rate (360 Hz).
         fs: sampling rate of the windows (125 Hz).
+        leads: the lead each beat was cut from (a record without the lead asked for gives its
+            first lead; beats of different leads have different shapes).
+        lead: the one lead of every beat, or ``"mixed"`` when the records gave different
+            leads (then :attr:`notes` names them, and ``beats.leads == "MLII"`` selects one).
         n_dropped_edge: beats left out because their window did not fit in the record.
         n_skipped_nonbeat: annotations skipped because they are not beats.
     """
@@ -163,6 +173,7 @@ class BeatSet(LabelledSignals):
     positions: np.ndarray
     fs: int = TARGET_FS
     lead: str = "MLII"
+    leads: np.ndarray | None = None
     normalized: bool = True
     n_dropped_edge: int = 0
     n_skipped_nonbeat: int = 0
@@ -482,6 +493,7 @@ def load_mitdb(
     normalize: bool = True,
     download: bool = True,
     verbose: bool = True,
+    same_lead: bool = False,
 ) -> BeatSet:
     """Heartbeats of MIT-BIH records as 187-sample windows at 125 Hz with AAMI labels.
 
@@ -491,13 +503,18 @@ def load_mitdb(
             empty, all 48 (downloaded if allowed).
         path: a local folder holding ``<record>.hea/.dat/.atr`` files; default: the course
             cache ``<cache>/mitdb`` (fetched from PhysioNet when online).
-        lead: the lead to use (MLII in nearly every record; else the first lead).
+        lead: the lead to use. MLII is in every record but 102 and 104 (both lead with V5);
+            a record without the lead gives its first lead, each
+            beat keeps its lead in ``beats.leads``, and a set that mixes leads says so
+            (``beats.lead == "mixed"`` and a note) unless ``same_lead=True`` refuses it.
         normalize: min-max scale each beat to [0, 1] (as Kachuee et al.); False keeps mV.
         download: allow fetching missing records into the cache.
         verbose: print the summary.
+        same_lead: refuse (``ValueError``) records that do not all have ``lead``.
 
     Raises:
         DataUnavailable: the records are neither in the folder nor downloadable now.
+        ValueError: ``same_lead=True`` and a record lacks ``lead``.
         CorruptFile: a record's files are damaged.
     """
     info = get_info("mitdb")
@@ -533,7 +550,7 @@ def load_mitdb(
 
     parts = []
     dropped = skipped = 0
-    used_lead = lead
+    lead_of: dict[str, str] = {}
     for rec in wanted:
         problem = check_record(folder, rec)
         if problem:
@@ -541,10 +558,19 @@ def load_mitdb(
                 f"MIT-BIH record {rec} in {folder}: {problem}. " + _staging_hint(folder, [rec])
             )
         signal, fs, samples, symbols, used_lead = read_record(folder, rec, lead)
+        if used_lead != lead and same_lead:
+            raise ValueError(
+                f"MIT-BIH record {rec} has no lead {lead} (its first lead is {used_lead}); "
+                f"leave it out of records=, or pass same_lead=False to take its first lead "
+                f"(each beat's lead is then in beats.leads)"
+            )
+        lead_of[rec] = used_lead
         X, y, sym, pos, d, s = extract_beats(signal, fs, samples, symbols, normalize=normalize)
-        parts.append((X, y, sym, pos, np.full(len(y), rec, dtype="<U8")))
+        parts.append((X, y, sym, pos, np.full(len(y), rec, dtype="<U8"),
+                      np.full(len(y), used_lead, dtype="<U16")))
         dropped += d
         skipped += s
+    used = sorted(set(lead_of.values()))
     X = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, WINDOW), np.float32)
     beats = BeatSet(
         X=X.astype(np.float32),
@@ -553,7 +579,8 @@ def load_mitdb(
         symbols=np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, "<U2"),
         records=np.concatenate([p[4] for p in parts]) if parts else np.zeros(0, "<U8"),
         positions=np.concatenate([p[3] for p in parts]) if parts else np.zeros(0, np.int64),
-        lead=used_lead,
+        lead=used[0] if len(used) == 1 else ("mixed" if used else lead),
+        leads=np.concatenate([p[5] for p in parts]) if parts else np.zeros(0, "<U16"),
         normalized=normalize,
         n_dropped_edge=dropped,
         n_skipped_nonbeat=skipped,
@@ -561,6 +588,19 @@ def load_mitdb(
         license=info.license,
         path=folder,
     )
+    if len(used) > 1:
+        by_lead = "; ".join(
+            f"{name}: record{'s' if n > 1 else ''} {', '.join(recs)}"
+            for name in used
+            for recs in [[r for r, v in lead_of.items() if v == name]]
+            for n in [len(recs)]
+        )
+        beats.notes.append(
+            f"the beats come from different leads ({by_lead}): a record without {lead} gives "
+            f"its first lead, and the same beat looks different in another lead; "
+            f"beats.leads holds each beat's lead (select one with beats.leads == {lead!r}, "
+            f"or leave those records out)"
+        )
     paced = sorted(set(wanted) & set(PACED_RECORDS))
     if paced:
         beats.notes.append(

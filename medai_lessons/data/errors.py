@@ -6,8 +6,9 @@ with one ``except DataError``.
 - :class:`DataUnavailable`: the data is not on this machine and could not be fetched
   (no internet, server down, package not installed). The message names the file, where it
   would come from, and the exact path an instructor can copy it to for an offline class.
-- :class:`ChecksumMismatch`: a file's checksum differs from the official one. A bad file in
-  the cache is moved aside (``NAME.bad-<timestamp>``) and never used.
+- :class:`ChecksumMismatch`: a file's checksum differs from the official one. A bad file the
+  course downloaded is moved aside (``NAME.bad-<timestamp>``) and never used;
+  :class:`StagedCopy`, a file someone put in the cache, is left where it is.
 - :class:`CorruptFile`: a file is not what its name says (an HTML error page saved as
   ``.npz``, a truncated download, arrays of the wrong shape or type).
 """
@@ -25,6 +26,11 @@ class DataUnavailable(DataError):
 
 class ChecksumMismatch(DataError):
     """A file's checksum differs from the official one."""
+
+
+class StagedCopy(ChecksumMismatch):
+    """A file someone put in the cache whose checksum is not the official one: it is left
+    as it is (never renamed, moved or downloaded over)."""
 
 
 class CorruptFile(DataError):

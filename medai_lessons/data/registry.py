@@ -388,6 +388,26 @@ REGISTRY: dict[str, DatasetInfo] = {info.name: info for info in _ENTRIES}
 
 MEDMNIST_NAMES: tuple[str, ...] = tuple(i.name for i in _ENTRIES if i.kind == "medmnist")
 
+USED_BY: dict[str, tuple[str, ...]] = {
+    "pneumoniamnist": ("ch03_cnn", "ch05_gan"),
+    "mitdb": ("ch01_background", "ch04_rnn"),
+    "retina": ("ch01_background",),
+    "microaneurysms": ("ch01_background",),
+    "immunohistochemistry": ("ch01_background",),
+    "ct_small": ("ch01_background", "ch03_cnn"),
+    "mr_small": ("ch01_background",),
+    "breast_cancer_wisconsin": ("ch01_background", "ch02_activations_losses",
+                                "ch06_tabular_case_study"),
+}
+"""The chapters that read each dataset. BreastMNIST, DermaMNIST and BloodMNIST are in the
+registry for a learner's own projects; no chapter reads them, so the data checks (``verify
+--strict``, ``medai-course doctor``) do not ask for them."""
+
+
+def chapters_using(name: str) -> tuple[str, ...]:
+    """The chapters that read the dataset ``name`` (empty for one no chapter reads)."""
+    return USED_BY.get(name.strip().lower(), ())
+
 
 def get_info(name: str) -> DatasetInfo:
     """The registry entry of ``name`` (case-insensitive), with a clear error when unknown."""

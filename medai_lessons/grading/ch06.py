@@ -23,6 +23,7 @@ from medai_lessons import tabular as ref
 from medai_lessons.grading.ch01 import _metric_hint
 from medai_lessons.grading.core import (
     SAMPLE_ARGS,
+    CheckFailed,
     _short,
     as_array,
     built_model,
@@ -613,7 +614,7 @@ def check_choose_threshold(choose_threshold, strict: bool = False) -> None:
     except NotImplementedError:
         raise
     except Exception as exc:  # noqa: BLE001 - any other error is this case's failure
-        raise AssertionError(f"{exercise}: raised {type(exc).__name__} on case '{case}': {exc}\n"
+        raise CheckFailed(f"{exercise}: raised {type(exc).__name__} on case '{case}': {exc}\n"
                              "  hint: raise ValueError (with a message) when y_true holds no "
                              "diseased patient.") from exc
     fail(exercise, case, expected="ValueError", got=f"returned {got!r}",

@@ -42,6 +42,23 @@ def _short(value, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+class CheckFailed(AssertionError):
+    """A failed check. In a notebook it shows its message and the learner's own lines, not
+    the frames of the checking code (IPython's ``_render_traceback_``; see
+    :mod:`medai_lessons.tracebacks`)."""
+
+    def _render_traceback_(self) -> list[str]:
+        from medai_lessons.tracebacks import render
+
+        return render(self)
+
+
+# Shown, and recorded in a notebook's error output (``ename``), as the AssertionError it is:
+# the self-check, nbgrader's Validate and the feedback read that name. (Pickling goes by
+# ``__qualname__``, which stays ``CheckFailed``.)
+CheckFailed.__name__ = "AssertionError"
+
+
 def fail(exercise: str, case: str, *, inputs=None, expected=None, got=None, hint: str = ""):
     """Raise the course's standard failure message."""
     lines = [f"{exercise}: failed on case '{case}'."]
@@ -53,7 +70,7 @@ def fail(exercise: str, case: str, *, inputs=None, expected=None, got=None, hint
             lines.append(f"  {label} {text}")
     if hint:
         lines.append(f"  hint: {hint}")
-    raise AssertionError("\n".join(lines))
+    raise CheckFailed("\n".join(lines))
 
 
 def _snapshot(value):
@@ -135,7 +152,7 @@ def call(func: Callable, *args, exercise: str, case: str, strict_numpy: bool = F
         fail(exercise, case, inputs=args[0] if args else None,
              got=f"{type(exc).__name__}: {exc}", hint=hint)
     except Exception as exc:  # noqa: BLE001 - any learner error is reported as this case's failure
-        raise AssertionError(
+        raise CheckFailed(
             f"{exercise}: raised {type(exc).__name__} on case '{case}': {exc}\n"
             f"  input: {_short(args[0]) if args else '(none)'}"
             + (f"\n  hint: {hint}" if hint else "")

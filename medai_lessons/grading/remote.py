@@ -414,7 +414,8 @@ def run_test_cell(kernel: RemoteKernel, source: str, timeout: float) -> TestResu
         return TestResult(False, out.getvalue(), "KernelStopped",
                           f"the grading kernel stopped: {exc}")
     except Exception as exc:  # noqa: BLE001 - any failure is this test's failure
-        return TestResult(False, out.getvalue(), type(exc).__name__, str(exc))
+        ename = "AssertionError" if isinstance(exc, AssertionError) else type(exc).__name__
+        return TestResult(False, out.getvalue(), ename, str(exc))
     finally:
         kernel.deadline = None
     return TestResult(True, out.getvalue())
