@@ -17,7 +17,8 @@
   by serial nbgrader, by `medai-course autograde --workers N` and on a local Dask cluster of N
   workers (benchmarks/grading.py). Not part of the default run: name it.
 
-Writes benchmarks/results/latest.json and latest.md (with the machine's description); with
+Writes benchmarks/results/latest.json and latest.md (or NAME.json and NAME.md with --name
+NAME), with the machine's description; with
 --update-readme, replaces the table between the README's benchmark markers. This is a
 script, not a test: nothing here asserts a time.
 """
@@ -224,6 +225,9 @@ def main(argv=None) -> int:
     parser.add_argument("--grading-chapter", default="ch02_activations_losses")
     parser.add_argument("--grading-submissions", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--name", default="latest",
+                        help="results go to benchmarks/results/NAME.json and NAME.md (a run of "
+                             "some parts or chapters keeps the whole course's 'latest')")
     args = parser.parse_args(argv)
     unknown = set(args.parts) - {"runtime", "autograde", "quality", "grading"}
     if unknown:
@@ -251,9 +255,9 @@ def main(argv=None) -> int:
                                           floor_notebook)
     result["machine"]["load_after"] = load_average()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(result, indent=1))
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=1))
     table = markdown(result)
-    (RESULTS / "latest.md").write_text(table)
+    (RESULTS / f"{args.name}.md").write_text(table)
     print(table)
     if args.update_readme:
         command = "python benchmarks/run.py " + " ".join(argv if argv is not None
