@@ -123,16 +123,22 @@ class GradingCourse:
     def db_url(self) -> str:
         return self.database or f"sqlite:///{self.root / 'gradebook.db'}"
 
-    def api(self):
-        from nbgrader.apps import NbGraderAPI
-        from nbgrader.coursedir import CourseDirectory
-
-        _ensure_alembic_on_path()
+    def config(self):
+        """The nbgrader configuration this course folder grades with (its file, this
+        object's root, database, per-cell limit and sandbox setting)."""
         config = load_config(self.course_dir, self.root, self.db_url)
         if self.timeout is not None:
             config.Execute.timeout = self.timeout
         if not self.sandbox:
             config.ExecuteGradedWork.sandbox = False
+        return config
+
+    def api(self):
+        from nbgrader.apps import NbGraderAPI
+        from nbgrader.coursedir import CourseDirectory
+
+        _ensure_alembic_on_path()
+        config = self.config()
         return NbGraderAPI(CourseDirectory(config=config), config=config)
 
     def _run(self, what: str, result: dict) -> dict:

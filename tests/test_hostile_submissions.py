@@ -191,7 +191,8 @@ def test_fifty_megabytes_of_output_are_cut_in_the_autograded_notebook(batch):
     nb = read(batch["root"] / "autograded" / "prints_50_mb" / CH / f"{CH}.ipynb")
     text = "".join(o.get("text", "") for o in cell(nb, "ans_relu").outputs
                    if o.output_type == "stream")
-    assert "characters of output cut by the course's grader" in text
+    assert ("characters of output cut by the course's grader" in text
+            or "further output of this cell dropped by the course's grader" in text), text[-300:]
     assert len(text) < 25_000, len(text)
     assert batch["scores"]["prints_50_mb"] == batch["scores"]["complete"]
 

@@ -398,6 +398,8 @@ USED_BY: dict[str, tuple[str, ...]] = {
     "mr_small": ("ch01_background",),
     "breast_cancer_wisconsin": ("ch01_background", "ch02_activations_losses",
                                 "ch06_tabular_case_study"),
+    "actg320": ("ch07_prognosis_treatment",),
+    "gbsg2": ("ch07_prognosis_treatment",),
 }
 """The chapters that read each dataset. BreastMNIST, DermaMNIST and BloodMNIST are in the
 registry for a learner's own projects; no chapter reads them, so the data checks (``verify
