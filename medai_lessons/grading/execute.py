@@ -130,8 +130,7 @@ class ExecuteGradedWork(Execute):
 
     def policy(self) -> SandboxPolicy:
         return SandboxPolicy(memory_bytes=self.memory_limit, cpu_seconds=self.cpu_limit,
-                             processes=self.process_limit, wall_seconds=self.wall_limit,
-                             required=self.sandbox)
+                             processes=self.process_limit, wall_seconds=self.wall_limit)
 
     def preprocess(self, nb, resources=None, km=None):
         if self.sandbox:

@@ -15,7 +15,7 @@ unprivileged user of its own, with limits on memory, CPU time, processes and fil
 
 ``python -m medai_lessons.grading.sandbox check`` says whether a sandbox can start on this
 machine and why not. Where it cannot, the grader refuses to grade unless the instructor passes
-``--unsandboxed`` (``SandboxPolicy.required = False``), and says why.
+``--unsandboxed`` (``ExecuteGradedWork.sandbox = False``), and says why.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class SandboxUnavailable(RuntimeError):
 
 @dataclass
 class SandboxPolicy:
-    """Limits of one grading kernel. ``required``: refuse to grade without a sandbox."""
+    """Limits of one grading kernel."""
 
     memory_bytes: int = 6 * 1024**3       # address space (TensorFlow alone maps about 2 GiB)
     cpu_seconds: int = 900                # CPU time of the kernel process
@@ -58,7 +58,6 @@ class SandboxPolicy:
     wall_seconds: int = 1200              # the whole notebook, from the kernel's start
     scratch_bytes: int = 512 * 1024**2    # each of /tmp and the working folder (in memory)
     total_memory_bytes: int = 8 * 1024**3  # all of the sandbox's processes together (cgroup)
-    required: bool = True
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
