@@ -122,6 +122,9 @@ class ExecuteGradedWork(Execute):
     raise_on_iopub_timeout = Bool(False).tag(config=True)
     # no timestamps in the autograded notebook: the same submission grades the same
     record_timing = Bool(False).tag(config=True)
+    # a kernel's output arrives in as many pieces as the machine's load makes of it: one
+    # output per stream, so that the same submission's autograded notebook is the same
+    coalesce_streams = Bool(True).tag(config=True)
 
     _box: Sandbox | None = None
     _remote: remote.RemoteKernel | None = None
