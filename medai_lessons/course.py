@@ -65,6 +65,28 @@ def _ensure_alembic_on_path() -> None:
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
+def stamp_new_gradebook(path: Path, version: str | None = None) -> None:
+    """Give a SQLite gradebook that does not exist yet its schema version (``version``, else
+    nbgrader's newest), so that nbgrader's Gradebook does not start an ``alembic`` subprocess
+    to look it up: seconds for every new gradebook, e.g. one per graded submission."""
+    import contextlib
+    import sqlite3
+
+    path = Path(path)
+    if path.exists():
+        return
+    if version is None:
+        import nbgrader
+        from alembic.script import ScriptDirectory
+
+        version = ScriptDirectory(str(Path(nbgrader.__file__).parent / "alembic")) \
+            .get_current_head()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        db.execute("INSERT INTO alembic_version VALUES (?)", (version,))
+
+
 @dataclass
 class GradingCourse:
     """An nbgrader course folder (``root``) built from the course's sources."""
@@ -137,9 +159,14 @@ class GradingCourse:
         from nbgrader.apps import NbGraderAPI
         from nbgrader.coursedir import CourseDirectory
 
-        _ensure_alembic_on_path()
+        self._prepare_gradebook()
         config = self.config()
         return NbGraderAPI(CourseDirectory(config=config), config=config)
+
+    def _prepare_gradebook(self) -> None:
+        _ensure_alembic_on_path()
+        if self.database is None:
+            stamp_new_gradebook(self.root / "gradebook.db")
 
     def _run(self, what: str, result: dict) -> dict:
         if not result.get("success"):
@@ -195,7 +222,7 @@ class GradingCourse:
         """nbgrader's ``Gradebook`` of this course (use it in a ``with`` block)."""
         from nbgrader.api import Gradebook
 
-        _ensure_alembic_on_path()
+        self._prepare_gradebook()
         return Gradebook(self.db_url)
 
     def has_assignment(self, chapter: str) -> bool:

@@ -15,6 +15,7 @@ import pytest
 
 from conftest import COURSE, SOURCE
 from medai_lessons.cli import main
+from medai_lessons.course import GradingCourse
 from medai_lessons.instructor import cell_timeout, course_root, submission_problem
 
 CH = "ch02_activations_losses"
@@ -242,3 +243,28 @@ def test_export_with_no_students_keeps_nbgraders_columns(tmp_path):
     assert n_rows == 0
     assert header[:2] == ["assignment", "duedate"] and "student_id" in header and "score" in header
     assert header[-1] == "note"
+
+
+def test_a_new_gradebook_gets_nbgraders_schema_version_without_an_alembic_subprocess(
+        tmp_path, monkeypatch):
+    import sqlite3
+
+    import nbgrader.api
+
+    expected = nbgrader.api.get_alembic_version()  # what nbgrader itself would write
+
+    def refuse():
+        raise AssertionError("a new gradebook started alembic in a subprocess")
+
+    monkeypatch.setattr(nbgrader.api, "get_alembic_version", refuse)
+    course = GradingCourse.create(tmp_path / "c", COURSE, ["ch01_background"])
+    with course.gradebook() as gb:
+        assert gb.assignments == []
+    path = tmp_path / "c" / "gradebook.db"
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(expected,)]
+        assert "grade_cells" in {r[0] for r in db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table'")}
+    course.generate("ch01_background")  # nbgrader's own app works on it
+    with course.gradebook() as gb:
+        assert [a.name for a in gb.assignments] == ["ch01_background"]

@@ -65,12 +65,17 @@ def chapter_gradebook(course: GradingCourse, chapter: str) -> bytes:
     """A gradebook file holding only ``chapter``'s assignment records (no students, no
     submissions): what a job needs of the instructor's gradebook."""
     from nbgrader.api import Gradebook
+    from sqlalchemy import text
+
+    from medai_lessons.course import stamp_new_gradebook
 
     with tempfile.TemporaryDirectory(prefix="medai-records-") as tmp:
         path = Path(tmp) / "gradebook.db"
         with course.gradebook() as gb, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             assignment = gb.find_assignment(chapter)
+            stamp_new_gradebook(path, gb.db.execute(
+                text("SELECT version_num FROM alembic_version")).scalar())
             with Gradebook(f"sqlite:///{path}") as out:
                 out.update_or_create_assignment(chapter, duedate=assignment.duedate)
                 for nb in assignment.notebooks:
