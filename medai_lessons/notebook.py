@@ -52,9 +52,22 @@ def set_seeds(seed: int) -> None:
         keras.utils.set_random_seed(seed)
 
 
+#: Chapters whose cells that run while autograding never use TensorFlow (the cells that do
+#: are applied cells, left out while grading): their grading kernels skip its import, the
+#: largest part of a kernel's work (tests/test_notebook_conventions.py keeps this list true).
+GRADED_WITHOUT_TENSORFLOW = frozenset({"ch02_activations_losses"})
+
+
+def grading_kernel() -> bool:
+    """Whether this process is a submission's kernel in the autograder's sandbox."""
+    return os.environ.get("MEDAI_GRADING_SANDBOX") == "1"
+
+
 def setup(chapter: str, seed: int = 0, tensorflow: bool = True, quiet: bool = False) -> Course:
     """Seed everything, configure the device, print the one-line report, return a Course."""
     device = "TensorFlow not loaded"
+    if tensorflow and grading_kernel() and chapter in GRADED_WITHOUT_TENSORFLOW:
+        tensorflow, device = False, "TensorFlow not loaded (not needed for grading)"
     if tensorflow:
         from medai_lessons.device import configure
 
@@ -94,7 +107,7 @@ def learner_or_reference(name: str, namespace: dict, verbose: bool = True):
     rebinding the learner's own name would hide their work from the graders.
     """
     func = namespace.get(name)
-    if os.environ.get("MEDAI_GRADING_SANDBOX"):
+    if grading_kernel():
         # While autograding, the references are stubs and the checkers absent
         # (medai_lessons.grading.sandbox), and nothing here is graded: the cell runs with the
         # learner's function as it is.

@@ -117,6 +117,25 @@ def test_autograding_leaves_out_the_tagged_applied_cells_and_nothing_else_fails(
             assert not errors, f"{chapter}: {errors} in\n{c.source[:300]}"
 
 
+def test_the_grading_kernel_loads_tensorflow_only_where_a_graded_cell_needs_it(graded):
+    """setup()'s line in the autograded notebook: chapters whose cells that run while graded
+    need no TensorFlow are graded without importing it (the largest part of a kernel's work)."""
+    from medai_lessons.grading.sandbox import availability
+    from medai_lessons.notebook import GRADED_WITHOUT_TENSORFLOW
+
+    chapter = graded["chapter"]
+    path = graded["course"].root / "autograded" / "reference" / chapter / f"{chapter}.ipynb"
+    setup_cell = nbformat.read(path, 4).cells[1]
+    line = "".join(o.get("text", "") for o in setup_cell.outputs)
+    assert "MedAI Lessons" in line, setup_cell.outputs
+    if "tensorflow=False" in graded["source"].cells[1].source:
+        assert "TensorFlow not loaded" in line
+    elif chapter in GRADED_WITHOUT_TENSORFLOW and graded["course"].sandbox and availability()[0]:
+        assert "TensorFlow not loaded (not needed for grading)" in line
+    else:
+        assert "TensorFlow 2." in line, line
+
+
 def test_untouched_release_scores_zero(graded):
     scores = autograded(graded["scores"]["untouched"])
     assert scores and all(v["auto_score"] == 0 for v in scores.values()), scores

@@ -197,6 +197,45 @@ def test_cells_left_out_of_autograding_are_applied_cells_nothing_graded_needs(ch
         f"{SKIP_TAG!r} bind")
 
 
+_TENSORFLOW = re.compile(r"\b(keras|tensorflow|tf)\.|\bimport (keras|tensorflow)\b|"
+                         r"\bfrom (keras|tensorflow)\b")
+
+
+def _runs_tensorflow_while_graded(nb) -> bool:
+    from medai_lessons.grading.execute import SKIP_TAG
+
+    return any(_TENSORFLOW.search(c.source) for c in nb.cells[2:]
+               if c.cell_type == "code" and SKIP_TAG not in c.get("metadata", {}).get("tags", []))
+
+
+def test_grading_kernels_skip_tensorflow_exactly_where_no_graded_cell_needs_it(chapter):
+    """setup() leaves TensorFlow out of a grading kernel for the chapters listed in
+    GRADED_WITHOUT_TENSORFLOW: none of their cells that run while autograding may use it, and a
+    chapter whose setup loads it while no such cell needs it belongs in the list."""
+    from medai_lessons.notebook import GRADED_WITHOUT_TENSORFLOW
+
+    nb = load(chapter)
+    needs = _runs_tensorflow_while_graded(nb)
+    if chapter.name in GRADED_WITHOUT_TENSORFLOW:
+        assert not needs, f"{chapter.name} uses TensorFlow in a cell that runs while graded"
+    elif "tensorflow=False" not in nb.cells[1].source:
+        assert needs, (f"{chapter.name}'s graded run needs no TensorFlow: add it to "
+                       "medai_lessons.notebook.GRADED_WITHOUT_TENSORFLOW")
+
+
+def test_the_tensorflow_check_sees_keras_in_a_graded_cell():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# t"),
+                                         nbformat.v4.new_code_cell("setup()"),
+                                         nbformat.v4.new_code_cell("x = 1")])
+    assert not _runs_tensorflow_while_graded(nb)
+    for line in ("from keras import ops", "m = keras.Sequential()", "import tensorflow as tf",
+                 "tf.constant(1)"):
+        nb.cells[2].source = line
+        assert _runs_tensorflow_while_graded(nb), line
+    nb.cells[2].metadata["tags"] = ["not-autograded"]
+    assert not _runs_tensorflow_while_graded(nb)
+
+
 def test_the_dependency_check_sees_a_name_taken_from_a_left_out_cell():
     from nbformat.v4 import new_code_cell, new_notebook
 
