@@ -5,8 +5,11 @@ is graded by serial ``nbgrader autograde`` (the instructor's plain command), by
 ``medai-course autograde --workers N`` and through a Dask scheduler with N single-threaded
 worker processes started here, each in its own copy of the course folder. Reports the wall
 time of each, the ratios to the serial run (goals: workers <= 0.5, Dask <= 0.6), whether every
-submission got the same scores on the three paths, and CPU seconds per submission beside the
-floor (a notebook that only imports TensorFlow and has one trivial test, graded the same way).
+submission got the same scores on the three paths, CPU seconds per submission beside the
+floor (a notebook that only imports TensorFlow and has one trivial test, graded the same way),
+and where a submission's time went (``medai-course autograde``'s own summary: the kernel's
+start, cells in the kernel, tests in the grader, nbgrader's other steps, kernel and grader
+CPU; the CPU column misses the sandboxed kernels, which the summary counts).
 """
 
 from __future__ import annotations
@@ -70,10 +73,16 @@ def _scores(root: Path, chapter: str) -> dict:
     return out
 
 
-def _timed(cmd: list[str], cwd: Path) -> tuple[float, float, int]:
+def _timed(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds of the processes it waited for (a sandboxed kernel's are not
+    among them: see the breakdown), and the summary line of where a submission's time went
+    that ``medai-course autograde`` prints (empty for nbgrader's own command)."""
     cpu, start = _children_cpu(), time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start, _children_cpu() - cpu, proc.returncode
+    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          text=True)
+    summary = next((line for line in proc.stdout.splitlines()
+                    if line.startswith("Where a submission's time went")), "")
+    return time.perf_counter() - start, _children_cpu() - cpu, summary
 
 
 class _Cluster:
@@ -120,9 +129,11 @@ def floor_seconds(course_dir: Path, floor_notebook, n: int) -> dict:
         course.generate("floor")
         for i in range(n):
             course.submit("floor", f"f{i}", course.root / "source" / "floor" / "floor.ipynb")
-        wall, cpu, _ = _timed([sys.executable, "-m", "medai_lessons.cli", "autograde", "floor",
-                               "--course-root", str(course.root), "--workers", "1"], course.root)
-    return {"wall_per_submission_s": wall / n, "cpu_per_submission_s": cpu / n}
+        wall, cpu, summary = _timed([sys.executable, "-m", "medai_lessons.cli", "autograde",
+                                     "floor", "--course-root", str(course.root), "--workers",
+                                     "1"], course.root)
+    return {"wall_per_submission_s": wall / n, "cpu_per_submission_s": cpu / n,
+            "breakdown": summary}
 
 
 def bench_grading(course_dir: Path, chapter: str, n: int, workers: int,
@@ -136,10 +147,11 @@ def bench_grading(course_dir: Path, chapter: str, n: int, workers: int,
         wall, cpu, _ = _timed([sys.executable, "-m", "nbgrader", "autograde", chapter,
                                "--force"], base / "serial")
         runs["serial nbgrader autograde"] = {"wall_s": wall, "cpu_per_submission_s": cpu / n}
-        wall, cpu, _ = _timed([sys.executable, "-m", "medai_lessons.cli", "autograde", chapter,
-                               "--course-root", str(base / "workers"), "--workers",
-                               str(workers)], base / "workers")
-        runs[f"--workers {workers}"] = {"wall_s": wall, "cpu_per_submission_s": cpu / n}
+        wall, cpu, summary = _timed([sys.executable, "-m", "medai_lessons.cli", "autograde",
+                                     chapter, "--course-root", str(base / "workers"),
+                                     "--workers", str(workers)], base / "workers")
+        runs[f"--workers {workers}"] = {"wall_s": wall, "cpu_per_submission_s": cpu / n,
+                                        "breakdown": summary}
         with _Cluster(base / "cluster", workers) as address:
             wall, _, _ = _timed([sys.executable, "-m", "medai_lessons.cli", "autograde",
                                  chapter, "--course-root", str(base / "dask"), "--scheduler",
@@ -172,4 +184,7 @@ def markdown(g: dict, met) -> list[str]:
               f"{f['cpu_per_submission_s']:.1f} |",
               "", f"Scores identical on the three paths: {'yes' if g['same_scores'] else 'NO'} "
               f"({g['graded']} of {g['submissions']} graded).", ""]
+    for name, r in [*g["runs"].items(), ("floor", f)]:
+        if r.get("breakdown"):  # the CPU column above misses the sandboxed kernels' CPU
+            lines += [f"{name}: {r['breakdown']}", ""]
     return lines

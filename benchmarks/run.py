@@ -222,7 +222,7 @@ def main(argv=None) -> int:
     parser.add_argument("--fast-repeats", type=int, default=3)
     parser.add_argument("--submissions", type=int, default=3)
     parser.add_argument("--update-readme", action="store_true")
-    parser.add_argument("--grading-chapter", default="ch02_activations_losses")
+    parser.add_argument("--grading-chapter", default="ch03_cnn")
     parser.add_argument("--grading-submissions", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--name", default="latest",

@@ -140,7 +140,7 @@ def cmd_release(args) -> int:
 
 
 def cmd_autograde(args) -> int:
-    from medai_lessons.instructor import autograde, cell_timeout, course_root, table
+    from medai_lessons.instructor import autograde, cell_timeout, course_root, table, time_summary
 
     course = course_root(args.course_root, timeout=args.timeout,
                          sandbox=not args.unsandboxed, db_url=args.db_url)
@@ -155,6 +155,9 @@ def cmd_autograde(args) -> int:
                      workers=args.workers, scheduler=args.scheduler,
                      only_missing=args.only_missing)
     print("\n".join(table(rows)))
+    summary = time_summary(rows)
+    if summary:
+        print(summary)
     failed = [r for r in rows if not r.graded]
     if any(r.graded for r in rows):
         print("Written answers wait for a person: grade them in nbgrader's formgrader "

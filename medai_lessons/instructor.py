@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from medai_lessons.course import (
@@ -83,6 +83,7 @@ class GradeRow:
     seconds: float = 0.0
     note: str = ""
     reused: bool = False  # recorded by an earlier run (--only-missing)
+    phases: dict = field(default_factory=dict)  # where its grading time went (JobResult.phases)
 
     @property
     def graded(self) -> bool:
@@ -259,7 +260,7 @@ def _run_jobs(course, jobs, rows, log, workers, scheduler, progress) -> None:
     failed = 0
     for n, (job, result) in enumerate(_results(jobs, workers, scheduler), 1):
         row = rows[(job.student, job.chapter)]
-        row.seconds = result.seconds
+        row.seconds, row.phases = result.seconds, dict(result.phases)
         if result.ok:
             try:
                 record(course, result)
@@ -323,6 +324,30 @@ def table(rows: list[GradeRow]) -> list[str]:
     widths = [max(len(c[i]) for c in [header, *cells]) for i in range(4)]
     return ["  ".join(c[i].ljust(widths[i]) for i in range(4)) + "  " + c[4]
             for c in [header, *cells]]
+
+
+def time_summary(rows: list[GradeRow]) -> str | None:
+    """Where the graded submissions' time went, on average: the kernel's start (its imports
+    included), the cells run in it, the tests run here, nbgrader's other steps, and the CPU
+    seconds of the kernel (where the sandbox counts them) and of the grader."""
+    timed = [r.phases for r in rows if r.graded and r.phases.get("executor")]
+    if not timed:
+        return None
+
+    def mean(key):
+        values = [p[key] for p in timed if key in p]
+        return sum(values) / len(values) if values else None
+
+    other = mean("nbgrader") - mean("kernel start") - mean("cells in the kernel") \
+        - mean("tests in the grader")
+    parts = [f"kernel start {mean('kernel start'):.1f} s",
+             f"cells in the kernel {mean('cells in the kernel'):.1f} s",
+             f"tests in the grader {mean('tests in the grader'):.1f} s",
+             f"nbgrader's other steps {other:.1f} s"]
+    cpu = [f"{name} {value:.1f} s" for name, value in
+           (("kernel", mean("kernel CPU")), ("grader", mean("grader CPU"))) if value is not None]
+    return (f"Where a submission's time went (mean of {len(timed)}): " + ", ".join(parts)
+            + (f"; CPU: {', '.join(cpu)}" if cpu else "") + ".")
 
 
 def export(course: GradingCourse, dest: Path, chapter_ids: list[str] | None = None,

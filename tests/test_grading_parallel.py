@@ -177,6 +177,23 @@ def test_the_table_reports_the_broken_submission_and_the_rest_are_graded(classes
         assert "1 of 7 submission(s) could not be graded" in out, out[-2000:]
 
 
+def test_each_run_says_where_a_submissions_time_went(classes):
+    import re
+
+    for name, proc in classes["runs"].items():
+        found = re.search(r"Where a submission's time went \(mean of (\d+)\): kernel start "
+                          r"([\d.]+) s, cells in the kernel ([\d.]+) s, tests in the grader "
+                          r"([\d.]+) s, nbgrader's other steps (-?[\d.]+) s(; CPU: (.*))?\.",
+                          proc.stdout)
+        assert found, (name, proc.stdout[-2000:])
+        assert int(found[1]) == 6, found[0]  # the six notebooks that could be graded
+        assert all(float(found[i]) > 0 for i in (2, 3, 4)), found[0]
+        assert float(found[5]) >= 0, found[0]
+        assert found[7] and "grader" in found[7], found[0]
+        if os.geteuid() == 0:  # the sandbox counts its kernel's CPU in a control group
+            assert re.search(r"kernel (\d+\.\d) s", found[7])[1] != "0.0", found[0]
+
+
 def test_feedback_is_identical(classes):
     texts = {}
     for name in ("serial", "workers"):

@@ -35,13 +35,14 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Integer, Unicode
+from traitlets import Bool, Enum, Integer, Unicode
 
 from medai_lessons.grading import core, remote
 from medai_lessons.grading.sandbox import Sandbox, SandboxPolicy, SandboxUnavailable, availability
@@ -95,6 +96,13 @@ class SandboxedKernelManager(AsyncKernelManager):
         return self.box.command(cmd)
 
 
+#: where the last notebook graded in this process spent its time, in seconds: ``kernel start``,
+#: ``cells in the kernel``, ``tests in the grader``, ``executor`` (all of this step),
+#: ``kernel CPU`` (all of the kernel's processes, where the sandbox can count it). Read by
+#: :func:`medai_lessons.grading.job.run_job`.
+LAST_PHASES: dict[str, float] = {}
+
+
 class ExecuteGradedWork(Execute):
     """nbgrader's ``Execute``: sandboxed kernel, tests decided here, applied cells left out."""
 
@@ -125,6 +133,9 @@ class ExecuteGradedWork(Execute):
     # a kernel's output arrives in as many pieces as the machine's load makes of it: one
     # output per stream, so that the same submission's autograded notebook is the same
     coalesce_streams = Bool(True).tag(config=True)
+    # nothing of a grading kernel is worth a graceful end (its atexit hooks are the learner's):
+    # it is stopped at once, not after a wait of up to seconds
+    shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate").tag(config=True)
 
     _box: Sandbox | None = None
     _remote: remote.RemoteKernel | None = None
@@ -145,6 +156,9 @@ class ExecuteGradedWork(Execute):
                     "to medai-course autograde (c.ExecuteGradedWork.sandbox = False).")
         self._dead = None
         self._output_used = {}
+        self.phases = {"kernel start": 0.0, "cells in the kernel": 0.0,
+                       "tests in the grader": 0.0}
+        started = time.monotonic()
         if core.CASE_SALT is None:  # seeded cases this process checks cannot be looked up
             core.CASE_SALT = secrets.randbits(31)
         with tempfile.TemporaryDirectory(prefix="medai-grading-") as tmp:
@@ -162,12 +176,20 @@ class ExecuteGradedWork(Execute):
                     self._remote.close()
                     self._remote = None
                 if self._box is not None:
+                    cpu = self._box.cpu_seconds()
+                    if cpu is not None:
+                        self.phases["kernel CPU"] = cpu
                     self._box.remove_cgroups()
                 self._box = None
+                self.phases["executor"] = time.monotonic() - started
+                LAST_PHASES.clear()
+                LAST_PHASES.update(self.phases)
 
     # -- the kernel ----------------------------------------------------------------------------
     async def async_start_new_kernel(self, **kwargs):
+        started = time.monotonic()
         await super().async_start_new_kernel(**kwargs)
+        self.phases["kernel start"] += time.monotonic() - started
         if self.wall_limit and self.wall_limit > 0:
             self._timer = threading.Timer(self.wall_limit, self._stop_kernel,
                                           args=(f"the wall-clock limit of {self.wall_limit} s",))
@@ -177,6 +199,13 @@ class ExecuteGradedWork(Execute):
     # nbclient binds its sync wrapper to its own coroutine: rebind it to this one, so that
     # the wall-clock limit starts with every kernel
     start_new_kernel = run_sync(async_start_new_kernel)
+
+    def start_new_kernel_client(self):
+        started = time.monotonic()  # until the kernel answers: its start, imports included
+        try:
+            return super().start_new_kernel_client()
+        finally:
+            self.phases["kernel start"] += time.monotonic() - started
 
     def _stop_kernel(self, why: str) -> None:
         self._dead = why
@@ -234,7 +263,12 @@ class ExecuteGradedWork(Execute):
             return self._failed(cell, "KernelStopped", f"not run: the grading kernel was "
                                                        f"stopped earlier ({self._dead})"), resources
         if is_test_cell(cell):
-            return self._trusted_test(cell), resources
+            started = time.monotonic()
+            try:
+                return self._trusted_test(cell), resources
+            finally:
+                self.phases["tests in the grader"] += time.monotonic() - started
+        started = time.monotonic()
         try:
             return super().preprocess_cell(cell, resources, index)
         except Exception as exc:  # nbclient's DeadKernelError and kin: the kernel is gone
@@ -242,6 +276,8 @@ class ExecuteGradedWork(Execute):
                 self._dead = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
             return self._failed(cell, "KernelStopped", f"the grading kernel stopped while this "
                                                        f"cell ran ({self._dead})"), resources
+        finally:
+            self.phases["cells in the kernel"] += time.monotonic() - started
 
     def _failed(self, cell, ename: str, evalue: str):
         cell.outputs = [new_output("error", ename=ename, evalue=evalue,

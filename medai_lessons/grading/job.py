@@ -57,6 +57,10 @@ class JobResult:
     log: str = ""
     seconds: float = 0.0
     worker: str = ""
+    #: where the time went, in seconds: ``nbgrader`` (its whole autograde step), and within
+    #: it the executor's ``kernel start``, ``cells in the kernel``, ``tests in the grader``,
+    #: ``executor``, and ``kernel CPU`` where the sandbox counts it (see grading.execute)
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 # --- the chapter's records -----------------------------------------------------------------
@@ -149,9 +153,15 @@ def run_job(job: GradingJob) -> JobResult:
         course = GradingCourse(root=root, course_dir=root, timeout=job.timeout,
                                sandbox=job.sandbox)
         try:
+            from medai_lessons.grading import execute
+
+            execute.LAST_PHASES.clear()
+            graded, cpu = time.monotonic(), time.process_time()
             with _captured(handler), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 course.autograde(job.chapter, job.student)
+            result.phases = {"nbgrader": time.monotonic() - graded,
+                             "grader CPU": time.process_time() - cpu, **execute.LAST_PHASES}
             _read_back(course, job, result, root)
             result.ok = True
         except Exception as exc:  # noqa: BLE001 - one submission's failure is its result

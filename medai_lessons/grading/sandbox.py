@@ -341,8 +341,27 @@ class Sandbox:
                 if (root / "cgroup.procs").is_file() and os.access(root, os.W_OK):
                     out[str(root / name / file)] = str(value)
                     out[str(root / name / "cgroup.procs")] = "self"
+            root = Path("/sys/fs/cgroup") / "cpuacct"  # accounting only: CPU time used
+            if out and (root / "cgroup.procs").is_file() and os.access(root, os.W_OK):
+                out[str(root / name / "cgroup.procs")] = "self"
         self.cgroups = sorted({str(Path(f).parent) for f in out})
         return out
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time used so far by all of the sandbox's processes together (also those that
+        have ended), from its control group; None where it has none."""
+        for group in getattr(self, "cgroups", []):
+            path = Path(group)
+            try:
+                if path.parent.name == "cpuacct":
+                    return int((path / "cpuacct.usage").read_text()) / 1e9
+                if (path / "cpu.stat").is_file():
+                    for line in (path / "cpu.stat").read_text().splitlines():
+                        if line.startswith("usage_usec "):
+                            return int(line.split()[1]) / 1e6
+            except (OSError, ValueError):
+                return None
+        return None
 
     def remove_cgroups(self) -> None:
         """Remove the sandbox's control groups once its processes are gone."""
