@@ -429,12 +429,16 @@ def inter_patient_scores(data, *, repeats: int, seed: int = 0) -> dict[str, dict
 
 
 def format_spread(panels: Mapping[str, Mapping[str, Sequence[float]]]) -> str:
-    """One line per panel and label: mean ± sd over the splits and the lowest value."""
+    """One line per panel and label: mean ± sd over the splits and the lowest value (a single
+    split, such as a fixed division, is shown as its one value)."""
+    rows = [(f"{panel} | {label}", np.asarray(values, dtype=float))
+            for panel, groups in panels.items() for label, values in groups.items()]
+    width = max((len(name) for name, _ in rows), default=0)
     lines = []
-    for panel, groups in panels.items():
-        for label, values in groups.items():
-            v = np.asarray(values, dtype=float)
-            lines.append(f"{panel} | {label:15s}: {np.nanmean(v):.3f} ± {np.nanstd(v):.3f} "
-                         f"(mean ± sd over {v.size} split{'s' if v.size != 1 else ''}; lowest "
-                         f"{np.nanmin(v):.3f})")
+    for name, v in rows:
+        if v.size == 1:
+            lines.append(f"{name:{width}s}: {v[0]:.3f} (one split)")
+        else:
+            lines.append(f"{name:{width}s}: {np.nanmean(v):.3f} ± {np.nanstd(v):.3f} (mean ± sd "
+                         f"over {v.size} splits; lowest {np.nanmin(v):.3f})")
     return "\n".join(lines)

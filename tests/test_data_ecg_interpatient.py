@@ -343,8 +343,8 @@ def test_the_chapter_cell_runs_ds1_ds2_when_all_44_records_are_staged(division, 
     out = run_split_experiment_cell(False, tmp_path, monkeypatch, capsys)
     ran = [line for line in out.splitlines() if line.startswith("Ran:")]
     assert len(ran) == 1 and "standard inter-patient division" in ran[0]
-    assert "MIT-BIH, N vs V: recall of V | DS1 → DS2" in out
-    assert "synthetic patients: accuracy | random patients" in out
+    assert "MIT-BIH, normal vs V: recall of V | DS1 → DS2" in out
+    assert "synthetic patients, normal vs PVC: accuracy | random patients" in out
     out = run_split_experiment_cell(True, tmp_path, monkeypatch, capsys)
     ran = [line for line in out.splitlines() if line.startswith("Ran:")]
     assert len(ran) == 1 and "first 3 records" in ran[0]

@@ -696,7 +696,7 @@ class InterPatientStatus:
         else:
             which = (f"{len(self.missing)} are not staged here ({len(self.missing_from('DS1'))} "
                      f"of DS1 and {len(self.missing_from('DS2'))} of DS2)")
-        return (f"the standard MIT-BIH inter-patient division (DS1 -> DS2) needs its 44 "
+        return (f"the standard MIT-BIH inter-patient division (DS1 → DS2) needs its 44 "
                 f"non-paced records and {which}; `{FETCH_COMMAND}` stages them (all 48 "
                 "records, about 95 MB; needs internet)")
 
