@@ -46,6 +46,10 @@ _LAZY: dict[str, str] = {
     "AAMI_CLASSES": "ecg",
     "AAMI_MAP": "ecg",
     "BeatSet": "ecg",
+    "DS1_RECORDS": "ecg",
+    "DS2_RECORDS": "ecg",
+    "inter_patient_status": "ecg",
+    "load_inter_patient": "ecg",
     "ecg_strip": "ecg_synthetic",
     "make_ecg_dataset": "ecg_synthetic",
     "RHYTHMS": "ecg_synthetic",
@@ -106,9 +110,13 @@ if TYPE_CHECKING:  # for type checkers and editors; not run
     from medai_lessons.data.ecg import (  # noqa: F401
         AAMI_CLASSES,
         AAMI_MAP,
+        DS1_RECORDS,
+        DS2_RECORDS,
         BeatSet,
         aami_class,
         extract_beats,
+        inter_patient_status,
+        load_inter_patient,
         load_mitdb,
     )
     from medai_lessons.data.ecg_synthetic import (  # noqa: F401

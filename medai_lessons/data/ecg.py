@@ -32,11 +32,22 @@ N (N, L, R, e, j), S (A, a, J, S), V (V, E), F (F), Q (/, f, Q). Every other sym
 ``!``, ...) is not a beat class and is skipped. AAMI recommends leaving out the paced records
 102, 104, 107 and 217 (:data:`PACED_RECORDS`) when comparing results.
 
+**Inter-patient division.** A beat-level random split puts beats of the same patient in the
+training and the test part. The standard evaluation on MIT-BIH (de Chazal, O'Dwyer and Reilly
+2004) divides the 44 non-paced records instead into two fixed halves of 22 records:
+:data:`DS1_RECORDS` to train and :data:`DS2_RECORDS` to test.
+:func:`inter_patient_status` says which of the 44 are staged; :func:`load_inter_patient`
+loads both halves, each beat with its record. The division is by record: records 201 (DS1) and
+202 (DS2) were recorded from the same man (:data:`SAME_SUBJECT_RECORDS`, from the database's
+own description), so one subject has beats in both halves of the published division.
+
 References: Moody GB, Mark RG (2001) IEEE EMB Magazine 20(3):45-50; Goldberger AL et al.
 (2000) Circulation 101(23):e215-e220; Kachuee M, Fazeli S, Sarrafzadeh M (2018) ECG
 heartbeat classification: a deep transferable representation, IEEE ICHI, arXiv:1805.00794;
 ANSI/AAMI EC57:2012, Testing and reporting performance results of cardiac rhythm and ST
-segment measurement algorithms.
+segment measurement algorithms; de Chazal P, O'Dwyer M, Reilly RB (2004) Automatic
+classification of heartbeats using ECG morphology and heartbeat interval features, IEEE
+Transactions on Biomedical Engineering 51(7):1196-1206.
 """
 
 from __future__ import annotations
@@ -86,6 +97,27 @@ MITDB_RECORDS: tuple[str, ...] = tuple(
               219, 220, 221, 222, 223, 228, 230, 231, 232, 233, 234]
 )
 PACED_RECORDS: tuple[str, ...] = ("102", "104", "107", "217")
+
+# The inter-patient division of de Chazal, O'Dwyer and Reilly (2004), IEEE TBME 51(7):1196-1206:
+# the 44 records left when the paced ones are set aside, in two halves of 22.
+DS1_RECORDS: tuple[str, ...] = (
+    "101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122",
+    "124", "201", "203", "205", "207", "208", "209", "215", "220", "223", "230",
+)
+DS2_RECORDS: tuple[str, ...] = (
+    "100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "210",
+    "212", "213", "214", "219", "221", "222", "228", "231", "232", "233", "234",
+)
+INTER_PATIENT_RECORDS: tuple[str, ...] = DS1_RECORDS + DS2_RECORDS
+# "Records 201 and 202 came from the same male subject" (the database's directory): the
+# published division puts one in each half.
+SAME_SUBJECT_RECORDS: tuple[str, ...] = ("201", "202")
+FETCH_COMMAND = "python -m medai_lessons.data fetch mitdb"
+DIVISION_CITATION = (
+    "de Chazal P, O'Dwyer M, Reilly RB. Automatic classification of heartbeats using ECG "
+    "morphology and heartbeat interval features. IEEE Transactions on Biomedical Engineering "
+    "51(7):1196-1206 (2004)"
+)
 
 
 def record_name(record: object) -> str:
@@ -610,3 +642,219 @@ def load_mitdb(
     if verbose:
         print(beats.summary())
     return beats
+
+
+# --- the inter-patient division (DS1 / DS2) ----------------------------------------------------
+
+
+def _named(records: Sequence[str]) -> str:
+    return ", ".join(records) if records else "none"
+
+
+@dataclass(frozen=True)
+class InterPatientStatus:
+    """Which of the 44 records of the DS1/DS2 division are staged on this machine, and where.
+
+    Attributes:
+        folder: the folder holding the most of them (the course cache wins a tie), or
+            ``None`` when no folder looked in holds any.
+        searched: the folders looked in, in order.
+        staged: the records of the division complete in ``folder`` (``.hea``, ``.dat`` and
+            ``.atr``), DS1's first, in the division's order.
+        missing: the records of the division that are not.
+    """
+
+    folder: Path | None
+    searched: tuple[Path, ...]
+    staged: tuple[str, ...]
+    missing: tuple[str, ...]
+
+    @property
+    def complete(self) -> bool:
+        """All 44 records are staged in one folder."""
+        return not self.missing
+
+    def missing_from(self, half: str) -> tuple[str, ...]:
+        """The missing records of one half, ``"DS1"`` or ``"DS2"``."""
+        halves = {"DS1": DS1_RECORDS, "DS2": DS2_RECORDS}
+        if half not in halves:
+            raise ValueError(f"half is 'DS1' (training) or 'DS2' (test), not {half!r}")
+        return tuple(r for r in halves[half] if r in self.missing)
+
+    def short(self) -> str:
+        """One sentence: what is staged and the course's command that stages the rest."""
+        if self.complete:
+            return (f"all 44 records of the MIT-BIH inter-patient division (DS1/DS2) are staged "
+                    f"in {self.folder}")
+        if len(self.missing) <= 6:
+            which = f"records {_named(self.missing)} are missing"
+        elif not self.staged:
+            which = "none of them is staged here"
+        elif len(self.staged) <= 6:
+            which = (f"{len(self.missing)} are not staged here (only record"
+                     f"{'s' if len(self.staged) > 1 else ''} {_named(self.staged)})")
+        else:
+            which = (f"{len(self.missing)} are not staged here ({len(self.missing_from('DS1'))} "
+                     f"of DS1 and {len(self.missing_from('DS2'))} of DS2)")
+        return (f"the standard MIT-BIH inter-patient division (DS1 → DS2) needs its 44 "
+                f"non-paced records and {which}; `{FETCH_COMMAND}` stages them (all 48 "
+                "records, about 95 MB; needs internet)")
+
+    def describe(self, records: Sequence[str] = INTER_PATIENT_RECORDS) -> str:
+        """Which of ``records`` are missing, half by half, and how to stage them."""
+        missing = [r for r in records if r in self.missing]
+        where = (f"in {self.folder}" if self.folder is not None else
+                 "in any folder looked in (" + ", ".join(str(p) for p in self.searched[:3])
+                 + (", ..." if len(self.searched) > 3 else "") + ")")
+        halves = "; ".join(
+            f"{half} ({role}): {_named([r for r in records_ if r in missing])}"
+            for half, role, records_ in (("DS1", "training", DS1_RECORDS),
+                                         ("DS2", "test", DS2_RECORDS))
+            if any(r in missing for r in records_)
+        )
+        cache = dataset_dir(get_info("mitdb"))
+        return (
+            f"the MIT-BIH inter-patient division (de Chazal et al. 2004) needs {len(records)} "
+            f"record(s) of which {len(missing)} are not complete {where}. Missing, {halves}. "
+            f"Stage them with `{FETCH_COMMAND}` (downloads all 48 records into {cache}; needs "
+            "internet), or copy each record's .hea, .dat and .atr files from "
+            f"https://physionet.org/content/mitdb/1.0.0/ into {cache} (or into one folder of "
+            "your own, passed as path=)."
+        )
+
+
+def _mitdb_folders(start: str | Path | None = None) -> list[Path]:
+    """The course cache's ``mitdb`` folder, then the staged ``shared/data/mitdb`` folders."""
+    from medai_lessons.data.cache import staged_paths
+
+    return [dataset_dir(get_info("mitdb")), *staged_paths("mitdb", start)]
+
+
+def inter_patient_status(path: str | Path | None = None, *,
+                         start: str | Path | None = None) -> InterPatientStatus:
+    """Which of the 44 records of the DS1/DS2 division are staged, and in which folder.
+
+    ``path`` names the folder to look in; by default the course's data cache
+    (``<cache>/mitdb``, ``MEDAI_DATA_DIR`` to move it) and then a staged ``shared/data/mitdb``
+    next to ``start`` (the working folder by default) or the package, as
+    :func:`medai_lessons.sequences.find_mitdb` looks; the folder holding the most of the 44
+    is used (a division is read from one folder). Nothing is downloaded.
+    """
+    folders = [Path(path).expanduser()] if path is not None else _mitdb_folders(start)
+    best, best_have = None, set()
+    for folder in folders:
+        have = set(records_in(folder)) & set(INTER_PATIENT_RECORDS)
+        if len(have) > len(best_have):
+            best, best_have = folder, have
+    return InterPatientStatus(
+        folder=best,
+        searched=tuple(folders),
+        staged=tuple(r for r in INTER_PATIENT_RECORDS if r in best_have),
+        missing=tuple(r for r in INTER_PATIENT_RECORDS if r not in best_have),
+    )
+
+
+@dataclass
+class InterPatientBeats:
+    """The beats of the DS1/DS2 division: ``train`` (DS1) and ``test`` (DS2), two
+    :class:`BeatSet` whose ``records`` give each beat's record (its patient).
+
+    ``records_per_half`` is ``None`` for the standard division, or the number of records of
+    each half a quick run took (the first of each list); :attr:`ran` says which it was.
+    """
+
+    train: BeatSet
+    test: BeatSet
+    folder: Path
+    records_per_half: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def standard(self) -> bool:
+        """Every record of both halves was used."""
+        return self.records_per_half is None
+
+    @property
+    def ran(self) -> str:
+        """One sentence saying which division the beats come from."""
+        if self.standard:
+            return ("the standard inter-patient division of MIT-BIH (de Chazal et al. 2004): "
+                    "trained on the 22 records of DS1, tested on the 22 records of DS2")
+        k = self.records_per_half
+        return (f"a quick cut of the MIT-BIH inter-patient division: the first {k} record"
+                f"{'s' if k > 1 else ''} of DS1 for training and of DS2 for testing (the "
+                "standard division uses all 22 of each)")
+
+    def summary(self) -> str:
+        lines = [f"[medai data] MIT-BIH inter-patient division, REAL records from {self.folder}:"]
+        for half, role, beats in (("DS1", "training", self.train), ("DS2", "test", self.test)):
+            recs = list(dict.fromkeys(beats.records.tolist()))
+            counts = ", ".join(f"{k} {v:,}" for k, v in beats.counts().items())
+            lines.append(wrap(f"{half} ({role}): {len(recs)} records, {len(beats):,} beats "
+                              f"({counts})"))
+        lines += [wrap(f"note: {n}") for n in self.notes]
+        lines += [wrap(f"license: {self.train.license}"),
+                  wrap(f"cite: {self.train.citation}; the division: {DIVISION_CITATION}")]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return (f"InterPatientBeats(train={len(self.train)} beats of DS1, "
+                f"test={len(self.test)} beats of DS2, standard={self.standard})")
+
+
+def load_inter_patient(
+    path: str | Path | None = None,
+    *,
+    records_per_half: int | None = None,
+    lead: str = "MLII",
+    normalize: bool = True,
+    verbose: bool = True,
+    start: str | Path | None = None,
+) -> InterPatientBeats:
+    """The beats of the MIT-BIH inter-patient division: DS1 to train, DS2 to test.
+
+    Each half is read with :func:`load_mitdb` (the same 187-sample windows at 125 Hz around
+    each annotated R peak, with AAMI labels) from the folder :func:`inter_patient_status`
+    finds (or ``path``), with the lead ``lead`` in every record (all 44 have MLII). Each beat
+    keeps its record in ``.records``; no record is in both halves. Records 201 (DS1) and 202
+    (DS2) come from one subject, as the published division has them (a note says so).
+
+    ``records_per_half`` takes only the first records of each list (a quick run; the result
+    says it is not the standard division). Nothing is downloaded.
+
+    Raises:
+        DataUnavailable: a record needed is not staged; the message names every missing
+            record of each half and how to stage them.
+        CorruptFile: a record's files are damaged.
+    """
+    if records_per_half is not None and (
+        isinstance(records_per_half, bool) or not isinstance(records_per_half, (int, np.integer))
+        or not 1 <= records_per_half <= len(DS1_RECORDS)
+    ):
+        raise ValueError(
+            f"records_per_half is a whole number from 1 to {len(DS1_RECORDS)} (or None for the "
+            f"standard division), not {records_per_half!r}"
+        )
+    k = None if records_per_half is None else int(records_per_half)
+    ds1, ds2 = DS1_RECORDS[:k], DS2_RECORDS[:k]
+    status = inter_patient_status(path, start=start)
+    if any(r in status.missing for r in ds1 + ds2) or status.folder is None:
+        raise DataUnavailable(status.describe(ds1 + ds2))
+    train = load_mitdb(list(ds1), path=status.folder, lead=lead, normalize=normalize,
+                       verbose=False, same_lead=True)
+    test = load_mitdb(list(ds2), path=status.folder, lead=lead, normalize=normalize,
+                      verbose=False, same_lead=True)
+    data = InterPatientBeats(train=train, test=test, folder=status.folder, records_per_half=k)
+    if set(SAME_SUBJECT_RECORDS) <= set(ds1 + ds2):
+        data.notes.append(
+            "records 201 (DS1) and 202 (DS2) were recorded from the same man: the published "
+            "division is by record, so this one subject has beats in both halves"
+        )
+    if not data.standard:
+        data.notes.append(data.ran)
+    if verbose:
+        print(data.summary())
+    return data
