@@ -104,7 +104,7 @@ def plot_intervals(rows: Mapping[str, tuple[float, float, float]], xlabel: str, 
     hi = max(v[2] for v in rows.values())
     span = (hi - lo) or 1.0
     ax.set_xlim(min(lo, reference if reference is not None else lo) - 0.05 * span,
-                hi + 0.45 * span)                            # room for the printed values
+                hi + 0.6 * span)                             # room for the printed values
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.set_ylim(-0.6, len(labels) - 0.3)
     ax.set_xlabel(xlabel)

@@ -74,7 +74,7 @@ def stratified_split(X, y, test_size=0.2, val_size=0.2, seed=0):
     return X_train, X_val, X_test, y_train, y_val, y_test
 
 
-def fit_preprocessor(X_train):
+def fit_preprocessor(X_train, *, add_indicator: bool = False):
     """A scikit-learn transformer fitted on the training features only: missing values
     replaced by the training **median** of their column (robust to outliers such as a unit
     error), then every column standardised with the training mean and standard deviation
@@ -82,12 +82,22 @@ def fit_preprocessor(X_train):
 
     Apply the result with ``.transform`` to every part (training, validation, test, a new
     patient): it uses the training statistics and never refits.
+
+    With ``add_indicator=True`` (chapter 6, section 3.1) the output also has one
+    *missing-value indicator* column per column that had at least one gap **in X_train**
+    (1 where the value was missing before imputation, else 0), standardised like the others.
+    Columns come in this order: every column of ``X_train`` in its order, then the indicators
+    in the order of their columns (scikit-learn's ``SimpleImputer(add_indicator=True)``;
+    ``get_feature_names_out()`` names them ``missingindicator_<column>``). Which columns get
+    an indicator is learnt from the training part: a column with gaps only in later parts
+    is imputed but gets no indicator, so every part has the same columns.
     """
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return make_pipeline(SimpleImputer(strategy="median"), StandardScaler()).fit(X_train)
+    return make_pipeline(SimpleImputer(strategy="median", add_indicator=add_indicator),
+                         StandardScaler()).fit(X_train)
 
 
 def choose_threshold(y_true, scores, min_sensitivity):
