@@ -48,6 +48,18 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def need_sandbox() -> None:
+    """Skip a test that needs the grading sandbox where none can start (saying why); under CI
+    that is a failure: CI installs what the sandbox needs."""
+    from medai_lessons.grading.sandbox import availability
+
+    ok, why = availability()
+    if not ok:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must be able to start the grading sandbox: {why}")
+        pytest.skip(f"no grading sandbox on this machine: {why}")
+
+
 def pytest_collection_modifyitems(items):
     """Tests that use the real data files carry the ``realdata`` marker (``-m realdata``)."""
     for item in items:

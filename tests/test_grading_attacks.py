@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
 import subprocess
 import sys
@@ -33,9 +32,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import COURSE
+from conftest import COURSE, need_sandbox
 from medai_lessons.course import GradingCourse
-from medai_lessons.grading.sandbox import availability
 from nbtools import answered, cell, expected_scores, nbg, read
 
 pytestmark = pytest.mark.slow
@@ -336,11 +334,7 @@ def _grade(root: Path, students: list[str], complete, load: bool) -> dict:
 
 
 def _batch(tmp_path_factory, name: str, students: list[str], load: bool):
-    ok, why = availability()
-    if not ok:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must be able to start the grading sandbox: {why}")
-        pytest.skip(f"no grading sandbox on this machine: {why}")
+    need_sandbox()
     root = tmp_path_factory.mktemp(name)
     course = GradingCourse.create(root, COURSE, [CH])
     config = root / "nbgrader_config.py"

@@ -3,21 +3,14 @@ load cut the kernel's output into messages."""
 
 from __future__ import annotations
 
-import os
-
 import nbformat
-import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from medai_lessons.grading.sandbox import availability
+from conftest import need_sandbox
 
 
 def _executor():
-    ok, why = availability()
-    if not ok:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must be able to start the grading sandbox: {why}")
-        pytest.skip(f"no grading sandbox on this machine: {why}")
+    need_sandbox()
     from medai_lessons.grading.execute import ExecuteGradedWork
 
     return ExecuteGradedWork(timeout=120)

@@ -21,22 +21,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import COURSE
+from conftest import COURSE, need_sandbox
 from medai_lessons.course import GradingCourse
-from medai_lessons.grading.sandbox import availability
 from nbtools import answer_cells, answered, cell, expected_scores, nbg, read
 
 pytestmark = pytest.mark.slow
 CH = "ch01_background"
 CLI = [sys.executable, "-m", "medai_lessons.cli"]
-
-
-def _need_sandbox():
-    ok, why = availability()
-    if not ok:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must be able to start the grading sandbox: {why}")
-        pytest.skip(f"no grading sandbox on this machine: {why}")
 
 
 def _class(root: Path) -> dict[str, set[str]]:
@@ -95,7 +86,7 @@ def _results(root: Path, students) -> dict:
 
 @pytest.fixture(scope="module")
 def classes(tmp_path_factory):
-    _need_sandbox()
+    need_sandbox()
     base = tmp_path_factory.mktemp("parallel")
     plan = _class(base / "serial")
     for name in ("workers", "dask"):
@@ -204,7 +195,7 @@ def test_feedback_is_identical(classes):
 
 
 def test_a_stopped_run_loses_no_finished_grade_and_only_missing_finishes(tmp_path):
-    _need_sandbox()
+    need_sandbox()
     root = tmp_path / "stopped"
     plan = _class(root)
     shutil.rmtree(root / "submitted" / "not_json")
@@ -290,7 +281,7 @@ def postgres():
 
 
 def test_postgresql_gradebook_with_parallel_workers(postgres, tmp_path):
-    _need_sandbox()
+    need_sandbox()
     root = tmp_path / "pg"
     root.mkdir()
     plan = _class(root)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import need_sandbox
 from medai_lessons.grading import core, plain, remote, sandbox
 
 
@@ -156,11 +157,7 @@ def test_seeded_cases_change_with_the_salt_and_only_then(monkeypatch):
 
 
 def test_the_sandbox_hides_files_network_and_keeps_its_limits(tmp_path):
-    ok, why = sandbox.availability()
-    if not ok:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must be able to start the grading sandbox: {why}")
-        pytest.skip(why)
+    need_sandbox()
     secret = tmp_path / "secret.txt"
     secret.write_text("SECRET")
     box = sandbox.Sandbox(tmp_path / "box", sandbox.SandboxPolicy(memory_bytes=2 * 1024**3))
