@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
-
-import tomllib
+import sys
 
 from conftest import ROOT
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10, the oldest the course supports: the same parser, from PyPI
+    import tomli as tomllib
 
 
 def readme_commands() -> list[str]:
@@ -45,12 +49,30 @@ def _declared(requirements: list[str]) -> set[str]:
     return {re.sub(r"[-_.]+", "-", n).lower() for n in names}
 
 
+def _packages_distributions() -> dict[str, list[str]]:
+    """importlib.metadata.packages_distributions(). Python 3.10's reads only each
+    distribution's top_level.txt, which wheels built without setuptools (scikit-learn,
+    scikit-image) lack; from 3.11 on it infers the names from the files, as done here."""
+    import inspect
+    from importlib.metadata import distributions, packages_distributions
+
+    if sys.version_info >= (3, 11):
+        return packages_distributions()
+    found: dict[str, list[str]] = {}
+    for dist in distributions():
+        tops = set((dist.read_text("top_level.txt") or "").split())
+        if not tops:
+            tops = {f.parts[0] if len(f.parts) > 1 else inspect.getmodulename(str(f))
+                    for f in dist.files or ()} - {None}
+        for top in tops:
+            found.setdefault(top, []).append(dist.metadata["Name"])
+    return found
+
+
 def test_every_package_the_course_imports_is_declared():
     """A package imported by medai_lessons (at the top or inside a function) is one of the
     project's dependencies, not something another dependency happens to bring along."""
     import ast
-    import sys
-    from importlib.metadata import packages_distributions
 
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     declared = _declared(meta["dependencies"])
@@ -59,7 +81,7 @@ def test_every_package_the_course_imports_is_declared():
     for extra, packages in meta["optional-dependencies"].items():
         if extra != "dev":
             declared |= _declared(packages)
-    dist_of = packages_distributions()
+    dist_of = _packages_distributions()
     missing = {}
     for path in sorted((ROOT / "medai_lessons").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
