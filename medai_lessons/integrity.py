@@ -681,10 +681,10 @@ def build_report(root: Path, chapter: str, threshold: float = THRESHOLD,
                 continue
             tokens = normalise(code)
             fp = fingerprint(tokens, k, window, given)
-            if tokens.symbols == starter_symbols or fp.coverage == 0:
+            if tokens.symbols == starter_symbols:
                 er.unanswered.append(student)
                 continue
-            if fp.coverage < min_tokens:
+            if fp.coverage < min_tokens:  # also an answer with no fingerprint of its own
                 er.too_short.append(student)
                 continue
             answers.append(Answer(student, ex.name, code, tokens, fp))

@@ -74,6 +74,9 @@ def setup(chapter: str, seed: int = 0, tensorflow: bool = True, quiet: bool = Fa
         device = configure().line()
     set_seeds(seed)
     fast = fast_mode()
+    from medai_lessons.tracebacks import install
+
+    install()  # an exercise not attempted yet shows the short message, not the checking code
     try:
         import matplotlib.pyplot as plt
 

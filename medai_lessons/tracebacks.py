@@ -8,6 +8,14 @@ formats one; the course's answer is :func:`render`: the message, then only the f
 learner's own code (the test cell's line, and their function's lines when it raised), and a
 count of the hidden frames. What the kernel prints is also what nbgrader's Validate and the
 feedback show.
+
+An exercise not attempted yet raises a plain ``NotImplementedError`` from the learner's stub,
+through the same checking code. :func:`install` (called by the chapters' ``setup()``) asks
+IPython to show it the same short way (:func:`render_not_written`): which function is not
+written yet, the test cell's line and the stub's ``raise`` line. Its name stays
+``NotImplementedError``, which the self-check reads as "not attempted". Any other
+``NotImplementedError`` (one with a message of its own, or raised outside a learner's function)
+keeps IPython's full traceback.
 """
 
 from __future__ import annotations
@@ -37,6 +45,14 @@ def _course_or_library(filename: str) -> bool:
     if path == _PACKAGE or _PACKAGE in path.parents:
         return True
     return str(path).startswith(_LIBRARIES)
+
+
+def _in_package(filename: str) -> bool:
+    try:
+        path = Path(filename).resolve()
+    except (OSError, ValueError):
+        return False
+    return path == _PACKAGE or _PACKAGE in path.parents
 
 
 def _where(filename: str) -> str:
@@ -80,3 +96,51 @@ def render(exc: BaseException) -> list[str]:
         out.append(f"{_GREEN}({hidden} frame{'s' if hidden != 1 else ''} of the course's "
                    f"checking code hidden){_RESET}")
     return out
+
+
+def render_not_written(exc: BaseException) -> list[str] | None:
+    """The short display of an exercise not attempted yet, or None when ``exc`` is not that:
+    a ``NotImplementedError`` without a message, raised in a function of the learner's own
+    (the stub's ``raise NotImplementedError()``)."""
+    if not isinstance(exc, NotImplementedError) or str(exc):
+        return None
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames or _course_or_library(frames[-1].filename) or frames[-1].name == "<module>":
+        return None
+    own, _ = learner_frames(exc.__traceback__)
+    hidden = sum(1 for f in frames if _in_package(f.filename))
+    name = frames[-1].name
+    out = [f"{_RED}NotImplementedError{_RESET}: {name} is not written yet: its answer cell "
+           "still raises NotImplementedError.",
+           "Write your code in place of `raise NotImplementedError()`, run that cell, then "
+           "run this one again."]
+    called = own[:-1]
+    if called:
+        out += ["", "Called here:"] + _format(called)
+    out += ["", f"Not written yet, in {name}:"] + _format(own[-1:])
+    if hidden:
+        out.append(f"{_GREEN}({hidden} frame{'s' if hidden != 1 else ''} of the course's "
+                   f"checking code hidden){_RESET}")
+    return out
+
+
+def _show_not_written(shell, etype, value, tb, tb_offset=None):
+    """IPython's custom handler for ``NotImplementedError``: the short display for an exercise
+    not attempted yet, IPython's own traceback for anything else."""
+    lines = render_not_written(value)
+    if lines is None:
+        shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+    else:
+        shell._showtraceback(etype, value, lines)  # how IPython shows a _render_traceback_
+    return lines
+
+
+def install() -> bool:
+    """Show an untouched exercise's ``NotImplementedError`` the short way in this IPython
+    kernel (a no-op outside IPython). True when installed."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or not hasattr(shell, "set_custom_exc"):
+        return False
+    shell.set_custom_exc((NotImplementedError,), _show_not_written)
+    return True

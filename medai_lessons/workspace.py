@@ -23,7 +23,9 @@ configuration path (``JUPYTER_CONFIG_PATH``):
   panels (Create Assignment, Formgrader, the course list) are off for a learner; they stay on
   wherever an instructor starts JupyterLab in a course folder.
 - ``lab-settings/overrides.json``: the file browser shows names only (no date column), so that
-  chapter folders are not cut off. A learner's own settings still win.
+  chapter folders are not cut off, and JupyterLab does not ask about fetching its news (a
+  notice over the welcome page, and a request to the internet). A learner's own settings still
+  win.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -143,7 +147,9 @@ def learner_settings() -> dict[str, bytes]:
     page = {"disabledExtensions": dict.fromkeys(INSTRUCTOR_PLUGINS, True)}
     server = {"ServerApp": {"jpserver_extensions": dict.fromkeys(INSTRUCTOR_SERVER_EXTENSIONS,
                                                                   False)}}
-    browser = {"@jupyterlab/filebrowser-extension:browser": {"showLastModifiedColumn": False}}
+    browser = {"@jupyterlab/filebrowser-extension:browser": {"showLastModifiedColumn": False},
+               # no "get notified about official Jupyter news?" toast over the first screen
+               "@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}
     files = {"labconfig/page_config.json": page, "jupyter_server_config.json": server,
              "lab-settings/overrides.json": browser}
     return {f"{LEARNER_CONFIG}/{rel}": (json.dumps(data, indent=1) + "\n").encode()
@@ -176,6 +182,13 @@ def _title(notebook: Path) -> str:
     return first.lstrip("# ").split(" · ", 1)[-1].strip() or notebook.stem
 
 
+def _command() -> str:
+    """How a terminal reaches this installation's ``medai-course``: its full path (a new
+    terminal does not have the course's environment active), else the bare name."""
+    here = shutil.which("medai-course", path=str(Path(sys.executable).parent))
+    return here if here and " " not in here else "medai-course"
+
+
 def welcome_notebook(course_dir: Path, chapter_ids: list[str], glossary: bool) -> bytes:
     """``START_HERE.ipynb``: the page a learner's JupyterLab opens on (text only)."""
     import nbformat
@@ -202,7 +215,8 @@ def welcome_notebook(course_dir: Path, chapter_ids: list[str], glossary: bool) -
         "- **Skip** an exercise if you are stuck: later cells use the course's own version and "
         "say so, so the rest of the chapter still runs.\n"
         "- **Check** a whole chapter: the *Validate* button in a notebook's toolbar, or in a "
-        "terminal `medai-course check ch01_background/ch01_background.ipynb`, which lists every "
+        "terminal (*File > New > Terminal* opens one in this folder) "
+        f"`{_command()} check ch01_background/ch01_background.ipynb`, which lists every "
         "exercise as passed, failed (with the message) or not attempted.\n"
         "- **Written answers** (*YOUR ANSWER HERE*) are graded by a person.\n"
         + glossary_line

@@ -246,6 +246,13 @@ def test_run_all_shows_only_the_expected_errors_and_plots(notebook_page, study):
     unexpected = {k: v for k, v in errors.items() if v != "NotImplementedError"}
     assert not unexpected, f"cells with unexpected errors: {unexpected}"
     assert all(k.startswith("test_") for k in errors), errors
+    # an unanswered exercise says so in a few lines, not through the course's checking code
+    untouched = page.locator(".jp-CodeCell").filter(
+        has_text="from medai_lessons.grading import check_mse").first
+    text = untouched.locator(".jp-OutputArea-output").filter(
+        has_text="NotImplementedError").first.inner_text()
+    assert "mse is not written yet" in text and "raise NotImplementedError()" in text, text
+    assert "grading/core.py" not in text and len(text.splitlines()) <= 15, text
     plots = sum("image/png" in out.get("data", {}) for cell in nb["cells"]
                 for out in cell.get("outputs", []))
     assert plots >= 5, f"only {plots} plots in the saved notebook"

@@ -188,7 +188,13 @@ def klass(tmp_path_factory):
     }
     for student, code in answers.items():
         path = course.root / f"{student}.ipynb"
-        nbformat.write(submission(release, code), path)
+        nb = submission(release, code)
+        if student == "alice":  # she answered relu too, in one line: too short to judge
+            relu = cell(nb, "ans_relu")
+            relu.source = relu.source.replace(
+                "# YOUR CODE HERE\n    raise NotImplementedError()", "return np.maximum(x, 0)")
+            assert "np.maximum" in relu.source
+        nbformat.write(nb, path)
         course.submit(CH, student, path)
     # Every answer of the chapter's solution, copied into the release.
     nbformat.write(answered(release, source), course.root / "hank.ipynb")
@@ -319,6 +325,12 @@ def test_short_answers_are_set_aside_not_flagged(klass):
     short = [e for e in klass["report"].exercises if "hank" in e.too_short]
     assert short, "ch02's one-line answers (tanh, relu, mse) are too short to judge"
     assert all(not e.pairs for e in short)
+    # an answer, however short, is never counted as unanswered (relu's one line has no
+    # fingerprint of its own at all)
+    for e in klass["report"].exercises:
+        assert "hank" not in e.unanswered, e.exercise
+    relu = next(e for e in klass["report"].exercises if e.exercise == "relu")
+    assert "alice" in relu.too_short and "alice" not in relu.unanswered, relu
 
 
 def test_a_broken_notebook_is_reported_and_the_rest_analysed(klass):

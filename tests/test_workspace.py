@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -201,6 +203,10 @@ def test_the_welcome_page_links_every_chapter_and_opens_first(tmp_path):
     text = "\n".join(c.source for c in nb.cells)
     assert all(c.cell_type == "markdown" for c in nb.cells)
     assert "Open chapter 1 first" in text and "medai-course check" in text
+    # a new terminal lacks the course's environment: the page names this installation's command
+    here = shutil.which("medai-course", path=str(Path(sys.executable).parent))
+    if here and " " not in here:
+        assert f"`{here} check ch01_background/ch01_background.ipynb`" in text, text
     for ch in ("ch01_background", CH, "ch03_cnn"):
         assert f"]({ch}/{ch}.ipynb)" in text and (ws / ch / f"{ch}.ipynb").is_file()
     assert "ch04_rnn" not in text                    # not in this workspace yet
@@ -210,6 +216,9 @@ def test_the_welcome_page_links_every_chapter_and_opens_first(tmp_path):
     assert f"--LabApp.default_url=/lab/tree/{WELCOME}" in lab_arguments(ws)
     page = json.loads((ws / ".medai" / "labconfig" / "page_config.json").read_text())
     assert set(page["disabledExtensions"]) == set(INSTRUCTOR_PLUGINS)
+    # no "get notified about official Jupyter news?" toast over the learner's first screen
+    overrides = json.loads((ws / ".medai" / "lab-settings" / "overrides.json").read_text())
+    assert overrides["@jupyterlab/apputils-extension:notification"] == {"fetchNews": "false"}
 
 
 def test_a_top_level_config_of_an_earlier_sync_moves_out_of_sight(tmp_path, course_copy):
