@@ -21,6 +21,9 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 
+_RELEASE_KEYS = {"checksum", "cell_type"}
+
+
 class RestoreStructure(NbGraderPreprocessor):
     """Every cell's nbgrader metadata from the gradebook; unknown grade cells made plain."""
 
@@ -54,9 +57,13 @@ class RestoreStructure(NbGraderPreprocessor):
                         "task": grade_id in tasks}
             if grade_id in grades:
                 restored["points"] = grades[grade_id]
-            if raw != restored:
-                self.log.warning("cell %s: nbgrader metadata restored from the gradebook",
-                                 grade_id)
+            # what nbgrader itself adds on release (the source's checksum, the cell type) is
+            # no change; anything else that differs is
+            changed = sorted(k for k in set(raw) | set(restored)
+                             if k not in _RELEASE_KEYS and raw.get(k) != restored.get(k))
+            if changed:
+                self.log.warning("cell %s: nbgrader metadata restored from the gradebook (%s)",
+                                 grade_id, ", ".join(changed))
             if cell.cell_type != record.cell_type:
                 self.log.warning("cell %s: cell type %s restored to %s", grade_id,
                                  cell.cell_type, record.cell_type)
