@@ -141,6 +141,20 @@ def test_untouched_release_scores_zero(graded):
     assert scores and all(v["auto_score"] == 0 for v in scores.values()), scores
 
 
+def test_an_untouched_exercise_says_it_is_not_written_yet(graded):
+    """A test cell of an exercise left as released says so, not a bare NotImplementedError."""
+    from medai_lessons.grading.remote import NOT_WRITTEN
+
+    chapter = graded["chapter"]
+    path = graded["course"].root / "autograded" / "untouched" / chapter / f"{chapter}.ipynb"
+    errors = [o for c in nbformat.read(path, 4).cells if nbg(c).get("grade")
+              and not nbg(c).get("solution")
+              for o in c.get("outputs", []) if o.output_type == "error"
+              and o.ename == "NotImplementedError"]
+    assert errors, "the untouched release raised no NotImplementedError"
+    assert all(o.evalue == NOT_WRITTEN for o in errors), [o.evalue for o in errors][:3]
+
+
 def test_partial_submission_scores_exactly_its_tests(graded):
     needs = requirements(graded["source"])
     scores = autograded(graded["scores"]["partial"])

@@ -390,6 +390,11 @@ class TestResult:
     evalue: str = ""
 
 
+#: what a failed test says of an exercise whose answer cell still raises NotImplementedError
+NOT_WRITTEN = ("not written yet: the answer cell still raises NotImplementedError (replace "
+               "that line with your code, run the cell, and submit again)")
+
+
 def run_test_cell(kernel: RemoteKernel, source: str, timeout: float) -> TestResult:
     """Run a test cell's source in this process against the learner's kernel.
 
@@ -415,7 +420,10 @@ def run_test_cell(kernel: RemoteKernel, source: str, timeout: float) -> TestResu
                           f"the grading kernel stopped: {exc}")
     except Exception as exc:  # noqa: BLE001 - any failure is this test's failure
         ename = "AssertionError" if isinstance(exc, AssertionError) else type(exc).__name__
-        return TestResult(False, out.getvalue(), ename, str(exc))
+        evalue = str(exc)
+        if isinstance(exc, NotImplementedError) and not evalue.strip():
+            evalue = NOT_WRITTEN
+        return TestResult(False, out.getvalue(), ename, evalue)
     finally:
         kernel.deadline = None
     return TestResult(True, out.getvalue())
