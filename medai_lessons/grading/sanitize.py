@@ -20,7 +20,6 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-
 _RELEASE_KEYS = {"checksum", "cell_type"}
 
 
