@@ -286,7 +286,7 @@ def test_the_dependency_check_sees_a_name_rebound_or_changed_in_a_left_out_cell(
 _TEAM_NOTES = re.compile(
     r"\b(?:EPYC|Xeon|Ryzen|Core i\d|Intel|AMD|processors?|CPU models?)\b"
     r"|test machines?|course's benchmarks?|benchmark runs?|benchmarks/|studies/|results/\w+\.json"
-    r"|\b[Ss]eed 00[03]\b",
+    r"|\b[Ss]eed 00[03]\b|(?<![\w,.])00[03](?!\d)",
     re.IGNORECASE)
 
 
@@ -306,7 +306,8 @@ def test_learner_prose_names_no_processor_study_file_or_test_machine(chapter):
     "101 s on a quiet 2-core AMD EPYC", "138 s on an Intel Xeon",
     "as on the course's test machines",
     "the study is `benchmarks/studies/ch06_ensemble.py`", "in the course's benchmarks",
-    "Seed 000 §3.1", "two machines with different processors"])
+    "Seed 000 §3.1", "two machines with different processors", "In 000's formula",
+    "(003 §4.4 calls it 召回率)", "In 003, $s$ is"])
 def test_the_team_notes_check_sees_them(text):
     assert _team_notes(text)
 
@@ -314,6 +315,7 @@ def test_the_team_notes_check_sees_them(text):
 @pytest.mark.parametrize("text", [
     "fit_preprocessor(X_train)", "a preprocessor fitted on the training part",
     "from medai_lessons.benchmarking import record", "keras.utils.set_random_seed(course.seed)",
-    "the validation split chose the recipe; seeds 0, 1 and 2"])
+    "the validation split chose the recipe; seeds 0, 1 and 2", "10,000 people", "a rate of 0.003",
+    "1,000 samples (200 in fast mode)"])
 def test_the_team_notes_check_leaves_learner_words_alone(text):
     assert not _team_notes(text)
