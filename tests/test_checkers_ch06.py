@@ -661,13 +661,10 @@ test_checker_accepts_correct_variant = accepts_variants(CORRECT_VARIANTS)
 TEXTBOOK = """
     import keras
     import numpy as np
-    from sklearn.impute import SimpleImputer
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     def stratified_split(X, y, test_size=0.2, val_size=0.2, seed=0):
+        from sklearn.model_selection import train_test_split
+
         X_rest, X_test, y_rest, y_test = train_test_split(
             X, y, test_size=test_size, stratify=y, random_state=seed)
         X_train, X_val, y_train, y_val = train_test_split(
@@ -676,6 +673,10 @@ TEXTBOOK = """
         return X_train, X_val, X_test, y_train, y_val, y_test
 
     def fit_preprocessor(X_train):
+        from sklearn.impute import SimpleImputer
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
         preprocessor = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
         return preprocessor.fit(X_train)
 
@@ -707,6 +708,8 @@ TEXTBOOK = """
         return float(best_threshold)
 
     def evaluate_classifier(y_true, scores, threshold=0.5):
+        from sklearn.metrics import roc_auc_score
+
         y_true = np.asarray(y_true)
         scores = np.asarray(scores, dtype=float)
         positive = scores >= threshold
