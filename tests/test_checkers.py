@@ -63,6 +63,34 @@ def test_checker_accepts_reference(name, strict):
     assert checker(reference, strict=strict) is None
 
 
+@pytest.mark.parametrize("name", ALL_EXERCISES)
+def test_checker_accepts_reference_whatever_the_salt(name, monkeypatch):
+    """While autograding, every seeded case is drawn with a secret salt (core.case_rng): a
+    right answer must pass on any of those inputs, not only on the unsalted ones."""
+    from medai_lessons.grading import core
+
+    checker, reference = EXERCISES[name]
+    for salt in (1, 918_273_645):
+        monkeypatch.setattr(core, "CASE_SALT", salt)
+        assert checker(reference, strict=True) is None, salt
+
+
+def test_checkers_draw_their_cases_with_the_salted_generator():
+    """A checker that seeds NumPy itself has inputs a learner can compute beforehand (a lookup
+    table of the checks' own cases): every seeded case goes through core.case_rng."""
+    import re
+    from pathlib import Path
+
+    import medai_lessons.grading as grading
+
+    direct = re.compile(r"np\.random\.(default_rng|seed|RandomState)\(")
+    offenders = [f"{path.name}:{n}" for path in sorted(Path(grading.__file__).parent.glob("*.py"))
+                 if path.name != "core.py"
+                 for n, line in enumerate(path.read_text().splitlines(), 1)
+                 if direct.search(line) and '"' not in line.split("np.random")[0]]
+    assert offenders == []
+
+
 # --- realistic wrong versions ----------------------------------------------------------------
 # activations
 

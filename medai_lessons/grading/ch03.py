@@ -530,7 +530,7 @@ def _wbce_variants(y, p, w) -> dict:
 def _wbce_cases(strict: bool):
     """(case name, y_true, y_prob, pos_weight)."""
     y4, p4 = np.array([1.0, 0.0, 1.0, 0.0]), np.array([0.9, 0.2, 0.6, 0.4])
-    rng = np.random.default_rng(350)
+    rng = case_rng(350)
     y50 = (rng.random(50) < 0.8).astype(np.int64)
     p50 = np.clip(rng.beta(2, 2, 50) * 0.9 + 0.1 * y50, 0.01, 0.99)
     cases = [
@@ -540,7 +540,7 @@ def _wbce_cases(strict: bool):
          y50, p50, 0.25),
     ]
     if strict:
-        rng = np.random.default_rng(351)
+        rng = case_rng(351)
         y200 = (rng.random(200) < 0.3).astype(np.float64)
         cases += [
             ("200 examples (30 % positive), pos_weight 2.33", y200,
@@ -624,7 +624,7 @@ def _temperature_cases(strict: bool):
     """(case name, logits, labels): labels drawn from sigmoid(z), logits = z * scale, so that
     the best temperature is near ``scale``."""
     def case(name, seed, n, scale, shift=0.0):
-        rng = np.random.default_rng(seed)
+        rng = case_rng(seed)
         z = rng.normal(shift, 2.5, n)
         y = (rng.random(n) < 1.0 / (1.0 + np.exp(-z))).astype(np.int64)
         return name, z * scale, y

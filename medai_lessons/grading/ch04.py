@@ -357,7 +357,7 @@ def check_build_gru_classifier(build_gru_classifier, strict: bool = False) -> No
 
 def _patient_cases(strict: bool):
     """(case name, patient ids per row, test_size)."""
-    rng = np.random.default_rng(440)
+    rng = case_rng(440)
     beats = rng.integers(5, 40, 20)
     ids20 = np.repeat(np.arange(100, 120), beats)
     cases = [

@@ -689,7 +689,7 @@ def check_evaluate_classifier(evaluate_classifier, strict: bool = False) -> None
 
 
 def _net_benefit_cases(strict: bool):
-    rng = np.random.default_rng(66)
+    rng = case_rng(66)
     y200 = _labels(200, 0.3, 66)
     s200 = np.clip(rng.normal(0.25 + 0.4 * y200, 0.2), 0.001, 0.999)
     cases = [

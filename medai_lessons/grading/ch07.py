@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from medai_lessons import survival as ref
-from medai_lessons.grading.core import SAMPLE_ARGS, _short, as_array, call, fail
+from medai_lessons.grading.core import SAMPLE_ARGS, _short, as_array, call, case_rng, fail
 
 # --- data for the cases ----------------------------------------------------------------------
 
@@ -27,14 +27,14 @@ def _by_hand():
 
 def _tied(n: int, seed: int, censored: float = 0.4, t_max: int = 12):
     """Integer follow-up times (many ties, events and censorings at the same times), shuffled."""
-    rng = np.random.default_rng(700 + seed)
+    rng = case_rng(700 + seed)
     time = rng.integers(1, t_max, n).astype(float)
     event = (rng.random(n) >= censored).astype(np.int64)
     return time, event
 
 
 def _continuous(n: int, seed: int, censored: float = 0.3):
-    rng = np.random.default_rng(800 + seed)
+    rng = case_rng(800 + seed)
     return rng.exponential(365.0, n).round(1) + 1.0, (rng.random(n) >= censored).astype(np.int64)
 
 
@@ -197,15 +197,15 @@ def _c_cases(strict: bool):
     cases = [("6 patients by hand, one tie in risk", *_by_hand(),
               np.array([0.9, 0.5, 0.5, 0.7, 0.1, 0.2])),
              ("60 seeded patients, tied times and risks, 40 % censored", *_tied(60, 4),
-              np.round(np.random.default_rng(4).normal(size=60), 1)),
+              np.round(case_rng(4).normal(size=60), 1)),
              ("50 patients in days, continuous risks", *_continuous(50, 5),
-              np.random.default_rng(5).normal(size=50))]
+              case_rng(5).normal(size=50))]
     if strict:
         cases += [("400 seeded patients, tied times and risks, 70 % censored",
-                   *_tied(400, 6, 0.7), np.round(np.random.default_rng(6).normal(size=400), 1)),
+                   *_tied(400, 6, 0.7), np.round(case_rng(6).normal(size=400), 1)),
                   ("8 patients, every risk equal", *_tied(8, 7, 0.3), np.zeros(8)),
                   ("120 patients in days, integer risk scores", *_continuous(120, 8),
-                   np.random.default_rng(8).integers(0, 4, 120).astype(float))]
+                   case_rng(8).integers(0, 4, 120).astype(float))]
     return cases
 
 
@@ -275,7 +275,7 @@ def _cox_variants(time, event, log_risk) -> dict[str, tuple[float, str]]:
 
 
 def _cox_cases(strict: bool):
-    rng = np.random.default_rng(77)
+    rng = case_rng(77)
     t6, e6 = _by_hand()
     t40, e40 = _tied(40, 9)
     t30, e30 = _tied(30, 10, 0.5)
@@ -422,7 +422,7 @@ def check_restricted_mean_survival_time(restricted_mean_survival_time,
 
 def _trial(n: int, d: int, seed: int, heterogeneous: bool = True):
     """A seeded randomised trial: the treatment lowers the hazard more when x0 > 0."""
-    rng = np.random.default_rng(900 + seed)
+    rng = case_rng(900 + seed)
     X = rng.normal(size=(n, d))
     treated = rng.permutation(np.arange(n) % 2)
     effect = np.where(X[:, 0] > 0, 0.35, 0.8) if heterogeneous else 0.6
