@@ -1,11 +1,14 @@
 """The ``grading`` part of benchmarks/run.py: a whole class graded three ways.
 
 A class of generated submissions of one chapter (right, wrong, untouched and hostile, in turn)
-is graded by serial ``nbgrader autograde`` (the instructor's plain command), by
-``medai-course autograde --workers N`` and through a Dask scheduler with N single-threaded
-worker processes started here, each in its own copy of the course folder. Reports the wall
-time of each, the ratios to the serial run (goals: workers <= 0.5, Dask <= 0.6), whether every
-submission got the same scores on the three paths, CPU seconds per submission beside the
+is graded by serial ``nbgrader autograde`` (the instructor's plain command), once with every
+kernel started afresh (``--ExecuteGradedWork.preload=False``: a kernel process of its own that
+imports everything itself, as before kernels were forked from a preloaded process) and once as
+configured, by ``medai-course autograde --workers N`` and through a Dask scheduler with N
+single-threaded worker processes started here, each in its own copy of the course folder.
+Reports the wall time of each, the ratios to the serial run as configured (goals: workers <=
+0.5, Dask <= 0.6) and to the serial run with kernels started afresh, whether every submission
+got the same scores on all paths, CPU seconds per submission beside the
 floor (a notebook that only imports TensorFlow and has one trivial test, graded the same way),
 and where a submission's time went (``medai-course autograde``'s own summary: the kernel's
 start, cells in the kernel, tests in the grader, nbgrader's other steps, kernel and grader
@@ -26,6 +29,9 @@ from pathlib import Path
 import nbformat
 
 KINDS = ("right", "wrong", "untouched", "hostile")
+#: serial grading as before kernels were forked from a preloaded process (each kernel a process
+#: of its own that imports everything itself)
+FRESH = "serial nbgrader autograde, kernels started afresh"
 WORKERS_GOAL, DASK_GOAL = 0.5, 0.6
 
 
@@ -141,9 +147,12 @@ def bench_grading(course_dir: Path, chapter: str, n: int, workers: int,
     with tempfile.TemporaryDirectory(prefix="medai-grading-bench-") as tmp:
         base = Path(tmp)
         _make_class(base / "serial", course_dir, chapter, n)
-        for name in ("workers", "dask"):
+        for name in ("fresh", "workers", "dask"):
             shutil.copytree(base / "serial", base / name)
         runs = {}
+        wall, cpu, _ = _timed([sys.executable, "-m", "nbgrader", "autograde", chapter,
+                               "--force", "--ExecuteGradedWork.preload=False"], base / "fresh")
+        runs[FRESH] = {"wall_s": wall, "cpu_per_submission_s": cpu / n}
         wall, cpu, _ = _timed([sys.executable, "-m", "nbgrader", "autograde", chapter,
                                "--force"], base / "serial")
         runs["serial nbgrader autograde"] = {"wall_s": wall, "cpu_per_submission_s": cpu / n}
@@ -157,32 +166,37 @@ def bench_grading(course_dir: Path, chapter: str, n: int, workers: int,
                                  chapter, "--course-root", str(base / "dask"), "--scheduler",
                                  address], base / "dask")
         runs[f"Dask, {workers} workers"] = {"wall_s": wall, "cpu_per_submission_s": None}
-        scores = {name: _scores(base / name, chapter) for name in ("serial", "workers", "dask")}
-    serial = runs["serial nbgrader autograde"]["wall_s"]
+        scores = {name: _scores(base / name, chapter)
+                  for name in ("fresh", "serial", "workers", "dask")}
+    serial, fresh = runs["serial nbgrader autograde"]["wall_s"], runs[FRESH]["wall_s"]
     for run in runs.values():
         run["ratio_to_serial"] = run["wall_s"] / serial
+        run["ratio_to_fresh"] = run["wall_s"] / fresh
     return {"chapter": chapter, "submissions": n, "workers": workers, "runs": runs,
-            "same_scores": scores["serial"] == scores["workers"] == scores["dask"],
+            "same_scores": (scores["fresh"] == scores["serial"] == scores["workers"]
+                            == scores["dask"]),
             "graded": sum(v is not None for v in scores["workers"].values()),
             "floor": floor_seconds(course_dir, floor_notebook, min(n, 6))}
 
 
 def markdown(g: dict, met) -> list[str]:
     lines = [f"| grading {g['submissions']} submissions of {g['chapter']} (right, wrong, "
-             "untouched, hostile) | wall time | ratio to serial (goal) | CPU s per submission |",
-             "|---|---|---|---|"]
+             "untouched, hostile) | wall time | ratio to serial (goal) | ratio to serial with "
+             "kernels started afresh | CPU s per submission |",
+             "|---|---|---|---|---|"]
     goals = {"--workers": WORKERS_GOAL, "Dask": DASK_GOAL}
     for name, r in g["runs"].items():
         goal = next((v for k, v in goals.items() if name.startswith(k)), None)
         ratio = f"{r['ratio_to_serial']:.2f}" + (
             f" (≤ {goal:g}, {met(r['ratio_to_serial'] <= goal)})" if goal else "")
         cpu = "—" if r["cpu_per_submission_s"] is None else f"{r['cpu_per_submission_s']:.1f}"
-        lines.append(f"| {name} | {r['wall_s']:.0f} s | {ratio} | {cpu} |")
+        afresh = f"{r['ratio_to_fresh']:.2f}" if "ratio_to_fresh" in r else "—"
+        lines.append(f"| {name} | {r['wall_s']:.0f} s | {ratio} | {afresh} | {cpu} |")
     f = g["floor"]
     lines += [f"| floor (imports TensorFlow, one trivial test), --workers 1 | "
-              f"{f['wall_per_submission_s']:.1f} s per submission | — | "
+              f"{f['wall_per_submission_s']:.1f} s per submission | — | — | "
               f"{f['cpu_per_submission_s']:.1f} |",
-              "", f"Scores identical on the three paths: {'yes' if g['same_scores'] else 'NO'} "
+              "", f"Scores identical on all paths: {'yes' if g['same_scores'] else 'NO'} "
               f"({g['graded']} of {g['submissions']} graded).", ""]
     for name, r in [*g["runs"].items(), ("floor", f)]:
         if r.get("breakdown"):  # the CPU column above misses the sandboxed kernels' CPU

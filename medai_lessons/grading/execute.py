@@ -7,6 +7,10 @@ and every test decided outside it (the course's nbgrader config puts it in place
   wall-clock time, and nothing it started survives it. Without a sandbox the executor refuses
   to run, unless the instructor turned ``sandbox`` off (``medai-course autograde
   --unsandboxed``), and says why.
+- **Kernels are forked, not started** (:mod:`medai_lessons.grading.preload`): a sandboxed
+  process of this grading process imports TensorFlow once and forks each submission's kernel,
+  which makes namespaces and file systems of its own before any of its code runs; where that
+  cannot work here, each kernel starts in a sandbox of its own from scratch (``preload``).
 - **Test cells never run in the kernel.** Their source (the instructor's, hidden tests
   included: nbgrader restores it from the gradebook) runs in this process, which no answer cell
   reaches; the learner's functions are called in the kernel with plain data
@@ -44,7 +48,7 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Enum, Integer, Unicode
 
-from medai_lessons.grading import core, remote
+from medai_lessons.grading import core, preload, remote
 from medai_lessons.grading.sandbox import Sandbox, SandboxPolicy, SandboxUnavailable, availability
 
 #: the cell tag of applied cells that autograding leaves out
@@ -116,6 +120,11 @@ class ExecuteGradedWork(Execute):
                    "--unsandboxed) only where no sandbox can start and the instructor accepts "
                    "that a submission can then read and change what the grader can"
     ).tag(config=True)
+    preload = Bool(
+        True, help="fork each sandboxed kernel, in namespaces of its own, from a sandboxed "
+                   "process that has imported TensorFlow once (medai_lessons.grading.preload); "
+                   "False starts every kernel, and its imports, from scratch"
+    ).tag(config=True)
     memory_limit = Integer(SandboxPolicy.memory_bytes,
                            help="bytes of address space of a grading kernel").tag(config=True)
     cpu_limit = Integer(SandboxPolicy.cpu_seconds,
@@ -163,7 +172,8 @@ class ExecuteGradedWork(Execute):
             core.CASE_SALT = secrets.randbits(31)
         with tempfile.TemporaryDirectory(prefix="medai-grading-") as tmp:
             if self.sandbox:
-                self._box = Sandbox(Path(tmp), self.policy())
+                self._box = ((self.preload and preload.kernel_box(self.policy()))
+                             or Sandbox(Path(tmp), self.policy()))
                 self.kernel_manager_class = type("BoxedKernelManager",
                                                  (SandboxedKernelManager,), {"box": self._box})
             try:

@@ -135,7 +135,8 @@ def reference_functions() -> dict[str, set[str]]:
 
 #: what a grading kernel keeps of ``medai_lessons.grading``: the rest (the checkers, their
 #: cases and helpers) is not in its copy of the package
-KERNEL_GRADING_MODULES = ("__init__.py", "agent.py", "plain.py", "guard.py", "probes.py")
+KERNEL_GRADING_MODULES = ("__init__.py", "agent.py", "plain.py", "guard.py", "probes.py",
+                          "zygote.py")
 _HIDDEN_MODULE = ('raise ImportError("{name} is not available while grading: the checks run '
                   'outside the learner\'s kernel")\n')
 _KERNEL_GRADING_INIT = ('"""The part of the course\'s grading code a grading kernel has (see '
@@ -379,12 +380,16 @@ class Sandbox:
 
     def rlimits(self) -> dict[str, int]:
         """The resource limits of everything in the sandbox (``resource.RLIMIT_*`` names)."""
-        p = self.policy
-        limits = {"RLIMIT_AS": p.memory_bytes, "RLIMIT_CPU": p.cpu_seconds,
-                  "RLIMIT_FSIZE": p.file_bytes, "RLIMIT_CORE": 0}
-        if os.geteuid() == 0:  # counted per user id: only meaningful for the sandbox's own id
-            limits["RLIMIT_NPROC"] = p.processes
-        return limits
+        return rlimits(self.policy)
+
+
+def rlimits(p: SandboxPolicy) -> dict[str, int]:
+    """The resource limits of a policy's processes (``resource.RLIMIT_*`` names)."""
+    limits = {"RLIMIT_AS": p.memory_bytes, "RLIMIT_CPU": p.cpu_seconds,
+              "RLIMIT_FSIZE": p.file_bytes, "RLIMIT_CORE": 0}
+    if os.geteuid() == 0:  # counted per user id: only meaningful for the sandbox's own id
+        limits["RLIMIT_NPROC"] = p.processes
+    return limits
 
 
 #: sets the limits (inherited by everything the sandbox starts), then execs the sandbox; it

@@ -1,0 +1,245 @@
+"""The zygote's side of :mod:`medai_lessons.grading.preload`: the code that runs inside the
+zygote's sandbox (it imports the heavy libraries once, then forks one kernel per request, each
+in namespaces and file systems of its own). It imports nothing of the grader's: a grading
+kernel's copy of the package keeps this module (see ``sandbox.KERNEL_GRADING_MODULES``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sys
+
+_CLONE = {"user": 0x10000000, "mount": 0x00020000, "pid": 0x20000000, "net": 0x40000000,
+          "ipc": 0x08000000, "uts": 0x04000000}
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REMOUNT = 1, 2, 4, 32
+_MS_BIND, _MS_MOVE, _MS_REC, _MS_PRIVATE = 4096, 8192, 16384, 1 << 18
+_PR_SET_PDEATHSIG, _PR_SET_DUMPABLE, _PR_CAPBSET_DROP = 1, 4, 24
+_PR_SET_NO_NEW_PRIVS, _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 38, 47, 4
+
+
+def _libc():
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                           ctypes.c_char_p]
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                           ctypes.c_ulong]
+    return libc
+
+
+def _check(result: int, what: str) -> None:
+    import ctypes
+
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(libc, source, target, fstype, flags, data=None) -> None:
+    def enc(text):
+        return None if text is None else str(text).encode()
+
+    _check(libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)),
+           f"mount {fstype or source} on {target}")
+
+
+def _tmpfs(libc, target: str, size: int, mode: str) -> None:
+    _mount(libc, "tmpfs", target, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size},mode={mode}")
+
+
+def _own_namespaces(libc, job_dir: str, run_dir: str, work: str, scratch: int) -> None:
+    """In the forked child, before the kernel's code: namespaces and file systems of its own."""
+    uid, gid = os.getuid(), os.getgid()
+    _check(libc.unshare(sum(_CLONE.values())), "unshare")
+    # a process that is not dumpable cannot write its own maps: dumpable for that moment only
+    # (nothing of the submission runs yet), then not again, so that the kernel cannot reach
+    # this process (it waits for the kernel outside the kernel's process namespace)
+    libc.prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)
+    try:
+        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"),
+                           ("gid_map", f"{gid} {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+    finally:
+        libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
+    _mount(libc, job_dir, work, None, _MS_BIND)   # kept aside while the rest is covered
+    _tmpfs(libc, "/tmp", scratch, "1777")
+    covered = os.path.isdir(run_dir)   # outside /tmp: cover the control socket, other kernels
+    if covered:
+        _tmpfs(libc, run_dir, 1024 * 1024, "0755")
+    os.makedirs(job_dir)
+    _mount(libc, work, job_dir, None, _MS_MOVE)
+    if covered:
+        _mount(libc, "tmpfs", run_dir, None,
+               _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV, "size=1m")
+    os.makedirs("/tmp/home", mode=0o777)
+    _tmpfs(libc, work, scratch, "0755")
+    if os.path.isdir("/dev/shm"):
+        _tmpfs(libc, "/dev/shm", scratch, "1777")
+    with contextlib.suppress(OSError):
+        socket.sethostname("grading-sandbox")
+
+
+def _drop_privileges(libc, limits: dict) -> None:
+    import ctypes
+    import resource
+
+    for name, value in limits.items():
+        resource.setrlimit(getattr(resource, name), (value, value))
+    for cap in range(64):
+        if libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() == 22:
+            break  # EINVAL: past the last capability this kernel knows
+    libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                    ("inheritable", ctypes.c_uint32)]
+
+    header, data = Header(0x20080522, 0), (Data * 2)()
+    _check(libc.capset(ctypes.byref(header), data), "capset")
+    _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+
+
+def _kernel_child(request: dict, run_dir: str, scratch: int) -> None:
+    """The forked child (never returns): namespaces, then the kernel as the namespace's first
+    process, while this process waits for it and passes on how it ended. SIGTERM (from the
+    zygote) kills the kernel; this process ends only once the kernel's whole process namespace
+    is gone (the kernel is its first process: its end is reaped after all the others')."""
+    import signal
+
+    os.closerange(3, 65536)  # the zygote's control socket and its other clients
+    libc = _libc()
+    job_dir = request["job_dir"]
+    try:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        _own_namespaces(libc, job_dir, run_dir, request["work"], scratch)
+        logfd = os.open(os.path.join(job_dir, "kernel-output.log"),
+                        os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    except BaseException as exc:  # noqa: BLE001 - say why, then end
+        print(f"medai-preload: no sandbox for the kernel: {exc}", file=sys.stderr, flush=True)
+        os._exit(70)
+    pid = os.fork()
+    if pid:
+        os.close(logfd)
+
+        def stop(*_):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        try:
+            _, status = os.waitpid(pid, 0)  # retried after the handler (PEP 475)
+        except ChildProcessError:
+            os._exit(71)
+        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+    try:  # the kernel: the first process of its own process namespace
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        os.dup2(logfd, 1)
+        os.dup2(logfd, 2)
+        os.close(logfd)
+        os.closerange(3, 65536)
+        _drop_privileges(libc, request["limits"])
+        libc.prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)
+        os.chdir(request["work"])
+        argv = list(request["argv"])
+        if argv[:2] != ["-m", "ipykernel_launcher"]:
+            raise ValueError(f"not a kernel command: {argv[:3]}")
+        sys.argv = ["ipykernel_launcher", *argv[2:]]
+        sys.path[0] = request["work"]
+        from ipykernel import kernelapp
+
+        kernelapp.launch_new_instance()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException as exc:  # noqa: BLE001 - the kernel's end, whatever it was
+        print(f"medai-preload: the kernel ended: {type(exc).__name__}: {exc}", file=sys.stderr,
+              flush=True)
+        code = 1
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
+def zygote_main(control: str, run_dir: str, scratch: int, modules: list[str]) -> int:
+    """The zygote's loop: import ``modules``, then fork a kernel for every request, one at a
+    time: the next is forked only when the last one's process namespace is gone."""
+    import collections
+    import importlib
+    import select
+    import signal
+    import time
+
+    libc = _libc()
+    libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)  # no kernel may read or write this process
+    for name in modules:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(control)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(control + ".new")
+    os.chmod(control + ".new", 0o600)
+    server.listen(8)
+    os.rename(control + ".new", control)  # the socket appears when the zygote is ready
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    waiting: collections.deque = collections.deque()   # (client, request)
+    current: list = []                                   # [pid, client, asked to stop at]
+
+    def send(conn, reply) -> None:
+        with contextlib.suppress(OSError):
+            conn.sendall(json.dumps(reply).encode() + b"\n")
+
+    try:
+        while True:
+            watched = [server, *(c for c, _ in waiting), *(current[1:2])]
+            readable, _, _ = select.select(watched, [], [], 0.2)
+            if server in readable:
+                conn, _ = server.accept()
+                conn.settimeout(10)
+                try:
+                    waiting.append((conn, json.loads(conn.makefile("r").readline())))
+                except (OSError, ValueError):
+                    conn.close()
+            for item in [w for w in waiting if w[0] in readable]:  # gone before its turn
+                waiting.remove(item)
+                item[0].close()
+            if current and current[1] in readable and current[2] is None:
+                current[2] = time.monotonic()  # the client went away: so does the kernel
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(current[0], signal.SIGTERM)
+            if current and current[2] is not None and time.monotonic() - current[2] > 30:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(current[0], signal.SIGKILL)
+            if current:
+                pid, status = os.waitpid(current[0], os.WNOHANG)
+                if pid:
+                    send(current[1], {"exit": os.waitstatus_to_exitcode(status)})
+                    current[1].close()
+                    current = []
+            if not current and waiting:
+                conn, request = waiting.popleft()
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+                pid = os.fork()
+                if pid == 0:
+                    _kernel_child(request, run_dir, scratch)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+                current = [pid, conn, None]
+                send(conn, {"pid": pid})
+    finally:
+        if current:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(current[0], signal.SIGKILL)
