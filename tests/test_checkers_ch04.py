@@ -16,7 +16,12 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from checker_cases import accepts_variants, has_wrong_versions, rejects_mistakes
+from checker_cases import (
+    accepts_variants,
+    has_wrong_versions,
+    hints_without_layer_code,
+    rejects_mistakes,
+)
 
 from medai_lessons.grading import (
     EXERCISES,
@@ -323,7 +328,7 @@ WRONG = [
     (check_lstm_cell, lstm_returns_h_only, FIRST_LSTM_CASE, "return h, c"),
     (check_build_gru_classifier, model_return_sequences, FIRST_MODEL_CASE, "erratum E6"),
     (check_build_gru_classifier, model_lstm, FIRST_MODEL_CASE, "not an LSTM"),
-    (check_build_gru_classifier, model_sigmoid, FIRST_MODEL_CASE, "'softmax'"),
+    (check_build_gru_classifier, model_sigmoid, FIRST_MODEL_CASE, "sum to 1"),
     (check_build_gru_classifier, model_32_units, FIRST_MODEL_CASE, "64 units"),
     (check_build_gru_classifier, model_transposed_input, FIRST_MODEL_CASE, "time first"),
     (check_build_gru_classifier, model_without_input, FIRST_MODEL_CASE, "keras.Input"),
@@ -350,6 +355,8 @@ test_checker_rejects_realistic_mistake = rejects_mistakes(
     [(checker, wrong, case, re.escape(fragment)) for checker, wrong, case, fragment in WRONG])
 test_every_chapter_4_exercise_has_at_least_three_wrong_versions = has_wrong_versions(
     CHAPTER_4, WRONG)
+test_build_gru_classifier_hints_point_at_the_idea = hints_without_layer_code(
+    [row for row in WRONG if row[0] is check_build_gru_classifier])
 
 
 def test_a_value_mismatch_states_the_tolerance_and_expected_against_got():

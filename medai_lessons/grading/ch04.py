@@ -316,14 +316,17 @@ def check_build_gru_classifier(build_gru_classifier, strict: bool = False) -> No
     for case, T, d, k in _classifier_cases(strict):
         model, in_shape, out_shape = built_model(
             build_gru_classifier, T, d, k, exercise=exercise, case=case,
-            hint="keras.Sequential([keras.Input(shape=(seq_len, n_channels)), "
-                 "keras.layers.GRU(64), keras.layers.Dense(n_classes, activation='softmax')]).",
-            input_hint="start with keras.Input(shape=(seq_len, n_channels)) so that the model's "
-                       "shapes are known.")
+            hint="building the model raised an error: read its last line; the contract is "
+                 "an input of (seq_len, n_channels), one GRU of 64 units that hands on its last "
+                 "state, and class probabilities out (the table of the exercise).",
+            input_hint="the model does not know the shape of its input, so no layer knows its "
+                       "output shape: declare the input first (keras.Input), with the shape "
+                       "given by the arguments.")
         if in_shape != (None, T, d):
             fail(exercise, case, expected=f"input shape (None, {T}, {d})", got=f"{in_shape}",
-                 hint="keras.Input(shape=(seq_len, n_channels)): time first, then channels; "
-                      "no Embedding (that layer is for word ids, not signals).")
+                 hint="a sequence input is (time steps, channels per step): time first, then "
+                      "channels, both from the arguments; no Embedding (that layer is for word "
+                      "ids, not signals).")
         grus = [layer for layer in model.layers if isinstance(layer, keras.layers.GRU)]
         if not grus:
             kinds = [type(layer).__name__ for layer in model.layers]
@@ -340,14 +343,18 @@ def check_build_gru_classifier(build_gru_classifier, strict: bool = False) -> No
         if len(out_shape) == 3 or gru.get_config().get("return_sequences"):
             fail(exercise, case, expected=f"one prediction per sequence, (None, {k})",
                  got=f"model output {out_shape}, GRU output {keras_shape(gru.output)}",
-                 hint="return_sequences=True gives one prediction per time step (erratum E6): "
-                      "leave it False so that the GRU hands only its last state to Dense.")
+                 hint="the GRU hands on its state at every time step, so the model predicts "
+                      "once per step (erratum E6): for one prediction per sequence it must hand "
+                      "on only its last state.")
         if keras_shape(gru.output) != (None, UNITS):
             fail(exercise, case, expected=f"GRU output (None, {UNITS})",
-                 got=f"{keras_shape(gru.output)}")
+                 got=f"{keras_shape(gru.output)}",
+                 hint="one vector of 64 numbers per sequence comes out of the GRU: nothing "
+                      "between the input and the GRU should change the sequence's shape.")
         if out_shape != (None, k):
             fail(exercise, case, expected=f"model output (None, {k})", got=f"{out_shape}",
-                 hint="end with Dense(n_classes, activation='softmax'): one unit per class.")
+                 hint="one probability per class: the last layer has as many outputs as there "
+                      "are classes (the argument n_classes).")
         x = case_rng(T).normal(size=(3, T, d)).astype("float32")
         assert_class_probabilities(model, x, exercise=exercise, case=case, what="sequence")
 
