@@ -40,15 +40,21 @@ def plot_functions(x, panels: Mapping[str, Mapping[str, np.ndarray]], xlabel: st
     return fig
 
 
+_MARKED_POINTS = 30     # curves with at most this many points get a marker at each point
+
+
 def plot_curves(curves: Mapping[str, Sequence[float]], xlabel: str = "step",
                 ylabel: str = "loss", title: str | None = None, logy: bool = False,
                 x: Sequence[float] | None = None):
     """Training curves (loss or metric per step/epoch), one line per entry, against ``x``
-    (default 0, 1, 2, ...)."""
+    (default 0, 1, 2, ...). A short curve (fast mode: a few epochs, or one) is drawn with a
+    marker at each point, so that a curve of a single point is still visible."""
     curves = _named(curves, "curves", "curve name: values", "{'training loss': losses}")
     fig, ax = plt.subplots(figsize=(6.5, 3.5))
     for label, values in curves.items():
-        ax.plot(np.arange(len(values)) if x is None else x, values, label=label, lw=2)
+        marker = "o" if len(values) <= _MARKED_POINTS else None
+        ax.plot(np.arange(len(values)) if x is None else x, values, label=label, lw=2,
+                marker=marker, ms=4)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logy:
