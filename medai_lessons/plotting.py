@@ -48,13 +48,24 @@ def plot_curves(curves: Mapping[str, Sequence[float]], xlabel: str = "step",
                 x: Sequence[float] | None = None):
     """Training curves (loss or metric per step/epoch), one line per entry, against ``x``
     (default 0, 1, 2, ...). A short curve (fast mode: a few epochs, or one) is drawn with a
-    marker at each point, so that a curve of a single point is still visible."""
+    marker at each point, so that a curve of a single point is still visible; a level that
+    does not change (a reference such as log 4 or a floor) is drawn dashed, without markers.
+    Steps and epochs get whole-number ticks."""
+    from matplotlib.ticker import MaxNLocator
+
     curves = _named(curves, "curves", "curve name: values", "{'training loss': losses}")
     fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    whole = True
     for label, values in curves.items():
-        marker = "o" if len(values) <= _MARKED_POINTS else None
-        ax.plot(np.arange(len(values)) if x is None else x, values, label=label, lw=2,
+        values = np.asarray(values, dtype=float)
+        xs = np.arange(len(values)) if x is None else np.asarray(x, dtype=float)
+        whole = whole and bool(np.all(xs == np.round(xs)))
+        level = len(values) > 1 and bool(np.all(values == values[0]))
+        marker = "o" if len(values) <= _MARKED_POINTS and not level else None
+        ax.plot(xs, values, "--" if level else "-", label=label, lw=1.5 if level else 2,
                 marker=marker, ms=4)
+    if whole:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logy:

@@ -507,6 +507,12 @@ def test_short_training_curves_show_each_point():
         assert len(line.get_xdata()) == 1
     long_run = plotting.plot_curves({"training": np.linspace(1, 0.1, 500)})
     assert long_run.axes[0].lines[0].get_marker() in (None, "None", "")
+    with_level = plotting.plot_curves({"loss": [1.4, 1.3, 1.35], "log 4": [np.log(4)] * 3})
+    loss, level = with_level.axes[0].lines
+    assert loss.get_marker() == "o" and loss.get_linestyle() == "-"
+    assert level.get_marker() in (None, "None", "") and level.get_linestyle() == "--"
+    ticks = with_level.axes[0].get_xticks()
+    assert np.all(ticks == np.round(ticks)), ticks                 # steps are whole numbers
 
 
 def test_ecg_plot_past_the_end_of_the_signal_says_how_long_it_is():
