@@ -23,14 +23,17 @@ def _named(values, argument: str, form: str, example: str):
 
 def plot_functions(x, panels: Mapping[str, Mapping[str, np.ndarray]], xlabel: str = "x",
                    ylim: Sequence[tuple[float, float] | None] | None = None,
-                   styles: Mapping[str, str] | None = None):
-    """One panel per entry of ``panels`` ({panel title: {curve label: y values}})."""
+                   styles: Mapping[str, str] | None = None, ylabel: str | None = None):
+    """One panel per entry of ``panels`` ({panel title: {curve label: y values}}); ``ylabel``
+    names what the curves measure, on the first panel."""
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
     for i, (ax, (title, curves)) in enumerate(zip(axes[0], panels.items(), strict=True)):
         for label, y in curves.items():
             ax.plot(x, y, (styles or {}).get(label, "-"), label=label, lw=2)
         ax.set_title(title)
         ax.set_xlabel(xlabel)
+        if ylabel and i == 0:
+            ax.set_ylabel(ylabel)
         ax.axhline(0, color="grey", lw=0.8)
         ax.axvline(0, color="grey", lw=0.8)
         if ylim is not None and ylim[i] is not None:

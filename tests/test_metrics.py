@@ -499,6 +499,13 @@ def test_plots_of_named_curves_say_to_pass_a_dict():
     assert plotting.plot_curves(_History.history).axes[0].get_legend() is not None
 
 
+def test_function_panels_name_what_they_measure():
+    x = np.linspace(0, 1, 5)
+    fig = plotting.plot_functions(x, {"a": {"f": x}, "b": {"g": x ** 2}}, ylabel="loss")
+    assert [ax.get_ylabel() for ax in fig.axes] == ["loss", ""]
+    assert plotting.plot_functions(x, {"a": {"f": x}}).axes[0].get_ylabel() == ""
+
+
 def test_short_training_curves_show_each_point():
     """Fast mode trains for one epoch: a curve of one point must still be visible."""
     one_epoch = plotting.plot_curves({"training": [0.7], "validation": [0.8]})
