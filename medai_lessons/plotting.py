@@ -21,15 +21,21 @@ def _named(values, argument: str, form: str, example: str):
                     f"{type(values).__name__}")
 
 
+_MARKED_POINTS = 30     # curves with at most this many points get a marker at each point
+
+
 def plot_functions(x, panels: Mapping[str, Mapping[str, np.ndarray]], xlabel: str = "x",
                    ylim: Sequence[tuple[float, float] | None] | None = None,
                    styles: Mapping[str, str] | None = None, ylabel: str | None = None):
     """One panel per entry of ``panels`` ({panel title: {curve label: y values}}); ``ylabel``
-    names what the curves measure, on the first panel."""
+    names what the curves measure, on the first panel. A curve of a few points (a training
+    curve in fast mode: one epoch) gets a marker at each point, so that it is visible."""
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
     for i, (ax, (title, curves)) in enumerate(zip(axes[0], panels.items(), strict=True)):
         for label, y in curves.items():
-            ax.plot(x, y, (styles or {}).get(label, "-"), label=label, lw=2)
+            short = np.size(y) <= _MARKED_POINTS
+            ax.plot(x, y, (styles or {}).get(label, "-"), label=label, lw=2,
+                    marker="o" if short else None, ms=4)
         ax.set_title(title)
         ax.set_xlabel(xlabel)
         if ylabel and i == 0:
@@ -41,9 +47,6 @@ def plot_functions(x, panels: Mapping[str, Mapping[str, np.ndarray]], xlabel: st
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
-
-
-_MARKED_POINTS = 30     # curves with at most this many points get a marker at each point
 
 
 def plot_curves(curves: Mapping[str, Sequence[float]], xlabel: str = "step",

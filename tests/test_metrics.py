@@ -504,6 +504,10 @@ def test_function_panels_name_what_they_measure():
     fig = plotting.plot_functions(x, {"a": {"f": x}, "b": {"g": x ** 2}}, ylabel="loss")
     assert [ax.get_ylabel() for ax in fig.axes] == ["loss", ""]
     assert plotting.plot_functions(x, {"a": {"f": x}}).axes[0].get_ylabel() == ""
+    one_epoch = plotting.plot_functions([1], {"training loss": {"loss": [0.5]}}, xlabel="epoch")
+    assert one_epoch.axes[0].lines[0].get_marker() == "o"               # visible: one point
+    smooth = plotting.plot_functions(np.linspace(-5, 5, 401), {"f": {"sigmoid": np.zeros(401)}})
+    assert smooth.axes[0].lines[0].get_marker() in (None, "None", "")
 
 
 def test_short_training_curves_show_each_point():
