@@ -21,16 +21,25 @@ def _named(values, argument: str, form: str, example: str):
                     f"{type(values).__name__}")
 
 
+_MARKED_POINTS = 30     # curves with at most this many points get a marker at each point
+
+
 def plot_functions(x, panels: Mapping[str, Mapping[str, np.ndarray]], xlabel: str = "x",
                    ylim: Sequence[tuple[float, float] | None] | None = None,
-                   styles: Mapping[str, str] | None = None):
-    """One panel per entry of ``panels`` ({panel title: {curve label: y values}})."""
+                   styles: Mapping[str, str] | None = None, ylabel: str | None = None):
+    """One panel per entry of ``panels`` ({panel title: {curve label: y values}}); ``ylabel``
+    names what the curves measure, on the first panel. A curve of a few points (a training
+    curve in fast mode: one epoch) gets a marker at each point, so that it is visible."""
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
     for i, (ax, (title, curves)) in enumerate(zip(axes[0], panels.items(), strict=True)):
         for label, y in curves.items():
-            ax.plot(x, y, (styles or {}).get(label, "-"), label=label, lw=2)
+            short = np.size(y) <= _MARKED_POINTS
+            ax.plot(x, y, (styles or {}).get(label, "-"), label=label, lw=2,
+                    marker="o" if short else None, ms=4)
         ax.set_title(title)
         ax.set_xlabel(xlabel)
+        if ylabel and i == 0:
+            ax.set_ylabel(ylabel)
         ax.axhline(0, color="grey", lw=0.8)
         ax.axvline(0, color="grey", lw=0.8)
         if ylim is not None and ylim[i] is not None:
@@ -44,11 +53,25 @@ def plot_curves(curves: Mapping[str, Sequence[float]], xlabel: str = "step",
                 ylabel: str = "loss", title: str | None = None, logy: bool = False,
                 x: Sequence[float] | None = None):
     """Training curves (loss or metric per step/epoch), one line per entry, against ``x``
-    (default 0, 1, 2, ...)."""
+    (default 0, 1, 2, ...). A short curve (fast mode: a few epochs, or one) is drawn with a
+    marker at each point, so that a curve of a single point is still visible; a level that
+    does not change (a reference such as log 4 or a floor) is drawn dashed, without markers.
+    Steps and epochs get whole-number ticks."""
+    from matplotlib.ticker import MaxNLocator
+
     curves = _named(curves, "curves", "curve name: values", "{'training loss': losses}")
     fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    whole = True
     for label, values in curves.items():
-        ax.plot(np.arange(len(values)) if x is None else x, values, label=label, lw=2)
+        values = np.asarray(values, dtype=float)
+        xs = np.arange(len(values)) if x is None else np.asarray(x, dtype=float)
+        whole = whole and bool(np.all(xs == np.round(xs)))
+        level = len(values) > 1 and bool(np.all(values == values[0]))
+        marker = "o" if len(values) <= _MARKED_POINTS and not level else None
+        ax.plot(xs, values, "--" if level else "-", label=label, lw=1.5 if level else 2,
+                marker=marker, ms=4)
+    if whole:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logy:

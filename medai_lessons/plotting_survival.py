@@ -54,6 +54,7 @@ def plot_km_by_group(time, event, groups: Mapping[str, np.ndarray], at_risk_time
     table.set_yticks(-np.arange(len(groups)), list(groups), fontsize=8)
     table.set_title("number at risk", fontsize=8, loc="left")
     table.grid(False)
+    table.set_xticks(at_risk_times)          # the axis ticks where the numbers at risk stand
     table.set_xlabel(xlabel)
     fig.tight_layout()
     return fig

@@ -7,6 +7,7 @@ a fragment of the message: a regular expression) and right answers written anoth
     test_checker_rejects_realistic_mistake = rejects_mistakes(WRONG_VERSIONS)
     test_every_exercise_has_three_wrong_versions = has_wrong_versions(CHAPTER, WRONG_VERSIONS)
     test_checker_accepts_correct_variant = accepts_variants(CORRECT_VARIANTS)
+    test_builder_hints_point_at_the_idea = hints_without_layer_code(BUILDER_MISTAKES)
 
 pytest collects them under those names, each case in visible and in strict mode.
 """
@@ -68,5 +69,33 @@ def accepts_variants(variants):
                              ids=[v.__name__ for _, v in variants])
     def test(checker, variant, strict):
         assert checker(variant, strict=strict) is None
+
+    return test
+
+
+#: a layer's or a model's code, which the hint of a model builder's checker must not spell out
+#: (issue 22): it names the property that is wrong and points at the idea instead
+LAYER_CODE = re.compile(
+    r"keras\.(?:layers\.|Sequential\(|Input\()"
+    r"|\b(?:Dense|Conv2D|Conv2DTranspose|MaxPooling2D|Flatten|Reshape|GRU|LSTM|Dropout)\("
+    r"|\b(?:activation|padding|strides|units|filters|kernel_size|return_sequences)=")
+
+
+def hints_without_layer_code(wrong_versions):
+    """A wrong model builder fails with hints that contain no layer code (``Dense(1, ...)``,
+    ``activation='tanh'``, ``keras.Input(shape=...)``); ``wrong_versions`` are (checker, wrong
+    answer, ...) rows."""
+    rows = [(checker, wrong) for checker, wrong, *_ in wrong_versions]
+
+    @STRICT
+    @pytest.mark.parametrize(("checker", "wrong"), rows,
+                             ids=[getattr(w, "__name__", str(i)) for i, (_, w) in enumerate(rows)])
+    def test(checker, wrong, strict):
+        with pytest.raises(AssertionError) as info:
+            checker(wrong, strict=strict)
+        hints = [line for line in str(info.value).splitlines()
+                 if line.lstrip().startswith("hint:")]
+        for hint in hints:
+            assert not LAYER_CODE.search(hint), hint
 
     return test

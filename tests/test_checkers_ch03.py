@@ -17,7 +17,12 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from checker_cases import accepts_variants, has_wrong_versions, rejects_mistakes
+from checker_cases import (
+    accepts_variants,
+    has_wrong_versions,
+    hints_without_layer_code,
+    rejects_mistakes,
+)
 
 from medai_lessons import models
 from medai_lessons.grading import (
@@ -506,15 +511,15 @@ WRONG = [  # checker, wrong answer, the case it fails on, a fragment of the hint
     (check_softmax, softmax_last_axis_only, SOFTMAX_AXIS0, "wrong axis"),
     (check_softmax, softmax_whole_array, SOFTMAX_BATCH, "whole array"),
     (check_softmax, softmax_no_keepdims, SOFTMAX_BATCH, "keepdims=True"),
-    (check_build_cnn, cnn_source_ten_classes, CNN_XRAY, "Dense(10)"),
+    (check_build_cnn, cnn_source_ten_classes, CNN_XRAY, "ten digits of MNIST"),
     (check_build_cnn, cnn_extra_pooling, CNN_XRAY, "extra layer"),
     (check_build_cnn, cnn_missing_dense, CNN_XRAY, "a layer is missing"),
     (check_build_cnn, cnn_kernel_5, CNN_XRAY, "kernel_size=(5, 5)"),
     (check_build_cnn, cnn_filters_32_32_64, CNN_XRAY, "filters=32"),
     (check_build_cnn, cnn_sigmoid_output, CNN_XRAY, "activation='sigmoid'"),
     (check_build_cnn, cnn_same_padding, CNN_XRAY, "padding='same'"),
-    (check_build_cnn, cnn_no_input, CNN_XRAY, "keras.Input(shape=input_shape)"),
-    (check_build_cnn, cnn_fixed_input, CNN_COLOUR, "use the argument"),
+    (check_build_cnn, cnn_no_input, CNN_XRAY, "declare the input first"),
+    (check_build_cnn, cnn_fixed_input, CNN_COLOUR, "the argument input_shape"),
     (check_weighted_binary_cross_entropy, wbce_weight_on_negatives, WBCE_3, "*positive*"),
     (check_weighted_binary_cross_entropy, wbce_unweighted, WBCE_3, "not used"),
     (check_weighted_binary_cross_entropy, wbce_weighted_mean, WBCE_3, "total weight"),
@@ -539,6 +544,8 @@ test_checker_rejects_realistic_mistake = rejects_mistakes(
     [(checker, wrong, case, re.escape(fragment)) for checker, wrong, case, fragment in WRONG])
 test_every_chapter_3_exercise_has_at_least_three_wrong_versions = has_wrong_versions(
     CHAPTER_3, WRONG)
+test_build_cnn_hints_point_at_the_idea = hints_without_layer_code(
+    [row for row in WRONG if row[0] is check_build_cnn])
 
 
 def test_strict_adds_cases_the_visible_checks_do_not_have():

@@ -16,7 +16,12 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from checker_cases import accepts_variants, has_wrong_versions, rejects_mistakes
+from checker_cases import (
+    accepts_variants,
+    has_wrong_versions,
+    hints_without_layer_code,
+    rejects_mistakes,
+)
 
 from medai_lessons.grading import (
     EXERCISES,
@@ -217,10 +222,15 @@ def sbp_contiguous(patient_ids, test_size, seed):
     return idx[:-n_test], idx[-n_test:]
 
 
+def _n_test(test_size, n_patients):
+    """The contract's number of test patients (the mistakes below are elsewhere)."""
+    return min(max(int(round(test_size * n_patients)), 1), n_patients - 1)
+
+
 def sbp_first_patients(patient_ids, test_size, seed):
     """The first patients (sorted ids), whatever the seed."""
     patients = np.unique(patient_ids)
-    test = patients[: int(round(test_size * len(patients)))]
+    test = patients[: _n_test(test_size, len(patients))]
     mask = np.isin(patient_ids, test)
     return np.flatnonzero(~mask), np.flatnonzero(mask)
 
@@ -236,7 +246,7 @@ def sbp_global_random(patient_ids, test_size, seed):
     """np.random.shuffle: the global state, the seed unused."""
     patients = np.unique(patient_ids).copy()
     np.random.shuffle(patients)
-    test = patients[: int(round(test_size * len(patients)))]
+    test = patients[: _n_test(test_size, len(patients))]
     mask = np.isin(patient_ids, test)
     return np.flatnonzero(~mask), np.flatnonzero(mask)
 
@@ -255,10 +265,36 @@ def sbp_rows_fraction(patient_ids, test_size, seed):
     return np.flatnonzero(~mask), np.flatnonzero(mask)
 
 
+def sbp_floor(patient_ids, test_size, seed):
+    """int() cuts 0.8 of a patient to 0: an empty test part."""
+    patients = np.random.default_rng(seed).permutation(np.unique(patient_ids))
+    in_test = np.isin(patient_ids, patients[: int(test_size * len(patients))])
+    return np.flatnonzero(~in_test), np.flatnonzero(in_test)
+
+
+def sbp_round_only(patient_ids, test_size, seed):
+    """round() alone: 0.9 of 3 patients rounds to all 3, nobody left for training."""
+    patients = np.random.default_rng(seed).permutation(np.unique(patient_ids))
+    in_test = np.isin(patient_ids, patients[: round(test_size * len(patients))])
+    return np.flatnonzero(~in_test), np.flatnonzero(in_test)
+
+
 def sbp_group_shuffle_split(patient_ids, test_size, seed):
+    """scikit-learn's GroupShuffleSplit: right, except that it refuses to leave the training
+    part empty (it raises) where the contract keeps one patient there."""
     from sklearn.model_selection import GroupShuffleSplit
 
     splitter = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
+    return next(splitter.split(np.zeros(len(patient_ids)), groups=patient_ids))
+
+
+def sbp_group_shuffle_split_bounded(patient_ids, test_size, seed):
+    """GroupShuffleSplit with the number of test patients (ceil) kept within 1..n - 1."""
+    from sklearn.model_selection import GroupShuffleSplit
+
+    n = len(np.unique(patient_ids))
+    n_test = min(max(int(np.ceil(test_size * n)), 1), n - 1)
+    splitter = GroupShuffleSplit(n_splits=1, test_size=n_test, random_state=seed)
     return next(splitter.split(np.zeros(len(patient_ids)), groups=patient_ids))
 
 
@@ -267,7 +303,8 @@ def sbp_pandas(patient_ids, test_size, seed):
 
     ids = pd.Series(patient_ids)
     patients = ids.drop_duplicates().sample(frac=1.0, random_state=seed)
-    test = set(patients.iloc[: round(test_size * len(patients))])
+    n_test = min(max(round(test_size * len(patients)), 1), len(patients) - 1)
+    test = set(patients.iloc[:n_test])
     in_test = ids.isin(test).to_numpy()
     return np.flatnonzero(~in_test), np.flatnonzero(in_test)
 
@@ -291,7 +328,7 @@ WRONG = [
     (check_lstm_cell, lstm_returns_h_only, FIRST_LSTM_CASE, "return h, c"),
     (check_build_gru_classifier, model_return_sequences, FIRST_MODEL_CASE, "erratum E6"),
     (check_build_gru_classifier, model_lstm, FIRST_MODEL_CASE, "not an LSTM"),
-    (check_build_gru_classifier, model_sigmoid, FIRST_MODEL_CASE, "'softmax'"),
+    (check_build_gru_classifier, model_sigmoid, FIRST_MODEL_CASE, "sum to 1"),
     (check_build_gru_classifier, model_32_units, FIRST_MODEL_CASE, "64 units"),
     (check_build_gru_classifier, model_transposed_input, FIRST_MODEL_CASE, "time first"),
     (check_build_gru_classifier, model_without_input, FIRST_MODEL_CASE, "keras.Input"),
@@ -304,6 +341,12 @@ WRONG = [
     (check_split_by_patient, sbp_patient_ids, PATIENTS_CASE, "not the patient ids"),
     (check_split_by_patient, sbp_global_random, "the same seed twice", "default_rng(seed)"),
     (check_split_by_patient, sbp_rows_fraction, PATIENTS_CASE, "not of the rows"),
+    (check_split_by_patient, sbp_floor, "4 patients, test 0.2 (0.8 of a patient)",
+     "the test part is empty"),
+    (check_split_by_patient, sbp_round_only, "3 patients, test 0.9 (2.7 of 3 patients)",
+     "the training part is empty"),
+    (check_split_by_patient, sbp_group_shuffle_split, "3 patients, test 0.9 (2.7 of 3 patients)",
+     "at least one patient in each part"),
 ]
 
 
@@ -312,6 +355,8 @@ test_checker_rejects_realistic_mistake = rejects_mistakes(
     [(checker, wrong, case, re.escape(fragment)) for checker, wrong, case, fragment in WRONG])
 test_every_chapter_4_exercise_has_at_least_three_wrong_versions = has_wrong_versions(
     CHAPTER_4, WRONG)
+test_build_gru_classifier_hints_point_at_the_idea = hints_without_layer_code(
+    [row for row in WRONG if row[0] is check_build_gru_classifier])
 
 
 def test_a_value_mismatch_states_the_tolerance_and_expected_against_got():
@@ -360,7 +405,8 @@ RIGHT = [(check_gru_cell, gru_right), (check_gru_cell, gru_float32),
          (check_gru_forward, forward_comprehension), (check_lstm_cell, lstm_textbook),
          (check_build_gru_classifier, model_functional),
          (check_build_gru_classifier, model_with_dropout),
-         (check_split_by_patient, sbp_group_shuffle_split), (check_split_by_patient, sbp_pandas)]
+         (check_split_by_patient, sbp_group_shuffle_split_bounded),
+         (check_split_by_patient, sbp_pandas)]
 
 
 test_checker_accepts_right_answers_written_differently = accepts_variants(RIGHT)
@@ -414,7 +460,7 @@ def build_gru_classifier(seq_len, n_channels, n_classes):
 def split_by_patient(patient_ids, test_size, seed):
     patient_ids = np.asarray(patient_ids)
     patients = np.random.default_rng(seed).permutation(np.unique(patient_ids))
-    n_test = max(1, int(round(test_size * len(patients))))
+    n_test = min(max(1, int(round(test_size * len(patients)))), len(patients) - 1)
     in_test = np.isin(patient_ids, patients[:n_test])
     return np.flatnonzero(~in_test), np.flatnonzero(in_test)
 """

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from checker_cases import hints_without_layer_code
 
 from medai_lessons import models
 from medai_lessons.grading import (
@@ -204,12 +205,28 @@ def generator_ignoring_noise(latent_dim):
                              L.Reshape((28, 28, 1)), L.Activation("tanh")])
 
 
+def generator_one_upsampling(latent_dim):
+    """One stride-2 transposed convolution too few: 7 x 7 becomes 14 x 14, not 28 x 28."""
+    return keras.Sequential([keras.Input((latent_dim,)), L.Dense(7 * 7 * 8), L.Reshape((7, 7, 8)),
+                             L.Conv2DTranspose(1, 4, strides=2, padding="same",
+                                               activation="tanh")])
+
+
+def generator_without_input(latent_dim):
+    return keras.Sequential([L.Dense(7 * 7 * 4), L.Reshape((7, 7, 4)),
+                             L.Conv2DTranspose(1, 4, strides=4, padding="same",
+                                               activation="tanh")])
+
+
 @pytest.mark.parametrize("func, hint", [
     (seed_generator, "erratum E7"),
-    (generator_sigmoid, "activation='tanh'"),
+    (generator_sigmoid, "maps any number into \\(-1, 1\\)"),
     (generator_ignoring_noise, "the noise must flow"),
     (lambda latent_dim: models.build_generator(100), "use the argument"),
-], ids=["source's 3 channels", "sigmoid output", "ignores the noise", "fixed latent size"])
+    (generator_one_upsampling, "doubles height and width"),
+    (generator_without_input, "declare the input first"),
+], ids=["source's 3 channels", "sigmoid output", "ignores the noise", "fixed latent size",
+        "14 x 14 output", "no input"])
 def test_build_generator_mistakes(func, hint):
     case = "latent_dim=64" if hint == "use the argument" else "latent_dim=100"
     _fails(check_build_generator, func, "build_generator", case, hint)
@@ -231,13 +248,28 @@ def discriminator_fixed_size(image_shape):
     return models.build_discriminator((28, 28, 1))
 
 
+def discriminator_not_flattened(image_shape):
+    """Dense(1) on the feature maps: one number per position, not one per image."""
+    return keras.Sequential([keras.Input(image_shape), L.Conv2D(8, 4, strides=2, padding="same"),
+                             L.Dense(1)])
+
+
 @pytest.mark.parametrize("func, case, hint, strict", [
     (seed_discriminator, "image_shape=(28, 28, 1)", "erratum E7", False),
     (discriminator_sigmoid, "image_shape=(28, 28, 1)", "applied twice", False),
     (discriminator_fixed_size, "image_shape=(32, 32, 3)", "use the argument", True),
-], ids=["source's input shape", "sigmoid output", "fixed image size"])
+    (discriminator_not_flattened, "image_shape=(28, 28, 1)", "one vector per image", False),
+], ids=["source's input shape", "sigmoid output", "fixed image size", "not flattened"])
 def test_build_discriminator_mistakes(func, case, hint, strict):
     _fails(check_build_discriminator, func, "build_discriminator", case, hint, strict=strict)
+
+
+test_builder_hints_point_at_the_idea = hints_without_layer_code(
+    [(check_build_generator, wrong) for wrong in (seed_generator, generator_sigmoid,
+                                                 generator_ignoring_noise,
+                                                 generator_one_upsampling, generator_without_input)]
+    + [(check_build_discriminator, wrong) for wrong in (seed_discriminator, discriminator_sigmoid,
+                                                       discriminator_not_flattened)])
 
 
 def _step(d_fake_real_swapped=False, d_vars_of=None, g_vars_of=None, numpy_noise=False,

@@ -17,7 +17,12 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from checker_cases import accepts_variants, has_wrong_versions, rejects_mistakes
+from checker_cases import (
+    accepts_variants,
+    has_wrong_versions,
+    hints_without_layer_code,
+    rejects_mistakes,
+)
 from sklearn.impute import SimpleImputer
 from sklearn.metrics import accuracy_score, recall_score, roc_auc_score, roc_curve
 from sklearn.model_selection import StratifiedShuffleSplit, train_test_split
@@ -442,10 +447,10 @@ WRONG_VERSIONS = [
     (check_fit_preprocessor, fp_not_fitted, f"{PREP_FRAME}: the training part", "NotFitted"),
     (check_fit_preprocessor, fp_fillna_in_place, PREP_FRAME + "'", "inplace"),
     (check_build_mlp, mlp_softmax_one_unit, MLP_30, "always 1"),
-    (check_build_mlp, mlp_two_softmax_units, MLP_30, "one sigmoid unit"),
+    (check_build_mlp, mlp_two_softmax_units, MLP_30, "ends with one unit"),
     (check_build_mlp, mlp_metric_that_does_not_exist, MLP_30, "E18"),
     (check_build_mlp, mlp_tf1_metric, MLP_30, "(?s)AttributeError.*E18"),
-    (check_build_mlp, mlp_not_compiled, MLP_30, r"model\.compile"),
+    (check_build_mlp, mlp_not_compiled, MLP_30, "compile it"),
     (check_build_mlp, mlp_input_of_30, "7 features", "n_features argument"),
     (check_build_mlp, mlp_mse, MLP_30, "mean squared error"),
     (check_build_mlp, mlp_from_logits, MLP_30, "from_logits"),
@@ -486,6 +491,8 @@ WRONG_VERSIONS = [
 test_checker_rejects_realistic_mistake = rejects_mistakes(WRONG_VERSIONS)
 test_every_chapter_6_exercise_has_at_least_three_wrong_versions = has_wrong_versions(
     CHAPTER_6, WRONG_VERSIONS)
+test_build_mlp_hints_point_at_the_idea = hints_without_layer_code(
+    [row for row in WRONG_VERSIONS if row[0] is check_build_mlp])
 
 
 def test_a_failure_says_what_was_expected_and_what_came_back():

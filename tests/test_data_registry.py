@@ -57,6 +57,24 @@ def test_dermamnist_license_is_non_commercial():
     assert "NC" not in registry.get_info("pneumoniamnist").license
 
 
+# Sets whose distributor states no licence, and the package that ships each one (checked
+# against the packages' own files: docs/design-notes.md, "Data licences, checked").
+NO_LICENCE_STATED = {"immunohistochemistry": "scikit-image", "ct_small": "pydicom",
+                     "mr_small": "pydicom", "actg320": "scikit-survival",
+                     "veterans_lung": "scikit-survival", "gbsg2": "scikit-survival"}
+
+
+def test_sets_without_a_stated_licence_say_so_and_name_who_ships_them():
+    for name, shipper in NO_LICENCE_STATED.items():
+        license = registry.get_info(name).license
+        assert license.startswith("no licence stated by the distributor"), (name, license)
+        assert shipper in license, (name, license)
+    for name in set(registry.REGISTRY) - set(NO_LICENCE_STATED):
+        license = registry.get_info(name).license
+        assert "no licence" not in license, (name, license)
+        assert re.search(r"CC BY|CC0|Open Data Commons", license), (name, license)
+
+
 def test_get_info_is_case_insensitive_and_unknown_names_list_known_ones():
     assert registry.get_info(" PneumoniaMNIST ").name == "pneumoniamnist"
     with pytest.raises(KeyError, match="pneumoniamnist"):

@@ -499,6 +499,33 @@ def test_plots_of_named_curves_say_to_pass_a_dict():
     assert plotting.plot_curves(_History.history).axes[0].get_legend() is not None
 
 
+def test_function_panels_name_what_they_measure():
+    x = np.linspace(0, 1, 5)
+    fig = plotting.plot_functions(x, {"a": {"f": x}, "b": {"g": x ** 2}}, ylabel="loss")
+    assert [ax.get_ylabel() for ax in fig.axes] == ["loss", ""]
+    assert plotting.plot_functions(x, {"a": {"f": x}}).axes[0].get_ylabel() == ""
+    one_epoch = plotting.plot_functions([1], {"training loss": {"loss": [0.5]}}, xlabel="epoch")
+    assert one_epoch.axes[0].lines[0].get_marker() == "o"               # visible: one point
+    smooth = plotting.plot_functions(np.linspace(-5, 5, 401), {"f": {"sigmoid": np.zeros(401)}})
+    assert smooth.axes[0].lines[0].get_marker() in (None, "None", "")
+
+
+def test_short_training_curves_show_each_point():
+    """Fast mode trains for one epoch: a curve of one point must still be visible."""
+    one_epoch = plotting.plot_curves({"training": [0.7], "validation": [0.8]})
+    for line in one_epoch.axes[0].lines:
+        assert line.get_marker() == "o", line.get_label()
+        assert len(line.get_xdata()) == 1
+    long_run = plotting.plot_curves({"training": np.linspace(1, 0.1, 500)})
+    assert long_run.axes[0].lines[0].get_marker() in (None, "None", "")
+    with_level = plotting.plot_curves({"loss": [1.4, 1.3, 1.35], "log 4": [np.log(4)] * 3})
+    loss, level = with_level.axes[0].lines
+    assert loss.get_marker() == "o" and loss.get_linestyle() == "-"
+    assert level.get_marker() in (None, "None", "") and level.get_linestyle() == "--"
+    ticks = with_level.axes[0].get_xticks()
+    assert np.all(ticks == np.round(ticks)), ticks                 # steps are whole numbers
+
+
 def test_ecg_plot_past_the_end_of_the_signal_says_how_long_it_is():
     signal = np.zeros(3600)                                   # 10 s at 360 Hz
     with pytest.raises(ValueError, match=r"start=20 s.*signal lasts 10 s"):

@@ -30,6 +30,7 @@ def test_km_plot_has_a_curve_per_group_and_the_numbers_at_risk():
     assert len(curves.get_legend().get_texts()) == 3
     assert [t.get_text() for t in table.texts][:3] == [
         str(int(np.sum(time[arm == 0] >= t))) for t in (0, 20, 40)]
+    assert list(table.get_xticks()) == [0, 20, 40]      # each number stands under its tick
 
 
 def test_group_and_interval_plots_draw_every_row():

@@ -124,7 +124,7 @@ _ENTRIES: list[DatasetInfo] = [
         license="CC BY 4.0",
         source_citation=(
             "Kermany DS et al. Identifying medical diagnoses and treatable diseases by "
-            "image-based deep learning. Cell 172(5):1122-1131 (2018). "
+            "image-based deep learning. Cell 172(5):1122-1131.e9 (2018). "
             "https://doi.org/10.1016/j.cell.2018.02.010"
         ),
         description="Paediatric chest X-rays, 28x28 grey: normal vs pneumonia.",
@@ -162,7 +162,8 @@ _ENTRIES: list[DatasetInfo] = [
         n_samples={"train": 7007, "val": 1003, "test": 2005},
         n_channels=3,
         task="multi-class",
-        # Non-commercial: the HAM10000 source images are CC BY-NC 4.0.
+        # Non-commercial: MedMNIST gives DermaMNIST CC BY-NC 4.0 (README "License and
+        # Citation"; medmnist/info.py 3.0.2; changed from CC BY 4.0 in release 2.2.3).
         license="CC BY-NC 4.0 (non-commercial use only)",
         source_citation=(
             "Tschandl P, Rosendahl C, Kittler H. The HAM10000 dataset, a large collection of "
@@ -212,7 +213,8 @@ _ENTRIES: list[DatasetInfo] = [
         license="Open Data Commons Attribution License v1.0",
         citation=(
             "Moody GB, Mark RG. The impact of the MIT-BIH Arrhythmia Database. IEEE Engineering "
-            "in Medicine and Biology Magazine 20(3):45-50 (2001); Goldberger AL et al. "
+            "in Medicine and Biology Magazine 20(3):45-50 (2001). "
+            "https://doi.org/10.1109/51.932724; Goldberger AL et al. "
             "PhysioBank, PhysioToolkit, and PhysioNet: components of a new research resource "
             "for complex physiologic signals. Circulation 101(23):e215-e220 (2000)"
         ),
@@ -228,7 +230,7 @@ _ENTRIES: list[DatasetInfo] = [
         filename="retina.jpg",
         md5=None,  # verified by scikit-image's own SHA-256 registry
         size="1411x1411 RGB",
-        license="CC0 1.0 (public domain)",
+        license="CC0 1.0 Universal public domain dedication (as scikit-image states)",
         citation=(
             "Haggstrom M. Medical gallery of Mikael Haggstrom 2014. WikiJournal of Medicine "
             "1(2) (2014). https://doi.org/10.15347/wjm/2014.008 (via scikit-image data)"
@@ -243,7 +245,7 @@ _ENTRIES: list[DatasetInfo] = [
         filename="microaneurysms.png",
         md5=None,  # verified by scikit-image's own SHA-256 registry
         size="102x102 grey",
-        license="CC0 (given by the owner)",
+        license="CC0, given by the image's owner (as scikit-image states)",
         citation=(
             "Budai A, Bock R, Maier A, Hornegger J, Michelson G. Robust vessel segmentation in "
             "fundus images. International Journal of Biomedical Imaging 2013:154860 (2013). "
@@ -259,7 +261,8 @@ _ENTRIES: list[DatasetInfo] = [
         filename="ihc.png",
         md5=None,  # verified by scikit-image's own SHA-256 registry
         size="512x512 RGB",
-        license="no known copyright restrictions",
+        license=("no licence stated by the distributor: scikit-image (a BSD-3-Clause "
+                 "package) ships it saying 'no known copyright restrictions'"),
         citation=(
             "Center for Microscopy And Molecular Imaging (CMMI); scikit-image sample data "
             "(van der Walt S et al. scikit-image: image processing in Python. PeerJ 2:e453, "
@@ -275,7 +278,9 @@ _ENTRIES: list[DatasetInfo] = [
         filename="CT_small.dcm",
         md5=None,  # ships inside pydicom
         size="128x128 int16, Hounsfield units after rescale",
-        license="pydicom test data (MIT-licensed package); NEMA sample images",
+        license=("no licence stated by the distributor: a NEMA DICOM WG04 sample image, "
+                 "downsized and shipped as test data by pydicom (an MIT-licensed package; its "
+                 "test-file README believes there is no restriction on using them)"),
         citation=(
             "NEMA DICOM WG04 sample data set CT1_UNC, downsized to 128x128 by the pydicom "
             "project (pydicom/data/test_files/CT_small.dcm)"
@@ -290,7 +295,9 @@ _ENTRIES: list[DatasetInfo] = [
         filename="MR_small.dcm",
         md5=None,  # ships inside pydicom
         size="64x64 int16, arbitrary MR signal units",
-        license="pydicom test data (MIT-licensed package); NEMA sample images",
+        license=("no licence stated by the distributor: a NEMA DICOM WG04 sample image, "
+                 "downsized and shipped as test data by pydicom (an MIT-licensed package; its "
+                 "test-file README believes there is no restriction on using them)"),
         citation=(
             "NEMA DICOM WG04 sample data set MR1_UNC, downsized to 64x64 by the pydicom "
             "project (pydicom/data/test_files/MR_small.dcm)"
@@ -305,7 +312,8 @@ _ENTRIES: list[DatasetInfo] = [
         filename=None,
         md5=None,  # ships inside scikit-learn
         size="569 patients x 30 features",
-        license="CC BY 4.0",
+        # CC BY 4.0 as the UCI record states it; scikit-learn's copy states no licence.
+        license="CC BY 4.0 (UCI Machine Learning Repository; scikit-learn ships a copy)",
         citation=(
             "Street WN, Wolberg WH, Mangasarian OL. Nuclear feature extraction for breast tumor "
             "diagnosis. Proc. IS&T/SPIE Biomedical Image Processing and Biomedical "
@@ -325,8 +333,9 @@ _ENTRIES: list[DatasetInfo] = [
         filename="actg320.arff",
         md5=None,  # ships inside scikit-survival
         size="1,151 patients x 11 covariates, 96 AIDS-defining events or deaths",
-        license=("teaching data set of the textbook Applied Survival Analysis (no licence "
-                 "stated); redistributed in scikit-survival (GPL-3.0-or-later)"),
+        license=("no licence stated by the distributor: scikit-survival (a "
+                 "GPL-3.0-or-later package) ships it without a licence note, taken from the "
+                 "data site of the textbook Applied Survival Analysis (UMass)"),
         citation=(
             "Hammer SM et al. A controlled trial of two nucleoside analogues plus indinavir in "
             "persons with human immunodeficiency virus infection and CD4 cell counts of 200 per "
@@ -346,8 +355,9 @@ _ENTRIES: list[DatasetInfo] = [
         filename="veteran.arff",
         md5=None,  # ships inside scikit-survival
         size="137 patients x 6 covariates, 128 deaths",
-        license=("published in the textbook The Statistical Analysis of Failure Time Data "
-                 "(no licence stated); redistributed in scikit-survival (GPL-3.0-or-later)"),
+        license=("no licence stated by the distributor: scikit-survival (a "
+                 "GPL-3.0-or-later package) ships it without a licence note, taken from "
+                 "StatLib (lib.stat.cmu.edu/datasets/veteran)"),
         citation=(
             "Prentice RL. Exponential survivals with censoring and explanatory variables. "
             "Biometrika 60(2):279-288 (1973). https://doi.org/10.1093/biomet/60.2.279; data: "
@@ -366,8 +376,9 @@ _ENTRIES: list[DatasetInfo] = [
         filename="GBSG2.arff",
         md5=None,  # ships inside scikit-survival
         size="686 patients x 8 covariates, 299 recurrences or deaths",
-        license=("data of the GBSG2 trial as published for teaching (also in the R package "
-                 "TH.data, GPL-3); redistributed in scikit-survival (GPL-3.0-or-later)"),
+        license=("no licence stated by the distributor: scikit-survival (a "
+                 "GPL-3.0-or-later package) ships it without a licence note; the same table is "
+                 "in the R package TH.data (GPL-3)"),
         citation=(
             "Schumacher M, Bastert G, Bojar H et al. Randomized 2 x 2 trial evaluating hormonal "
             "treatment and the duration of chemotherapy in node-positive breast cancer "

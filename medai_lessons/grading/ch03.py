@@ -410,9 +410,8 @@ def _expected_layers(input_shape, n_classes):
     return rows
 
 
-_SEED_LAYERS = ("Conv2D(32, (3, 3), relu), MaxPooling2D((2, 2)), Conv2D(64, (3, 3), relu), "
-                "MaxPooling2D((2, 2)), Conv2D(64, (3, 3), relu), Flatten(), Dense(64, relu), "
-                "Dense(n_classes, softmax)")
+#: where the learner finds the layers: the exercise points there, the checker's hints too
+_SOURCE_BOX = "the source's code in the box of section 5"
 
 
 def _build_cases(strict: bool):
@@ -442,45 +441,73 @@ def check_build_cnn(build_cnn, strict: bool = False) -> None:
     §4.1 in order: Conv2D(32, 3x3, relu), MaxPooling2D(2x2), Conv2D(64, 3x3, relu),
     MaxPooling2D(2x2), Conv2D(64, 3x3, relu), Flatten, Dense(64, relu), Dense(n_classes,
     softmax); valid padding; input ``(None, *input_shape)``, output ``(None, n_classes)``.
-    Checked by layer types, settings, ``layer.output.shape`` and ``model.outputs[0].shape``."""
+    Checked by layer types, settings, ``layer.output.shape`` and ``model.outputs[0].shape``.
+    A failure names the layer and the property that differ (type, a setting with the layer's
+    parameter count, output shape, input shape) and the hint points at the idea; it does not
+    spell out the layers' code, which the source's box in the exercise shows."""
     import keras
 
     exercise = "build_cnn"
     for case, input_shape, n_classes in _build_cases(strict):
         model, in_shape, out_shape = built_model(
             build_cnn, input_shape, n_classes, exercise=exercise, case=case,
-            hint="keras.Sequential([keras.Input(shape=input_shape), "
-                 "keras.layers.Conv2D(32, (3, 3), activation='relu'), ...]).",
-            input_hint="start with keras.Input(shape=input_shape) so that the model's shapes "
-                       "are known.")
+            hint="building the model raised an error: read its last line; the layers, their "
+                 f"settings and their order are those of {_SOURCE_BOX}, with the input shape "
+                 "and the number of classes taken from the arguments.",
+            input_hint="the model does not know the shape of its input, so no layer knows its "
+                       "output shape: declare the input first (keras.Input), with the shape "
+                       "given as the argument.")
         if in_shape != (None, *input_shape):
             fail(exercise, case, expected=f"input shape {(None, *input_shape)}", got=in_shape,
-                 hint="keras.Input(shape=input_shape): use the argument, not a fixed shape.")
+                 hint="the input shape is the argument input_shape, not a fixed size: the "
+                      "checker builds the model for other images too (E26).")
         layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
         expected = _expected_layers(input_shape, n_classes)
         got_types = [type(layer).__name__ for layer in layers]
         want_types = [row[0] for row in expected]
         if got_types != want_types:
+            pairs = zip(got_types, want_types, strict=False)      # the first layer that differs
+            first = next((i for i, (a, b) in enumerate(pairs) if a != b),
+                         min(len(got_types), len(want_types)))
+            want_at = want_types[first] if first < len(want_types) else "no layer"
+            got_at = got_types[first] if first < len(got_types) else "no layer"
             if len(got_types) > len(want_types):
-                hint = "there is an extra layer: "
+                hint = "there is an extra layer"
             elif len(got_types) < len(want_types):
-                hint = "a layer is missing: "
+                hint = "a layer is missing"
             else:
-                hint = "the layers are not in the source's order: "
-            fail(exercise, case, expected=want_types, got=got_types,
-                 hint=hint + "the source's model is " + _SEED_LAYERS + ".")
+                hint = "the layers are not in the source's order"
+            fail(exercise, case, expected=f"{len(want_types)} layers; layer {first + 1}: {want_at}",
+                 got=f"{len(got_types)} layers; layer {first + 1}: {got_at}",
+                 hint=f"{hint}: go through {_SOURCE_BOX} one layer at a time beside yours "
+                      "(model.summary() lists yours).")
         for i, (layer, (kind, settings, shape)) in enumerate(zip(layers, expected, strict=True)):
             have = _layer_settings(layer)
+            last = i == len(layers) - 1
             for key, want in settings.items():
-                if key == "units" and i == len(layers) - 1 and have.get(key) != want:
-                    fail(exercise, case, expected=f"the last Dense layer with {want} units",
+                if have.get(key) == want:
+                    continue
+                if key == "units" and last:
+                    fail(exercise, case, expected=f"the last layer with {want} units",
                          got=f"{have.get(key)} units",
-                         hint="one output per class: Dense(n_classes, activation='softmax'). "
-                              "The source's Dense(10) is for ten classes, not for this task.")
-                if have.get(key) != want:
-                    fail(exercise, case, expected=f"layer {i + 1} ({kind}) with {key}={want!r}",
-                         got=f"{key}={have.get(key)!r}", hint="the source's model is "
-                         + _SEED_LAYERS + "; leave padding and strides at their defaults.")
+                         hint="one output per class, and the number of classes is an argument: "
+                              "the source's 10 outputs belong to the ten digits of MNIST, not "
+                              "to this task (E26).")
+                if key == "activation" and last:
+                    hint = ("the last layer's activation turns its outputs into class "
+                            "probabilities that sum to 1 over the classes, as in the source's "
+                            "code; a sigmoid gives each class a probability of its own, and "
+                            "those need not sum to 1.")
+                elif key in ("padding", "strides"):
+                    hint = ("the source leaves padding and strides at their defaults; with them "
+                            "each 3x3 convolution trims one pixel from every border (compare "
+                            "the output shapes with the table of the exercise).")
+                else:
+                    hint = (f"compare layer {i + 1}'s {key} with {_SOURCE_BOX}; the table of "
+                            "the exercise gives each layer's parameters, which follow from it.")
+                fail(exercise, case, expected=f"layer {i + 1} ({kind}) with {key}={want!r}",
+                     got=f"{key}={have.get(key)!r} ({layer.count_params():,} parameters)",
+                     hint=hint)
             got_shape = keras_shape(layer.output)
             if got_shape != shape:
                 fail(exercise, case, expected=f"layer {i + 1} ({kind}) output {shape}",
@@ -488,7 +515,9 @@ def check_build_cnn(build_cnn, strict: bool = False) -> None:
                                               "takes 2 rows and 2 columns; each 2x2 pooling "
                                               "halves the size (rounding down).")
         if out_shape != (None, n_classes):
-            fail(exercise, case, expected=f"model output (None, {n_classes})", got=out_shape)
+            fail(exercise, case, expected=f"model output (None, {n_classes})", got=out_shape,
+                 hint="one probability per class: the output shape follows the argument "
+                      "n_classes.")
         x = case_rng(sum(input_shape)).random((3, *input_shape)).astype("float32")
         assert_class_probabilities(model, x, exercise=exercise, case=case, what="image")
 

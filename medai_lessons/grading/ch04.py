@@ -316,14 +316,17 @@ def check_build_gru_classifier(build_gru_classifier, strict: bool = False) -> No
     for case, T, d, k in _classifier_cases(strict):
         model, in_shape, out_shape = built_model(
             build_gru_classifier, T, d, k, exercise=exercise, case=case,
-            hint="keras.Sequential([keras.Input(shape=(seq_len, n_channels)), "
-                 "keras.layers.GRU(64), keras.layers.Dense(n_classes, activation='softmax')]).",
-            input_hint="start with keras.Input(shape=(seq_len, n_channels)) so that the model's "
-                       "shapes are known.")
+            hint="building the model raised an error: read its last line; the contract is "
+                 "an input of (seq_len, n_channels), one GRU of 64 units that hands on its last "
+                 "state, and class probabilities out (the table of the exercise).",
+            input_hint="the model does not know the shape of its input, so no layer knows its "
+                       "output shape: declare the input first (keras.Input), with the shape "
+                       "given by the arguments.")
         if in_shape != (None, T, d):
             fail(exercise, case, expected=f"input shape (None, {T}, {d})", got=f"{in_shape}",
-                 hint="keras.Input(shape=(seq_len, n_channels)): time first, then channels; "
-                      "no Embedding (that layer is for word ids, not signals).")
+                 hint="a sequence input is (time steps, channels per step): time first, then "
+                      "channels, both from the arguments; no Embedding (that layer is for word "
+                      "ids, not signals).")
         grus = [layer for layer in model.layers if isinstance(layer, keras.layers.GRU)]
         if not grus:
             kinds = [type(layer).__name__ for layer in model.layers]
@@ -340,14 +343,18 @@ def check_build_gru_classifier(build_gru_classifier, strict: bool = False) -> No
         if len(out_shape) == 3 or gru.get_config().get("return_sequences"):
             fail(exercise, case, expected=f"one prediction per sequence, (None, {k})",
                  got=f"model output {out_shape}, GRU output {keras_shape(gru.output)}",
-                 hint="return_sequences=True gives one prediction per time step (erratum E6): "
-                      "leave it False so that the GRU hands only its last state to Dense.")
+                 hint="the GRU hands on its state at every time step, so the model predicts "
+                      "once per step (erratum E6): for one prediction per sequence it must hand "
+                      "on only its last state.")
         if keras_shape(gru.output) != (None, UNITS):
             fail(exercise, case, expected=f"GRU output (None, {UNITS})",
-                 got=f"{keras_shape(gru.output)}")
+                 got=f"{keras_shape(gru.output)}",
+                 hint="one vector of 64 numbers per sequence comes out of the GRU: nothing "
+                      "between the input and the GRU should change the sequence's shape.")
         if out_shape != (None, k):
             fail(exercise, case, expected=f"model output (None, {k})", got=f"{out_shape}",
-                 hint="end with Dense(n_classes, activation='softmax'): one unit per class.")
+                 hint="one probability per class: the last layer has as many outputs as there "
+                      "are classes (the argument n_classes).")
         x = case_rng(T).normal(size=(3, T, d)).astype("float32")
         assert_class_probabilities(model, x, exercise=exercise, case=case, what="sequence")
 
@@ -368,13 +375,28 @@ def _patient_cases(strict: bool):
                                                            (101, 105, 106, 119, 200, 203, 208,
                                                             210)], 6), 0.5),
     ]
+    cases += [  # the edges of the contract: neither part may be empty
+        ("4 patients, test 0.2 (0.8 of a patient)", np.repeat([11, 12, 13, 14], [5, 3, 8, 2]),
+         0.2),
+        ("3 patients, test 0.9 (2.7 of 3 patients)", np.repeat([21, 22, 23], [4, 6, 3]), 0.9),
+    ]
     if strict:
         ids44 = np.repeat(np.arange(44), rng.integers(1, 30, 44))
         cases += [("44 patients, test 0.5, shuffled rows", rng.permutation(ids44), 0.5),
                   ("3 patients of very different sizes, test 0.34",
                    np.repeat([7, 8, 9], [200, 3, 40]), 0.34),
-                  ("50 patients of one beat each, test 0.2", np.arange(50) * 3, 0.2)]
+                  ("50 patients of one beat each, test 0.2", np.arange(50) * 3, 0.2),
+                  ("10 patients, test 0.04 (0.4 of a patient)",
+                   rng.permutation(np.repeat(np.arange(10), 3)), 0.04),
+                  ("2 patients, test 0.8 (1.6 of 2 patients)", np.repeat([5, 6], [7, 2]), 0.8)]
     return cases
+
+
+def _allowed_test_patients(test_size: float, n_patients: int) -> tuple[int, int]:
+    """How many test patients the contract allows: ``test_size * n_patients`` rounded either
+    way (floor or ceil), but at least 1 and at most ``n_patients - 1``."""
+    exact = test_size * n_patients
+    return (max(1, int(np.floor(exact))), min(n_patients - 1, int(np.ceil(exact))))
 
 
 def _as_indices(got, n, exercise, case, inputs):
@@ -400,16 +422,19 @@ def _as_indices(got, n, exercise, case, inputs):
 
 def check_split_by_patient(split_by_patient, strict: bool = False) -> None:
     """``split_by_patient(patient_ids, test_size, seed)`` returns ``(train_idx, test_idx)``:
-    integer row indices that together hold every row once, with no patient in both parts,
-    ``test_size`` of the patients (rounded; between floor and ceil of test_size x n_patients)
-    in the test part, the same split for the same seed, and other splits for other seeds."""
+    integer row indices that together hold every row once, with no patient in both parts;
+    ``test_size * n_patients`` patients in the test part, rounded either way (floor or ceil)
+    but at least 1 and at most ``n_patients - 1``, so that neither part is empty
+    (:func:`_allowed_test_patients`); the same split for the same seed, and other splits for
+    other seeds."""
     exercise = "split_by_patient"
     for case, ids, test_size in _patient_cases(strict):
         n, patients = len(ids), np.unique(ids)
         inputs = f"patient_ids {_short(ids, 70)} ({n} rows, {patients.size} patients), " \
                  f"test_size={test_size}"
         got = call(split_by_patient, ids.copy(), test_size, 0, exercise=exercise, case=case,
-                   hint="patient_ids holds one id per row; return (train_idx, test_idx).")
+                   hint="patient_ids holds one id per row; return (train_idx, test_idx), with "
+                        "at least one patient in each part.")
         train, test = _as_indices(got, n, exercise, case, inputs)
         rows = np.concatenate([train, test])
         if rows.size != n or np.unique(rows).size != n:
@@ -429,14 +454,25 @@ def check_split_by_patient(split_by_patient, strict: bool = False) -> None:
                       "each: a split of the rows lets one patient's beats into both parts, and "
                       "the test then measures memory of that patient, not generalisation.")
         k = np.unique(ids[test]).size
-        low = int(np.floor(test_size * patients.size))
-        high = int(np.ceil(test_size * patients.size))
-        if not (low <= k <= high or (k == 1 and high <= 1)):
+        low, high = _allowed_test_patients(test_size, patients.size)
+        exact = f"{test_size} x {patients.size} = {test_size * patients.size:.3g} patients"
+        allowed = (f"{low}" if low == high else f"{low} or {high}") \
+            + (" test patient" if high == 1 else " test patients")
+        if k == 0 or k == patients.size:
+            empty = "test" if k == 0 else "training"
             fail(exercise, case, inputs=inputs,
-                 expected=f"about {test_size} of the {patients.size} patients in the test part "
-                          f"({low} or {high})", got=f"{k} patients ({test.size} rows)",
-                 hint="test_size is a fraction of the patients, not of the rows: choose "
-                      "round(test_size * n_patients) patients.")
+                 expected=f"{allowed} ({exact}, rounded; never 0, never all)",
+                 got=f"{k} test patients: the {empty} part is empty",
+                 hint=f"an empty {empty} part {'measures' if k == 0 else 'learns'} nothing: "
+                      "when test_size x n_patients "
+                      "rounds to 0 or to every patient, the contract still keeps at least one "
+                      "patient in each part.")
+        if not low <= k <= high:
+            fail(exercise, case, inputs=inputs,
+                 expected=f"{allowed} ({exact}, rounded)",
+                 got=f"{k} patients ({test.size} rows)",
+                 hint="test_size is a fraction of the patients, not of the rows: count the "
+                      "patients, then round.")
     ids = np.repeat(np.arange(30), 4)
     runs = [tuple(np.asarray(call(split_by_patient, ids.copy(), 0.3, seed, exercise=exercise,
                                   case="seeds")[1]).tolist()) for seed in (0, 0, 1, 2)]

@@ -195,8 +195,9 @@ def check_generator_loss(generator_loss, strict: bool = False) -> None:
 
 def _model(builder, arg, exercise: str, case: str, hint: str):
     return built_model(builder, arg, exercise=exercise, case=case, hint=hint,
-                       input_hint="start with keras.Input(shape=...) so that the model's "
-                                  "shapes are known.")
+                       input_hint="the model does not know the shape of its input, so no "
+                                  "layer knows its output shape: declare the input first "
+                                  "(keras.Input), with the shape given by the argument.")
 
 
 def _last_activation(model) -> str | None:
@@ -225,31 +226,37 @@ def check_build_generator(build_generator, strict: bool = False) -> None:
         case = f"latent_dim={latent_dim}"
         model, in_shape, out_shape = _model(
             build_generator, latent_dim, exercise, case,
-            "keras.Sequential([keras.Input(shape=(latent_dim,)), keras.layers.Dense(7 * 7 * "
-            "64, use_bias=False), ..., keras.layers.Conv2DTranspose(1, 4, strides=2, "
-            "padding='same', activation='tanh')]).")
+            "building the model raised an error: read its last line, then plan the shapes "
+            "from the noise (None, latent_dim) to the image (None, 28, 28, 1) layer by layer "
+            "(model.summary() shows yours).")
         if in_shape != (None, latent_dim):
             fail(exercise, case, expected=f"input shape {(None, latent_dim)}", got=in_shape,
-                 hint="keras.Input(shape=(latent_dim,)): use the argument.")
+                 hint="the noise's length is the argument latent_dim: use the argument, not a "
+                      "fixed size.")
         if out_shape == (None, 28, 28, 3):
             fail(exercise, case, expected="output (None, 28, 28, 1)", got=out_shape,
                  hint="three colour channels are the source's mistake (erratum E7): chest "
-                      "X-rays are grey, one channel; the last Conv2DTranspose has 1 filter.")
+                      "X-rays are grey, so the last layer makes one channel, not three.")
         if out_shape != (None, 28, 28, 1):
             fail(exercise, case, expected="output (None, 28, 28, 1)", got=out_shape,
-                 hint="Dense(7 * 7 * c), Reshape((7, 7, c)), then two Conv2DTranspose layers "
-                      "with strides=2 and padding='same' (7 -> 14 -> 28).")
+                 hint="follow the shape through your layers (model.summary()): a transposed "
+                      "convolution with stride 2 and 'same' padding doubles height and width, "
+                      "so plan backwards from 28 x 28 to the small image the noise becomes.")
         activation = _last_activation(model)
         if activation != "tanh":
-            fail(exercise, case, expected="a tanh output layer", got=f"{activation!r}",
-                 hint="activation='tanh' on the last layer: images in [-1, 1], like the real "
-                      "X-rays once scaled (x / 127.5 - 1).")
+            fail(exercise, case,
+                 expected="an output activation whose values lie in [-1, 1], the range of the "
+                          "real X-rays once scaled (x / 127.5 - 1)",
+                 got=f"last activation {activation!r}",
+                 hint="the range of the generated images is the range of the last layer's "
+                      "activation: which activation maps any number into (-1, 1)?")
         z = case_rng(latent_dim).normal(size=(8, latent_dim)).astype("float32")
         images = as_array(np.asarray(model(z * 3.0, training=False)), exercise, case)
         if not np.all(np.isfinite(images)) or np.abs(images).max() > 1.0 + 1e-6:
             fail(exercise, case, expected="values in [-1, 1]",
                  got=f"values from {np.nanmin(images):.3g} to {np.nanmax(images):.3g}",
-                 hint="end with activation='tanh'.")
+                 hint="the range of the generated images is the range of the last layer's "
+                      "activation: nothing after it may rescale the images.")
         if np.allclose(images, images[:1], atol=1e-7):
             fail(exercise, case, expected="different images for different noise vectors",
                  got="the same image for every noise vector",
@@ -269,25 +276,28 @@ def check_build_discriminator(build_discriminator, strict: bool = False) -> None
         case = f"image_shape={image_shape}"
         model, in_shape, out_shape = _model(
             build_discriminator, image_shape, exercise, case,
-            "keras.Sequential([keras.Input(shape=image_shape), keras.layers.Conv2D(32, 4, "
-            "strides=2, padding='same'), ..., keras.layers.Dense(1)]).")
+            "building the model raised an error: read its last line; the model takes "
+            "images of image_shape and ends in one number per image, the logit.")
         if in_shape != (None, *image_shape):
             hint = ("the source's input_shape=[input_dim] + [64, 64] is not an image shape "
-                    "(erratum E7): use keras.Input(shape=image_shape), the generator's output "
-                    "shape." if len(in_shape) == 4 and in_shape[2:] == (64, 64)
-                    and tuple(image_shape)[1:] != (64, 64)
-                    else "keras.Input(shape=image_shape): use the argument.")
+                    "(erratum E7): the discriminator reads what the generator makes, so its "
+                    "input shape is the argument image_shape." if len(in_shape) == 4
+                    and in_shape[2:] == (64, 64) and tuple(image_shape)[1:] != (64, 64)
+                    else "the input shape is the argument image_shape: use the argument, not "
+                         "a fixed size.")
             fail(exercise, case, expected=f"input shape {(None, *image_shape)}", got=in_shape,
                  hint=hint)
         if out_shape != (None, 1):
             fail(exercise, case, expected="output (None, 1): one logit per image", got=out_shape,
-                 hint="Flatten() and then Dense(1).")
+                 hint="one logit per image: the feature maps must become one vector per "
+                      "image before the last layer, which has a single output.")
         activation = _last_activation(model)
         if activation not in ("linear", None):
             fail(exercise, case, expected="a logit: no activation on the last layer",
                  got=f"activation {activation!r}",
-                 hint="return the logit, Dense(1) without activation: the losses take logits "
-                      "(stable for any value), and a sigmoid here would be applied twice.")
+                 hint="return the logit, with no activation on the last layer: the losses "
+                      "take logits (stable for any value), and a sigmoid here would be applied "
+                      "twice.")
         x = case_rng(sum(image_shape)).uniform(-1, 1, (4, *image_shape))
         logits = as_array(np.asarray(model(x.astype("float32"), training=False)), exercise, case)
         if not np.all(np.isfinite(logits)):

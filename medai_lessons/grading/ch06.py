@@ -385,15 +385,16 @@ def _loss_hint(value: float) -> str:
     logits = -np.mean(y * np.log(1 / (1 + np.exp(-p))) + (1 - y) * np.log(1 - 1 / (1 + np.exp(-p))))
     known = {
         "mse": (np.mean((y - p) ** 2), "that is mean squared error, a regression loss: a "
-                                       "classifier with a sigmoid output uses "
-                                       "'binary_crossentropy'."),
+                                       "classifier of one probability is trained with the "
+                                       "cross-entropy of chapter 2."),
         "logits": (logits, "from_logits=True treats the sigmoid's probabilities as logits: "
                            "keep from_logits=False (the default) after a sigmoid."),
     }
     for expected, hint in known.values():
         if np.isclose(value, expected, rtol=1e-3):
             return hint
-    return "compile with loss='binary_crossentropy' (the mean of the bracketed formula, E14)."
+    return ("the loss is the cross-entropy of one probability against a 0/1 label, the mean "
+            "of the bracketed formula (chapter 2, E14): which Keras loss is that?")
 
 
 def _metrics_problem(model) -> str | None:
@@ -413,6 +414,14 @@ def _metrics_problem(model) -> str | None:
     except (ValueError, TypeError, AttributeError) as exc:
         return f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
     return None
+
+
+def _describe_dense(layers: list, i: int) -> str:
+    """Dense layer ``i`` of ``[(units, activation), ...]`` in words."""
+    if i >= len(layers):
+        return "no layer"
+    units, activation = layers[i]
+    return f"{units} unit{'' if units == 1 else 's'}, activation {activation!r}"
 
 
 def _mlp_cases(strict: bool):
@@ -435,13 +444,14 @@ def check_build_mlp(build_mlp, strict: bool = False) -> None:
     for case, n_features in _mlp_cases(strict):
         model, in_shape, out_shape = built_model(
             build_mlp, n_features, exercise=exercise, case=case,
-            hint="keras.Sequential([keras.Input(shape=(n_features,)), "
-                 "keras.layers.Dense(64, activation='relu'), ..., "
-                 "keras.layers.Dense(1, activation='sigmoid')]); metrics from keras.metrics "
-                 "(tf.metrics.accuracy and recall_at_threshold do not exist in TensorFlow 2, "
-                 "E18).",
-            input_hint="start with keras.Input(shape=(n_features,)).",
-            return_hint="build it with keras.Sequential([...]), compile it, and return it.")
+            hint="building or compiling the model raised an error: read its last line. The "
+                 "layers are the source's (section 1's box, the table of the exercise); the "
+                 "metrics must exist in Keras 3 (tf.metrics.accuracy and recall_at_threshold "
+                 "do not, E18: look in keras.metrics).",
+            input_hint="the model does not know the shape of its input, so no layer knows its "
+                       "output shape: declare the input first (keras.Input), with the shape "
+                       "given by the argument.",
+            return_hint="the exercise returns the Keras model itself, compiled.")
         if in_shape != (None, n_features):
             fail(exercise, case, expected=f"input shape (None, {n_features})", got=in_shape,
                  hint="use the n_features argument, not a fixed 30 or X_train.shape[1].")
@@ -458,24 +468,37 @@ def check_build_mlp(build_mlp, strict: bool = False) -> None:
         want_layers = [(64, "relu"), (32, "relu"), (1, "sigmoid")]
         if got_layers != want_layers:
             if got_layers and got_layers[-1] == (1, "softmax"):
-                hint = ("softmax over one unit is always 1, whatever the patient: one Dense "
-                        "unit with activation='sigmoid' gives P(disease).")
+                hint = ("softmax over one unit is always 1, whatever the patient: the one "
+                        "output unit needs an activation that turns any number into a "
+                        "probability on its own.")
             elif got_layers and got_layers[-1][1] == "softmax":
                 hint = ("two softmax units can describe two classes, but this network ends "
-                        "with one sigmoid unit, P(disease), trained with binary cross-entropy.")
+                        "with one unit, P(disease), trained with binary cross-entropy: the "
+                        "output shape is (None, 1).")
             elif got_layers and got_layers[-1][0] != 1:
-                hint = "end with Dense(1, activation='sigmoid'): one probability per patient."
+                hint = ("one probability per patient: the output shape is (None, 1), so the "
+                        "last layer has one unit.")
             else:
-                hint = ("Dense(64, relu), Dense(32, relu), Dense(1, sigmoid), as in Diagnosis and "
-                        "Treatment §4.2.")
-            fail(exercise, case, expected=f"Dense (units, activation) {want_layers}",
-                 got=got_layers, hint=hint)
+                hint = ("compare each layer's units and activation with the source's network "
+                        "(section 1's box, Diagnosis and Treatment §4.2; the table of the "
+                        "exercise gives the parameters).")
+            pairs = zip(got_layers, want_layers, strict=False)      # the first layer that differs
+            first = next((i for i, (a, b) in enumerate(pairs) if a != b),
+                         min(len(got_layers), len(want_layers)))
+            want_at, got_at = (_describe_dense(layers_, first)
+                               for layers_ in (want_layers, got_layers))
+            fail(exercise, case,
+                 expected=f"{len(want_layers)} Dense layers; Dense layer {first + 1}: {want_at}",
+                 got=f"{len(got_layers)} Dense layers; Dense layer {first + 1}: {got_at}",
+                 hint=hint)
         if out_shape != (None, 1):
-            fail(exercise, case, expected="output shape (None, 1)", got=out_shape)
+            fail(exercise, case, expected="output shape (None, 1)", got=out_shape,
+                 hint="one probability per patient: nothing after the last Dense layer may "
+                      "change its shape.")
         if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
             fail(exercise, case, expected="a compiled model", got="not compiled",
-                 hint="call model.compile(optimizer='adam', loss='binary_crossentropy', "
-                      "metrics=[keras.metrics.AUC(), keras.metrics.Recall()]) and return it.")
+                 hint="the exercise returns a compiled model: compile it (optimizer, loss, "
+                      "metrics) before you return it.")
         try:
             loss = _loss_value(model.loss)
         except Exception as exc:  # noqa: BLE001 - any loss that cannot run is this case's failure
@@ -489,13 +512,14 @@ def check_build_mlp(build_mlp, strict: bool = False) -> None:
         problem = _metrics_problem(model)
         if problem == "no metrics":
             fail(exercise, case, expected="at least one metric", got="none",
-                 hint="metrics=[keras.metrics.AUC(name='auc'), keras.metrics.Recall(name="
-                      "'sensitivity')]: report how well the model ranks and what it finds.")
+                 hint="pass metrics when you compile: how well the model ranks (the ROC AUC) "
+                      "and what it finds (the sensitivity, under a name that says so); "
+                      "keras.metrics has both.")
         if problem is not None:
             fail(exercise, case, expected="metrics that exist in Keras 3", got=problem,
                  hint="tf.metrics.accuracy is TensorFlow 1 and recall_at_threshold never "
-                      "existed (E18): use keras.metrics.AUC(), keras.metrics.Recall(), "
-                      "'accuracy'.")
+                      "existed (E18): Keras 3's metrics are in keras.metrics; find the ROC AUC "
+                      "and the sensitivity (recall) there.")
         x = case_rng(n_features).normal(size=(4, n_features)).astype("float32")
         p = as_array(np.asarray(model(x, training=False)), exercise, case)
         if p.shape != (4, 1) or np.any(p < 0) or np.any(p > 1):

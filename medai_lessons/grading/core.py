@@ -251,7 +251,9 @@ def assert_class_probabilities(model, x, *, exercise: str, case: str, what: str)
     p = as_array(np.asarray(model(x, training=False)), exercise, case)
     if np.any(p < 0) or not np.allclose(p.sum(axis=-1), 1.0, atol=1e-4):
         fail(exercise, case, expected=f"class probabilities that sum to 1 for each {what}",
-             got=p.round(3), hint="the last layer's activation is 'softmax'.")
+             got=p.round(3), hint="the last layer's activation decides what the outputs "
+                                  "are: here probabilities of classes that exclude each other, "
+                                  "so they must sum to 1 over the classes.")
 
 
 def metric_dict(got, expected: dict, *, exercise: str, case: str, inputs: str,
