@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from checker_cases import hints_without_layer_code
+from checker_cases import accepts_variants, hints_without_layer_code
 
 from medai_lessons import models
 from medai_lessons.grading import (
@@ -88,6 +88,22 @@ def generator_upsampling(latent_dim):
     return keras.Model(z, L.Activation("tanh")(x))
 
 
+def generator_softsign(latent_dim):
+    """Another activation bounded to [-1, 1]: softsign, x / (1 + |x|)."""
+    return keras.Sequential([keras.Input((latent_dim,)), L.Dense(7 * 7 * 4, activation="relu"),
+                             L.Reshape((7, 7, 4)),
+                             L.Conv2DTranspose(1, 4, strides=4, padding="same",
+                                               activation="softsign")])
+
+
+def generator_hard_tanh(latent_dim):
+    """Another activation bounded to [-1, 1]: hard_tanh, clip(x, -1, 1), as its own layer."""
+    z = keras.Input(shape=(latent_dim,))
+    x = L.Reshape((7, 7, 4))(L.Dense(7 * 7 * 4, activation="relu")(z))
+    x = L.Conv2DTranspose(1, 4, strides=4, padding="same")(x)
+    return keras.Model(z, L.Activation("hard_tanh")(x))
+
+
 def discriminator_functional(image_shape):
     inputs = keras.Input(shape=image_shape)
     x = L.Conv2D(8, 3, strides=2, padding="same")(inputs)
@@ -128,11 +144,19 @@ def step_with_apply(generator, discriminator, g_opt, d_opt, real_images, latent_
     return d_loss, g_loss
 
 
+CORRECT_VARIANTS = [
+    (check_build_generator, generator_upsampling),
+    (check_build_generator, generator_softsign),
+    (check_build_generator, generator_hard_tanh),
+]
+
+test_checker_accepts_correct_variant = accepts_variants(CORRECT_VARIANTS)
+
+
 def test_right_answers_written_another_way_pass():
     check_discriminator_loss(d_loss_keras, strict=True)
     check_discriminator_loss(d_loss_tf_nn, strict=True)
     check_generator_loss(g_loss_keras, strict=True)
-    check_build_generator(generator_upsampling, strict=True)
     check_build_discriminator(discriminator_functional, strict=True)
     check_train_step(step_simultaneous)
     check_train_step(step_with_apply, strict=True)
@@ -199,6 +223,21 @@ def generator_sigmoid(latent_dim):
                                                activation="sigmoid")])
 
 
+def generator_linear(latent_dim):
+    """No activation on the last layer: the images are not bounded to [-1, 1]."""
+    return keras.Sequential([keras.Input((latent_dim,)), L.Dense(7 * 7 * 4),
+                             L.Reshape((7, 7, 4)),
+                             L.Conv2DTranspose(1, 4, strides=4, padding="same")])
+
+
+def generator_relu(latent_dim):
+    """ReLU on the last layer: never negative, never capped at 1."""
+    return keras.Sequential([keras.Input((latent_dim,)), L.Dense(7 * 7 * 4),
+                             L.Reshape((7, 7, 4)),
+                             L.Conv2DTranspose(1, 4, strides=4, padding="same",
+                                               activation="relu")])
+
+
 def generator_ignoring_noise(latent_dim):
     return keras.Sequential([keras.Input((latent_dim,)), L.Dense(784, kernel_initializer="zeros",
                                                                  bias_initializer="ones"),
@@ -221,12 +260,14 @@ def generator_without_input(latent_dim):
 @pytest.mark.parametrize("func, hint", [
     (seed_generator, "erratum E7"),
     (generator_sigmoid, "maps any number into \\(-1, 1\\)"),
+    (generator_linear, "maps any number into \\(-1, 1\\)"),
+    (generator_relu, "maps any number into \\(-1, 1\\)"),
     (generator_ignoring_noise, "the noise must flow"),
     (lambda latent_dim: models.build_generator(100), "use the argument"),
     (generator_one_upsampling, "doubles height and width"),
     (generator_without_input, "declare the input first"),
-], ids=["source's 3 channels", "sigmoid output", "ignores the noise", "fixed latent size",
-        "14 x 14 output", "no input"])
+], ids=["source's 3 channels", "sigmoid output", "linear output", "relu output",
+        "ignores the noise", "fixed latent size", "14 x 14 output", "no input"])
 def test_build_generator_mistakes(func, hint):
     case = "latent_dim=64" if hint == "use the argument" else "latent_dim=100"
     _fails(check_build_generator, func, "build_generator", case, hint)
@@ -266,6 +307,7 @@ def test_build_discriminator_mistakes(func, case, hint, strict):
 
 test_builder_hints_point_at_the_idea = hints_without_layer_code(
     [(check_build_generator, wrong) for wrong in (seed_generator, generator_sigmoid,
+                                                 generator_linear, generator_relu,
                                                  generator_ignoring_noise,
                                                  generator_one_upsampling, generator_without_input)]
     + [(check_build_discriminator, wrong) for wrong in (seed_discriminator, discriminator_sigmoid,
