@@ -55,26 +55,43 @@ def _own_namespaces(libc, job_dir: str, run_dir: str, work: str, scratch: int) -
     """In the forked child, before the kernel's code: namespaces and file systems of its own."""
     uid, gid = os.getuid(), os.getgid()
     _check(libc.unshare(sum(_CLONE.values())), "unshare")
-    # a process that is not dumpable cannot write its own maps: dumpable for that moment only
-    # (nothing of the submission runs yet), then not again, so that the kernel cannot reach
-    # this process (it waits for the kernel outside the kernel's process namespace)
+    # A process that is not dumpable cannot use its own /proc/self (its maps, its file
+    # descriptors): dumpable while it makes its sandbox, before any of the submission's code
+    # exists (kernels run one at a time), and not again from the end of this function, so that
+    # the kernel cannot reach this process (it waits for the kernel outside the kernel's
+    # process namespace).
     libc.prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)
     try:
-        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"),
-                           ("gid_map", f"{gid} {gid} 1")):
-            with open(f"/proc/self/{name}", "w") as f:
-                f.write(text)
+        _sandbox_after_fork(libc, uid, gid, job_dir, run_dir, work, scratch)
     finally:
         libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+def _sandbox_after_fork(libc, uid: int, gid: int, job_dir: str, run_dir: str, work: str,
+                        scratch: int) -> None:
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"),
+                       ("gid_map", f"{gid} {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
     _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
-    _mount(libc, job_dir, work, None, _MS_BIND)   # kept aside while the rest is covered
+    # What lies below /tmp and must stay (the Python installation, the package copy, when they
+    # live there; this kernel's own connection folder) is held open, so that it can be bound
+    # again on the fresh /tmp; the zygote's control socket and other kernels' folders are not.
+    below = [p for p in _mount_points_below("/tmp") if not _inside(p, run_dir)]
+    keep = [p for p in below if not any(_inside(p, q) for q in below if q != p)]
+    held = [(path, os.open(path, os.O_PATH)) for path in [*keep, job_dir]]
     _tmpfs(libc, "/tmp", scratch, "1777")
-    covered = os.path.isdir(run_dir)   # outside /tmp: cover the control socket, other kernels
-    if covered:
+    if os.path.isdir(run_dir):  # not below /tmp: cover it (control socket, other kernels)
         _tmpfs(libc, run_dir, 1024 * 1024, "0755")
-    os.makedirs(job_dir)
-    _mount(libc, work, job_dir, None, _MS_MOVE)
-    if covered:
+    for path, fd in held:
+        if os.path.isdir(f"/proc/self/fd/{fd}"):
+            os.makedirs(path, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            open(path, "a").close()
+        _mount(libc, f"/proc/self/fd/{fd}", path, None, _MS_BIND | _MS_REC)
+        os.close(fd)
+    if not _inside(run_dir, "/tmp"):
         _mount(libc, "tmpfs", run_dir, None,
                _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV, "size=1m")
     os.makedirs("/tmp/home", mode=0o777)
@@ -83,6 +100,23 @@ def _own_namespaces(libc, job_dir: str, run_dir: str, work: str, scratch: int) -
         _tmpfs(libc, "/dev/shm", scratch, "1777")
     with contextlib.suppress(OSError):
         socket.sethostname("grading-sandbox")
+
+
+def _inside(path: str, folder: str) -> bool:
+    return (path.rstrip("/") + "/").startswith(folder.rstrip("/") + "/")
+
+
+def _mount_points_below(top: str) -> list[str]:
+    """Mount points strictly below ``top`` in this process's view, outermost first."""
+    import re
+
+    points = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = re.sub(r"\\(\d{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4])
+            if _inside(point, top) and point.rstrip("/") != top.rstrip("/"):
+                points.append(point)
+    return sorted(set(points), key=lambda p: (p.count("/"), p))
 
 
 def _drop_privileges(libc, limits: dict) -> None:
