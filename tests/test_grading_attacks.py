@@ -247,6 +247,34 @@ except SystemExit:
     print("posix._exit refused")
 os.kill(os.getpid(), signal.SIGKILL)
 """,
+    "swaps_its_sockets": """
+import glob, json, os, socket
+from ipykernel import get_connection_file
+run = os.path.dirname(get_connection_file())
+host = socket.socket(socket.AF_UNIX)  # a socket only this kernel has: where the grader would go
+host.bind("/tmp/{token}-elsewhere")
+host.listen(8)
+for path in glob.glob(os.path.join(run, "kernel-*")):
+    for act, do in (("renamed", lambda: os.rename(path, path + ".real")),
+                    ("linked", lambda: os.symlink("/tmp/{token}-elsewhere", path + ".new"))):
+        try:
+            do()
+            print("SWAPPED", act, path)
+        except Exception as exc:
+            print("no", act, type(exc).__name__)
+for name in ("fill-1", "fill-2"):
+    try:
+        with open(os.path.join(run, name), "wb") as f:
+            f.write(b"x" * 10_000_000)
+        print("SWAPPED wrote", name)
+    except Exception as exc:
+        print("no write", type(exc).__name__)
+try:
+    os.chmod(run, 0o777)
+    print("SWAPPED chmod")
+except Exception as exc:
+    print("no chmod", type(exc).__name__)
+""",
     # -- one kernel against the next (kernels are forked from one preloaded process) ---------
     "zygote_1_plants": """
 import ctypes, glob, os, signal, socket, subprocess, sys
@@ -555,3 +583,10 @@ def test_no_kernel_reaches_the_next_or_the_process_it_was_forked_from(request, b
     assert "looked; found nothing" in looks, looks[:3000]
     log = batch["log"]  # graded in this order, by the same grading process
     assert log.index("zygote_1_plants") < log.index("zygote_2_looks")
+
+
+def test_a_kernel_cannot_swap_or_add_to_the_sockets_the_grader_connects_to(quiet):
+    nb = read(quiet["root"] / "autograded" / "swaps_its_sockets" / CH / f"{CH}.ipynb")
+    printed = "".join(o.get("text", "") for o in cell(nb, TARGET).outputs)
+    assert printed.count("no renamed") >= 3 and "no write" in printed, printed[:2000]
+    assert "SWAPPED" not in printed, printed[:2000]

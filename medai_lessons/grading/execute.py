@@ -49,7 +49,13 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Enum, Integer, Unicode
 
 from medai_lessons.grading import core, preload, remote
-from medai_lessons.grading.sandbox import Sandbox, SandboxPolicy, SandboxUnavailable, availability
+from medai_lessons.grading.sandbox import (
+    Sandbox,
+    SandboxPolicy,
+    SandboxUnavailable,
+    availability,
+    lock_run_dir,
+)
 
 #: the cell tag of applied cells that autograding leaves out
 SKIP_TAG = "not-autograded"
@@ -213,9 +219,12 @@ class ExecuteGradedWork(Execute):
     def start_new_kernel_client(self):
         started = time.monotonic()  # until the kernel answers: its start, imports included
         try:
-            return super().start_new_kernel_client()
+            client = super().start_new_kernel_client()
         finally:
             self.phases["kernel start"] += time.monotonic() - started
+        if self._box is not None:  # its sockets are bound; none of the submission has run
+            lock_run_dir(self._box.run_dir)
+        return client
 
     def _stop_kernel(self, why: str) -> None:
         self._dead = why

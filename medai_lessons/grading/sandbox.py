@@ -383,6 +383,29 @@ class Sandbox:
         return rlimits(self.policy)
 
 
+def lock_run_dir(run_dir: Path) -> None:
+    """Once the kernel has bound its sockets, before any of the submission's code runs: the
+    folder it shares with the grader, and everything in it, belong to root and cannot be
+    written by the kernel. It can then neither put a link where the grader connects later (the
+    grader would follow it as root, to a socket of the submission's choosing on the host) nor
+    fill the host's disk through that folder. Only where the grader runs as root (the kernel
+    owns the folder otherwise)."""
+    import stat
+
+    if os.geteuid() != 0:
+        return
+    for entry in os.scandir(run_dir):
+        mode = os.lstat(entry.path).st_mode
+        if stat.S_ISLNK(mode):  # not there before the kernel's code runs: never followed
+            os.unlink(entry.path)
+            continue
+        os.lchown(entry.path, 0, 0)
+        if not stat.S_ISSOCK(mode):
+            os.chmod(entry.path, 0o600)
+    os.chown(run_dir, 0, 0)
+    os.chmod(run_dir, 0o755)
+
+
 def rlimits(p: SandboxPolicy) -> dict[str, int]:
     """The resource limits of a policy's processes (``resource.RLIMIT_*`` names)."""
     limits = {"RLIMIT_AS": p.memory_bytes, "RLIMIT_CPU": p.cpu_seconds,
