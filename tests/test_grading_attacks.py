@@ -371,7 +371,8 @@ NOTEBOOK_ATTACKS = ("schema_version_99", "invented_grade_cell", "fake_package_fo
 UNDER_LOAD = ("patch_numpy", "ipython_transformers", "clones_reference_bytecode",
               "reads_source_and_gradebook", "writes_gradebook_and_classmates",
               "detached_processes", "kills_its_own_kernel", "schema_version_99",
-              "infinite_loop_in_answer", "zygote_1_plants", "zygote_2_looks")
+              "infinite_loop_in_answer", "zygote_1_plants", "zygote_2_looks",
+              "swaps_its_sockets")
 HONEST = ("honest_a", "honest_b")
 
 
@@ -585,8 +586,10 @@ def test_no_kernel_reaches_the_next_or_the_process_it_was_forked_from(request, b
     assert log.index("zygote_1_plants") < log.index("zygote_2_looks")
 
 
-def test_a_kernel_cannot_swap_or_add_to_the_sockets_the_grader_connects_to(quiet):
-    nb = read(quiet["root"] / "autograded" / "swaps_its_sockets" / CH / f"{CH}.ipynb")
+@pytest.mark.parametrize("batch_name", ["quiet", "loaded"])
+def test_a_kernel_cannot_swap_or_add_to_the_sockets_the_grader_connects_to(request, batch_name):
+    batch = request.getfixturevalue(batch_name)
+    nb = read(batch["root"] / "autograded" / "swaps_its_sockets" / CH / f"{CH}.ipynb")
     printed = "".join(o.get("text", "") for o in cell(nb, TARGET).outputs)
     assert printed.count("no renamed") >= 3 and "no write" in printed, printed[:2000]
     assert "SWAPPED" not in printed, printed[:2000]
