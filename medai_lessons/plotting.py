@@ -30,18 +30,36 @@ def plot_functions(x, panels: Mapping[str, Mapping[str, np.ndarray]], xlabel: st
     """One panel per entry of ``panels`` ({panel title: {curve label: y values}}); ``ylabel``
     names what the curves measure, on the first panel. A curve of a few points (a training
     curve in fast mode: one epoch) gets a marker at each point, so that it is visible."""
+    from matplotlib.ticker import MaxNLocator
+
+    xs = np.asarray(x, dtype=float)
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
     for i, (ax, (title, curves)) in enumerate(zip(axes[0], panels.items(), strict=True)):
+        lows, highs = [], []
         for label, y in curves.items():
             short = np.size(y) <= _MARKED_POINTS
             ax.plot(x, y, (styles or {}).get(label, "-"), label=label, lw=2,
                     marker="o" if short else None, ms=4)
+            finite = np.asarray(y, dtype=float)[np.isfinite(np.asarray(y, dtype=float))]
+            lows.append(finite.min(initial=np.inf))
+            highs.append(finite.max(initial=-np.inf))
         ax.set_title(title)
         ax.set_xlabel(xlabel)
         if ylabel and i == 0:
             ax.set_ylabel(ylabel)
-        ax.axhline(0, color="grey", lw=0.8)
-        ax.axvline(0, color="grey", lw=0.8)
+        # the axes through 0, where 0 is among the values shown (a function's plot), not
+        # where drawing them would stretch the panel (epochs from 1, an AUC near 1)
+        bottom, top = (ylim[i] if ylim is not None and ylim[i] is not None
+                       else (min(lows, default=np.inf), max(highs, default=-np.inf)))
+        if bottom <= 0 <= top:
+            ax.axhline(0, color="grey", lw=0.8)
+        if xs.size and xs.min() <= 0 <= xs.max():
+            ax.axvline(0, color="grey", lw=0.8)
+        if xs.size and np.all(xs == np.round(xs)):  # epochs, steps: whole-number ticks
+            if np.unique(xs).size < 3:                 # too few for a locator to keep whole
+                ax.set_xticks(np.unique(xs))
+            else:
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if ylim is not None and ylim[i] is not None:
             ax.set_ylim(*ylim[i])
         ax.legend(fontsize=8)

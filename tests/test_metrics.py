@@ -510,6 +510,42 @@ def test_function_panels_name_what_they_measure():
     assert smooth.axes[0].lines[0].get_marker() in (None, "None", "")
 
 
+def _axis_lines(ax) -> set[str]:
+    """Which of the grey lines through 0 a panel has: 'x' (y = 0), 'y' (x = 0)."""
+    found = set()
+    for line in [line for line in ax.lines if line.get_color() == "grey"]:
+        xs, ys = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+        if np.all(ys == 0):
+            found.add("x")
+        if np.all(xs == 0):
+            found.add("y")
+    return found
+
+
+def test_function_panels_draw_the_axes_only_where_0_is_shown():
+    """A function's plot gets its axes through 0; a training curve over epochs 1..n, or an AUC
+    near 1, is not stretched to reach 0, and its epochs are whole numbers."""
+    x = np.linspace(-3, 3, 61)
+    tanh = plotting.plot_functions(x, {"f": {"tanh": np.tanh(x)}})
+    assert _axis_lines(tanh.axes[0]) == {"x", "y"}
+    epochs = np.arange(1, 4)
+    fig = plotting.plot_functions(epochs, {"loss": {"training": [0.7, 0.5, 0.4]},
+                                           "AUC": {"validation": [0.95, 0.97, 0.98]}},
+                                  xlabel="epoch")
+    for ax in fig.axes:
+        assert _axis_lines(ax) == set(), ax.get_title()
+        assert ax.get_xlim()[0] > 0, ax.get_title()
+    ticks = [t for t in fig.axes[0].get_xticks() if 1 <= t <= 3]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    one = plotting.plot_functions([1], {"training loss": {"loss": [0.5]}}, xlabel="epoch")
+    assert one.axes[0].get_xlim()[0] > 0
+    assert list(one.axes[0].get_xticks()) == [1.0]       # one whole epoch, not 0.945 ... 1.05
+    # a limit that includes 0 brings the line y = 0 back
+    fig = plotting.plot_functions(epochs, {"loss": {"training": [0.7, 0.5, 0.4]}},
+                                  ylim=[(0, 1)])
+    assert _axis_lines(fig.axes[0]) == {"x"}
+
+
 def test_short_training_curves_show_each_point():
     """Fast mode trains for one epoch: a curve of one point must still be visible."""
     one_epoch = plotting.plot_curves({"training": [0.7], "validation": [0.8]})
