@@ -15,7 +15,8 @@
   its full-mode run, each with the goal the chapter names.
 - grading: a class of --grading-submissions generated submissions of --grading-chapter graded
   by serial nbgrader, by `medai-course autograde --workers N` and on a local Dask cluster of N
-  workers (benchmarks/grading.py). Not part of the default run: name it.
+  workers (benchmarks/grading.py), and by serial nbgrader with every kernel started afresh
+  unless --grading-without-afresh. Not part of the default run: name it.
 
 Writes benchmarks/results/latest.json and latest.md (or NAME.json and NAME.md with --name
 NAME), with the machine's description; with
@@ -225,6 +226,9 @@ def main(argv=None) -> int:
     parser.add_argument("--grading-chapter", default="ch03_cnn")
     parser.add_argument("--grading-submissions", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--grading-without-afresh", action="store_true",
+                        help="leave out the serial run with kernels started afresh (for a "
+                             "large class it takes about twice the serial run)")
     parser.add_argument("--name", default="latest",
                         help="results go to benchmarks/results/NAME.json and NAME.md (a run of "
                              "some parts or chapters keeps the whole course's 'latest')")
@@ -252,7 +256,8 @@ def main(argv=None) -> int:
 
         result["grading"] = bench_grading(COURSE, args.grading_chapter,
                                           args.grading_submissions, args.workers,
-                                          floor_notebook)
+                                          floor_notebook,
+                                          afresh=not args.grading_without_afresh)
     result["machine"]["load_after"] = load_average()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=1))
