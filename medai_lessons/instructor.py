@@ -230,24 +230,75 @@ def _results(jobs, workers: int, scheduler: str | None):
         for job in jobs:
             yield job, run_job(job)
         return
+    yield from _pooled(jobs, workers)
+
+
+def _pooled(jobs, workers: int):
+    """(job, result) from ``workers`` local processes, with no more jobs handed out than there
+    are workers: when a worker process dies (the machine's out-of-memory killer, a signal), the
+    pool breaks and takes every job it holds with it, so only the jobs that were being graded
+    are lost. Each of those is graded again alone, in a pool of its own: the one that kills
+    its worker again is that submission's failure, and the others are graded; the rest of the
+    class goes on in a new pool."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    from medai_lessons.grading.job import run_job
 
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(run_job, job): job for job in jobs}
-        for future in as_completed(futures):
-            try:
-                yield futures[future], future.result()
-            except Exception as exc:  # noqa: BLE001 - a crashed worker: this job's failure
-                yield futures[future], _lost(futures[future], exc)
+    waiting = list(reversed(jobs))
+    while waiting:
+        lost = []
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            running = {}
+            while (waiting or running) and not lost:
+                _fill(pool, workers, waiting, running, lost)
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                finished = []
+                for future in done:
+                    job = running.pop(future)
+                    try:
+                        finished.append((job, future.result()))
+                    except BrokenProcessPool:
+                        lost.append(job)
+                    except Exception as exc:  # noqa: BLE001 - this job's failure
+                        finished.append((job, _lost(job, exc)))
+                _fill(pool, workers, waiting, running, lost)  # before recording what finished
+                yield from finished
+            lost += running.values()  # the pool is broken: what it held is lost too
+        for job in lost:  # alone, so that a worker that dies again names its submission
+            with ProcessPoolExecutor(max_workers=1, mp_context=context) as alone:
+                try:
+                    yield job, alone.submit(run_job, job).result()
+                except Exception as exc:  # noqa: BLE001 - it killed its worker again
+                    yield job, _lost(job, exc, again=True)
 
 
-def _lost(job, exc):
+def _fill(pool, workers: int, waiting: list, running: dict, lost: list) -> None:
+    """Hand ``pool`` jobs from ``waiting`` until ``workers`` are being graded; a job the pool
+    refuses (it broke since) goes to ``lost``."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from medai_lessons.grading.job import run_job
+
+    while waiting and len(running) < workers and not lost:
+        job = waiting.pop()
+        try:
+            running[pool.submit(run_job, job)] = job
+        except BrokenProcessPool:
+            lost.append(job)
+
+
+def _lost(job, exc, again: bool = False):
     from medai_lessons.grading.job import JobResult
 
+    what = ("the grading worker process died while grading this submission alone (it had "
+            "died once already with it): " if again else "the grading worker failed: ")
     return JobResult(job.chapter, job.student, ok=False,
-                     error=f"the grading worker failed: {type(exc).__name__}: {exc}")
+                     error=f"{what}{type(exc).__name__}: {exc}")
 
 
 def _run_jobs(course, jobs, rows, log, workers, scheduler, progress) -> None:

@@ -230,6 +230,41 @@ def test_a_stopped_run_loses_no_finished_grade_and_only_missing_finishes(tmp_pat
         assert final[student]["scores"] == expected_scores(source, broken), student
 
 
+def test_a_worker_that_dies_loses_no_other_submission(tmp_path):
+    """A grading worker process killed while it grades (as the machine's out-of-memory killer
+    would kill it) breaks its pool. Only the submissions being graded then are lost from that
+    pool; each is graded again alone: the honest ones get their marks, the one that kills its
+    worker again is reported with a reason, and the rest of the class is graded."""
+    import dataclasses
+
+    from medai_lessons.grading.job import chapter_gradebook, make_job
+    from medai_lessons.instructor import _results as results_of
+
+    need_sandbox()
+    root = tmp_path / "dies"
+    course = GradingCourse.create(root, COURSE, [CH])
+    release = course.generate(CH)
+    source = read(root / "source" / CH / f"{CH}.ipynb")
+    students = ["a_honest", "b_killer", "c_honest", "d_honest", "e_honest"]
+    for student in students:
+        course.submit(CH, student, release / f"{CH}.ipynb")
+        nbformat.write(answered(read(release / f"{CH}.ipynb"), source),
+                       root / "submitted" / student / CH / f"{CH}.ipynb")
+    records = chapter_gradebook(course, CH)
+    jobs = [make_job(course, CH, student, records) for student in students]
+    # the worker that loads this job's configuration is killed by a signal it cannot catch
+    jobs[1] = dataclasses.replace(jobs[1], config=jobs[1].config + (
+        "\nimport os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"))
+    got = {job.student: result for job, result in results_of(jobs, 2, None)}
+    assert sorted(got) == students, sorted(got)             # each submission answered once
+    killed = got.pop("b_killer")
+    expected = expected_scores(source, set())
+    for student, result in got.items():
+        assert result.ok, (student, result.error)
+        assert {k: result.grades[k]["auto_score"] for k in expected} == expected, student
+    assert not killed.ok and "died" in killed.error, killed.error
+
+
 # --- PostgreSQL -------------------------------------------------------------------------------
 
 def _pg_bin() -> Path | None:
