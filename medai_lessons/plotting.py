@@ -30,8 +30,6 @@ def plot_functions(x, panels: Mapping[str, Mapping[str, np.ndarray]], xlabel: st
     """One panel per entry of ``panels`` ({panel title: {curve label: y values}}); ``ylabel``
     names what the curves measure, on the first panel. A curve of a few points (a training
     curve in fast mode: one epoch) gets a marker at each point, so that it is visible."""
-    from matplotlib.ticker import MaxNLocator
-
     xs = np.asarray(x, dtype=float)
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
     for i, (ax, (title, curves)) in enumerate(zip(axes[0], panels.items(), strict=True)):
@@ -40,7 +38,8 @@ def plot_functions(x, panels: Mapping[str, Mapping[str, np.ndarray]], xlabel: st
             short = np.size(y) <= _MARKED_POINTS
             ax.plot(x, y, (styles or {}).get(label, "-"), label=label, lw=2,
                     marker="o" if short else None, ms=4)
-            finite = np.asarray(y, dtype=float)[np.isfinite(np.asarray(y, dtype=float))]
+            values = np.asarray(y, dtype=float)
+            finite = values[np.isfinite(values)]
             lows.append(finite.min(initial=np.inf))
             highs.append(finite.max(initial=-np.inf))
         ax.set_title(title)
@@ -55,16 +54,25 @@ def plot_functions(x, panels: Mapping[str, Mapping[str, np.ndarray]], xlabel: st
             ax.axhline(0, color="grey", lw=0.8)
         if xs.size and xs.min() <= 0 <= xs.max():
             ax.axvline(0, color="grey", lw=0.8)
-        if xs.size and np.all(xs == np.round(xs)):  # epochs, steps: whole-number ticks
-            if np.unique(xs).size < 3:                 # too few for a locator to keep whole
-                ax.set_xticks(np.unique(xs))
-            else:
-                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _whole_number_ticks(ax, xs)
         if ylim is not None and ylim[i] is not None:
             ax.set_ylim(*ylim[i])
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def _whole_number_ticks(ax, xs: np.ndarray) -> None:
+    """Steps and epochs (whole-number x values) get whole-number ticks; one or two of them get
+    a tick each (a locator would fall back to fractions such as 0.945 ... 1.05)."""
+    from matplotlib.ticker import MaxNLocator
+
+    if not xs.size or not np.all(xs == np.round(xs)):
+        return
+    if np.unique(xs).size < 3:
+        ax.set_xticks(np.unique(xs))
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def plot_curves(curves: Mapping[str, Sequence[float]], xlabel: str = "step",
@@ -75,21 +83,18 @@ def plot_curves(curves: Mapping[str, Sequence[float]], xlabel: str = "step",
     marker at each point, so that a curve of a single point is still visible; a level that
     does not change (a reference such as log 4 or a floor) is drawn dashed, without markers.
     Steps and epochs get whole-number ticks."""
-    from matplotlib.ticker import MaxNLocator
-
     curves = _named(curves, "curves", "curve name: values", "{'training loss': losses}")
     fig, ax = plt.subplots(figsize=(6.5, 3.5))
-    whole = True
+    all_x = []
     for label, values in curves.items():
         values = np.asarray(values, dtype=float)
         xs = np.arange(len(values)) if x is None else np.asarray(x, dtype=float)
-        whole = whole and bool(np.all(xs == np.round(xs)))
+        all_x.append(xs)
         level = len(values) > 1 and bool(np.all(values == values[0]))
         marker = "o" if len(values) <= _MARKED_POINTS and not level else None
         ax.plot(xs, values, "--" if level else "-", label=label, lw=1.5 if level else 2,
                 marker=marker, ms=4)
-    if whole:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _whole_number_ticks(ax, np.concatenate(all_x) if all_x else np.array([]))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logy:

@@ -552,6 +552,7 @@ def test_short_training_curves_show_each_point():
     for line in one_epoch.axes[0].lines:
         assert line.get_marker() == "o", line.get_label()
         assert len(line.get_xdata()) == 1
+    assert list(one_epoch.axes[0].get_xticks()) == [0.0]   # one whole step, not fractions
     long_run = plotting.plot_curves({"training": np.linspace(1, 0.1, 500)})
     assert long_run.axes[0].lines[0].get_marker() in (None, "None", "")
     with_level = plotting.plot_curves({"loss": [1.4, 1.3, 1.35], "log 4": [np.log(4)] * 3})
