@@ -16,7 +16,8 @@ Kinds (issue "Grading that a submission cannot game"), at least two cases each:
 - writing what a student must never write (the gradebook, classmates' files, the installed
   package) or stopping the grader;
 - denial of service and resource abuse (malformed metadata, invented grade cells, detached
-  processes, memory, a fork bomb, huge outputs, killing its own kernel).
+  processes, memory, a fork bomb, huge outputs, floods of output at
+  the grader's sockets, killing its own kernel).
 """
 
 from __future__ import annotations
@@ -365,6 +366,72 @@ if libc.syscall(249, b"user", b"{token}", None, 0) > 0:  # request_key
 print("looked;", "FOUND " + repr(found) if found else "found nothing")
 """,
 }
+#: output floods: what a kernel sends the grader, more and larger than it can hold (the
+#: answer cell is the notebook's last, after the grader's connection for the test cells has
+#: been made: that connection is not read while an answer cell runs)
+FLOODS: dict[str, str] = {
+    # -- more and larger output than the grader can hold ------------------------------------
+    "floods_display_far_over_the_limit": """
+from IPython.display import display
+big = "q" * 120_000_000
+for _ in range(4):
+    display({"text/plain": big}, raw=True)
+kernel = get_ipython().kernel  # past the kernel's own limits: the message made by hand
+frames = kernel.session.serialize(kernel.session.msg("display_data", {"data": {"text/plain": big}, "metadata": {}}), ident=b"kernel.display_data")
+for _ in range(12):
+    kernel.iopub_socket.send_multipart(frames)
+""",
+    "floods_display_just_under_the_limit": """
+from IPython.display import display
+chunk = "u" * 24_000_000
+for i in range(100):
+    display({"text/plain": chunk + str(i)}, raw=True)
+""",
+    "floods_printed_output": """
+import sys
+line = "s" * 50_000_000
+for _ in range(30):
+    sys.stdout.write(line)
+    sys.stdout.flush()
+print("y" * 20_000_000, "z" * 20_000_000, sep="\\n", file=sys.stderr)
+""",
+    "floods_input_prompts_in_the_tests": """
+def ppv_from_prevalence(sensitivity, specificity, prevalence):
+    for size in [24_000_000] * 10 + [40_000_000]:
+        try:
+            input("p" * size)
+        except Exception:
+            break
+    return 0.5
+""",
+    # -- keeping the grader waiting past every time limit -----------------------------------
+    "floods_from_a_thread_into_the_tests": """
+import threading, time
+kernel = get_ipython().kernel
+def flood():
+    blob = {"name": "stdout", "text": "t" * 20_000_000}
+    end = time.time() + 600
+    while time.time() < end:
+        kernel.session.send(kernel.iopub_socket, "stream", blob)
+        kernel.session.send(kernel.iopub_socket, "display_data",
+                            {"data": {"text/plain": "d"}, "metadata": {}})
+        time.sleep(0.1)
+threading.Thread(target=flood, daemon=True).start()
+""",
+    "prints_forever_when_called": """
+def ppv_from_prevalence(sensitivity, specificity, prevalence):
+    import signal, time
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        print("still working", flush=True)
+        time.sleep(0.05)
+""",
+    "ignores_interrupts_and_sleeps": """
+import signal, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+time.sleep(3600)
+""",
+}
 #: students whose submission is changed beyond the answer cell
 NOTEBOOK_ATTACKS = ("schema_version_99", "invented_grade_cell", "fake_package_folder")
 #: the subset graded again while other processes compete for the CPU
@@ -372,8 +439,19 @@ UNDER_LOAD = ("patch_numpy", "ipython_transformers", "clones_reference_bytecode"
               "reads_source_and_gradebook", "writes_gradebook_and_classmates",
               "detached_processes", "kills_its_own_kernel", "schema_version_99",
               "infinite_loop_in_answer", "zygote_1_plants", "zygote_2_looks",
-              "swaps_its_sockets")
+              "swaps_its_sockets", "floods_display_far_over_the_limit",
+              "floods_from_a_thread_into_the_tests", "ignores_interrupts_and_sleeps")
 HONEST = ("honest_a", "honest_b")
+#: where the grading process writes its peak resident memory (kB) as it ends
+PEAK_FILE = "grader-peak-kib.txt"
+PEAK_HOOK = """
+import atexit as _atexit
+def _record_peak():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            open({path!r}, "w").write(line.split()[1])
+_atexit.register(_record_peak)
+"""
 
 
 def _package() -> Path:
@@ -389,8 +467,8 @@ def _digest(folder: Path) -> dict[str, str]:
 
 def _submission(complete, student: str, root: Path):
     nb = nbformat.reads(nbformat.writes(complete), as_version=4)
-    if student in ATTACKS:
-        code = ATTACKS[student]
+    if student in ATTACKS or student in FLOODS:
+        code = ATTACKS.get(student) or FLOODS[student]
         for key, value in (("root", root), ("home", Path.home()), ("ch", CH), ("token", TOKEN)):
             code = code.replace("{" + key + "}", str(value))
         cell(nb, TARGET).source = WRONG + code
@@ -456,7 +534,9 @@ def _batch(tmp_path_factory, name: str, students: list[str], load: bool):
     root = tmp_path_factory.mktemp(name)
     course = GradingCourse.create(root, COURSE, [CH])
     config = root / "nbgrader_config.py"
-    config.write_text(config.read_text() + "\nc.Execute.timeout = 30\n")
+    config.write_text(config.read_text() + "\nc.Execute.timeout = 30\n"
+                      "c.ExecuteGradedWork.iopub_timeout = 15\n"
+                      + PEAK_HOOK.format(path=str(root / PEAK_FILE)))
     src = root / "source" / CH / f"{CH}.ipynb"
     source_nb = read(src)
     test = cell(source_nb, "test_ppv_from_prevalence")
@@ -473,7 +553,7 @@ def _batch(tmp_path_factory, name: str, students: list[str], load: bool):
 
 @pytest.fixture(scope="module")
 def quiet(tmp_path_factory):
-    students = [*ATTACKS, *NOTEBOOK_ATTACKS, "infinite_loop_in_answer"]
+    students = [*ATTACKS, *FLOODS, *NOTEBOOK_ATTACKS, "infinite_loop_in_answer"]
     return _batch(tmp_path_factory, "attacks-quiet", students, load=False)
 
 
@@ -486,7 +566,7 @@ def _expected(batch, student: str) -> dict:
     return expected_scores(batch["source"], set() if student in HONEST else {TARGET})
 
 
-@pytest.mark.parametrize("student", [*HONEST, *ATTACKS, *NOTEBOOK_ATTACKS,
+@pytest.mark.parametrize("student", [*HONEST, *ATTACKS, *FLOODS, *NOTEBOOK_ATTACKS,
                                      "infinite_loop_in_answer"])
 def test_each_submission_earns_exactly_what_its_honest_work_deserves(quiet, student):
     got = quiet["scores"][student]
@@ -541,6 +621,42 @@ def test_no_process_a_submission_started_outlives_grading(quiet):
     out = subprocess.run(["ps", "-eo", "uid,args"], capture_output=True, text=True).stdout
     left = [line for line in out.splitlines() if TOKEN in line and "ps -eo" not in line]
     assert not left, left[:5]
+
+
+@pytest.mark.parametrize("batch_name", ["quiet", "loaded"])
+def test_floods_of_output_cannot_fill_the_graders_memory(request, batch_name):
+    batch = request.getfixturevalue(batch_name)
+    peak_file = batch["root"] / PEAK_FILE
+    assert peak_file.is_file(), f"the grading process did not end normally\n{batch['log'][-3000:]}"
+    peak = int(peak_file.read_text()) * 1024
+    # the floods send the grader from 2.4 GB to 4.5 GB each; a right answer's largest message
+    # is 3.5 MB, and grading needs about half a gigabyte
+    assert peak < 1.5 * 1024**3, f"the grader's memory peaked at {peak / 1024**3:.2f} GiB"
+    for student in FLOODS:
+        if student in batch["students"]:
+            nb = read(batch["root"] / "autograded" / student / CH / f"{CH}.ipynb")
+            assert len(json.dumps(nb)) < 2_500_000, student  # what was kept of it is cut
+            # each cell ended within its own limits, not by the kernel's wall-clock limit
+            assert "wall-clock limit" not in json.dumps(nb), student
+
+
+def test_a_kernel_that_keeps_the_grader_waiting_is_stopped_within_its_cells_limits(quiet):
+    def said(student, grade_id):
+        nb = read(quiet["root"] / "autograded" / student / CH / f"{CH}.ipynb")
+        return json.dumps(cell(nb, grade_id).outputs)
+
+    # an interrupt it ignores: the cell ends at its time limit, and the kernel, still busy, is
+    # stopped before the next cell
+    assert "CellTimeoutError" in said("ignores_interrupts_and_sleeps", TARGET)
+    assert "did not stop when it was interrupted" in said("ignores_interrupts_and_sleeps",
+                                                          "test_ppv_from_prevalence")
+    # a message over the limit closes the grader's connection: the kernel is stopped before
+    # the next cell, which says why
+    assert "the grader's connection to the kernel was closed" in said(
+        "floods_display_far_over_the_limit", "test_ppv_from_prevalence")
+    # output without end while a check calls it: the check's time limit still holds
+    assert "did not finish within the cell's time limit" in said(
+        "prints_forever_when_called", "test_ppv_from_prevalence")
 
 
 def test_huge_outputs_are_cut(quiet):

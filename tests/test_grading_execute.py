@@ -66,3 +66,101 @@ def test_restoring_the_structure_warns_about_changed_metadata_only(tmp_path, cap
     assert [r.getMessage() for r in caplog.records if r.name == "restore-test"] == [
         f"cell {grade_id}: nbgrader metadata restored from the "
         "gradebook (points)"]
+
+
+def _pub_sub(tmp_path, context, sndhwm=1000):
+    import zmq
+
+    pub = zmq.Context.instance().socket(zmq.PUB)
+    pub.sndhwm = sndhwm
+    address = f"ipc://{tmp_path}/iopub"
+    pub.bind(address)
+    sub = context.socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.connect(address)
+    for _ in range(500):  # until the subscription has reached the publisher
+        pub.send(b"ping")
+        if sub.poll(20):
+            break
+    else:
+        raise AssertionError("no subscription")
+    while sub.poll(100):
+        sub.recv()
+    return pub, sub
+
+
+def _received(sub, wait_ms=500) -> list[bytes]:
+    got = []
+    while sub.poll(wait_ms):
+        got.append(sub.recv())
+    return got
+
+
+def test_a_kernel_that_sends_a_message_over_the_limit_is_disconnected_before_it_is_read(
+        tmp_path):
+    import zmq
+    from zmq.utils.monitor import recv_monitor_message
+
+    from medai_lessons.grading import remote
+
+    context = remote.grader_context()
+    pub, sub = _pub_sub(tmp_path, context)
+    monitor = sub.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+    try:
+        assert sub.getsockopt(zmq.MAXMSGSIZE) == remote.MAX_MESSAGE_BYTES
+        pub.send(b"x" * (remote.MAX_MESSAGE_BYTES + 1))
+        pub.send(b"after")
+        assert monitor.poll(30_000), "the kernel's connection was not closed"
+        assert recv_monitor_message(monitor)["event"] == zmq.EVENT_DISCONNECTED
+        assert _received(sub, 200) == []  # neither the oversized message nor what followed
+    finally:
+        sub.disable_monitor()
+        monitor.close(0)
+        pub.close(0)
+        sub.close(0)
+        context.term()
+
+
+def test_a_socket_the_grader_does_not_read_holds_only_a_few_messages(tmp_path):
+    import time
+
+    from medai_lessons.grading import remote
+
+    context = remote.grader_context()
+    # the kernel's side keeps at most 50 for this connection here (a kernel keeps 1000)
+    pub, sub = _pub_sub(tmp_path, context, sndhwm=50)
+    try:
+        for i in range(300):  # 300 MB in all, sent while the grader reads nothing
+            pub.send(b"%d " % i + b"m" * 1_000_000)
+            time.sleep(0.003)
+        time.sleep(0.5)
+        got = _received(sub)
+        # what the grader's side held, what the kernel's side held, what was in between
+        assert 0 < len(got) <= remote.RECEIVE_QUEUE + 50 + 5, len(got)
+    finally:
+        pub.close(0)
+        sub.close(0)
+        context.term()
+
+
+def test_output_after_many_test_requests_still_reaches_the_notebook(tmp_path):
+    # 300 calls from a test cell: over a thousand messages that the notebook's own connection
+    # does not read while the test runs; the next cell's output and status must not be lost
+    answer = new_code_cell("def f(x):\n    return x + 1\n")
+    test = new_code_cell("for i in range(300):\n    assert f(i) == i + 1\nprint('checked')\n")
+    test.metadata["nbgrader"] = {"grade": True, "grade_id": "test_f", "points": 1,
+                                 "solution": False, "locked": True, "schema_version": 3}
+    after = new_code_cell("print('after the tests')\nf(1)")
+    # and the other way round: a thousand messages the test cells' connection does not read
+    noisy = new_code_cell("from IPython.display import display\n"
+                          "for i in range(1500):\n    display(i)\n")
+    again = new_code_cell("assert f(1) == 2\nprint('checked again')\n")
+    again.metadata["nbgrader"] = dict(test.metadata["nbgrader"], grade_id="test_f_again")
+    nb = new_notebook(cells=[answer, test, after, noisy, again])
+    out, _ = _executor().preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    assert [o.get("text") for o in out.cells[4].outputs] == ["checked again\n"], \
+        out.cells[4].outputs
+    assert [o.get("text") for o in out.cells[1].outputs] == ["checked\n"], out.cells[1].outputs
+    outputs = out.cells[2].outputs
+    assert [o.output_type for o in outputs] == ["stream", "execute_result"], outputs
+    assert outputs[0].text == "after the tests\n" and outputs[1].data["text/plain"] == "2"

@@ -88,3 +88,28 @@ def test_scripts_never_reach_a_browser():
     data = out.outputs[0].data
     assert "application/javascript" not in data and "<script>" not in data["text/html"]
     assert "<b>ok</b>" in data["text/html"] and data["text/plain"] == "ok"
+
+
+def test_a_grading_kernel_cuts_what_it_sends_to_sizes_the_grader_takes():
+    from medai_lessons.grading import guard, remote
+    from medai_lessons.grading.agent import MIME
+
+    limit = guard.OUTPUT_CHARS
+    stream = guard._capped({"name": "stdout", "text": "s" * (limit + 5000)})
+    assert len(stream["text"]) < limit + 200 and "5,000 characters cut" in stream["text"]
+    data = {"text/plain": "p" * (limit + 1), "image/png": "i" * (limit + 1),
+            "application/json": {"a": "j" * limit}, MIME: "a" * (limit + 1)}
+    shown = guard._capped({"data": data, "metadata": {}})
+    assert set(shown["data"]) == {"text/plain", MIME}, shown["data"].keys()
+    text = shown["data"]["text/plain"]
+    assert text.startswith("ppp") and len(text) < limit + 400, len(text)
+    assert text.endswith("(image/png, application/json output of more than 4,194,304 "
+                         "characters not sent by the course's grader)")
+    assert len(shown["data"][MIME]) == limit + 1  # an answer may be larger than an output
+    error = guard._capped({"ename": "E", "evalue": "v" * (limit * 2), "traceback": ["t"] * 5000})
+    assert len(error["evalue"]) < limit + 200 and len(error["traceback"]) == 200
+    small = {"name": "stdout", "text": "all tests passed\n"}
+    assert guard._capped(small) == small
+    # what is sent then fits the grader's sockets, even written with escapes throughout
+    assert 6 * guard.OUTPUT_CHARS < remote.MAX_MESSAGE_BYTES
+    assert 2 * guard.ANSWER_CHARS < remote.MAX_MESSAGE_BYTES

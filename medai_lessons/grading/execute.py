@@ -42,6 +42,7 @@ import threading
 import time
 from pathlib import Path
 
+import zmq.asyncio
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from nbformat.v4 import new_output
@@ -79,7 +80,23 @@ def is_test_cell(cell) -> bool:
     return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
-class SandboxedKernelManager(AsyncKernelManager):
+class GraderKernelManager(AsyncKernelManager):
+    """A kernel manager whose sockets, and its clients' sockets, take from the kernel at most a
+    few messages of bounded size (:func:`medai_lessons.grading.remote.grader_context`): output
+    that floods the grader's sockets is dropped by ZeroMQ, never held in the grader's memory."""
+
+    def _context_default(self):
+        self._created_context = True
+        return remote.grader_context(zmq.asyncio.Context)
+
+    def client(self, **kwargs):
+        kwargs.setdefault("context", remote.grader_context(zmq.asyncio.Context))
+        client = super().client(**kwargs)
+        client._created_context = True  # destroyed with the client's channels
+        return client
+
+
+class SandboxedKernelManager(GraderKernelManager):
     """A kernel manager whose kernel starts inside :attr:`box` and talks over Unix sockets
     in the sandbox's run folder (no TCP port, so no network is needed, and none is open)."""
 
@@ -155,6 +172,8 @@ class ExecuteGradedWork(Execute):
     _box: Sandbox | None = None
     _remote: remote.RemoteKernel | None = None
     _dead: str | None = None
+    _tests_since = False
+    _disconnects: remote.Disconnects | None = None
     _timer: threading.Timer | None = None
 
     def policy(self) -> SandboxPolicy:
@@ -170,6 +189,8 @@ class ExecuteGradedWork(Execute):
                     f"machine where submissions cannot harm anything, pass {UNSANDBOXED_FLAG} "
                     "to medai-course autograde (c.ExecuteGradedWork.sandbox = False).")
         self._dead = None
+        self._disconnects = None
+        self._tests_since = False
         self._output_used = {}
         self.phases = {"kernel start": 0.0, "cells in the kernel": 0.0,
                        "tests in the grader": 0.0}
@@ -182,6 +203,8 @@ class ExecuteGradedWork(Execute):
                              or Sandbox(Path(tmp), self.policy()))
                 self.kernel_manager_class = type("BoxedKernelManager",
                                                  (SandboxedKernelManager,), {"box": self._box})
+            elif self.kernel_manager_class is AsyncKernelManager:  # nbclient's own
+                self.kernel_manager_class = GraderKernelManager
             try:
                 return super().preprocess(nb, resources, km)
             finally:
@@ -191,6 +214,7 @@ class ExecuteGradedWork(Execute):
                 if self._remote is not None:
                     self._remote.close()
                     self._remote = None
+                self._disconnects = None
                 if self._box is not None:
                     cpu = self._box.cpu_seconds()
                     if cpu is not None:
@@ -224,10 +248,13 @@ class ExecuteGradedWork(Execute):
             self.phases["kernel start"] += time.monotonic() - started
         if self._box is not None:  # its sockets are bound; none of the submission has run
             lock_run_dir(self._box.run_dir)
+        self._disconnects = remote.Disconnects(self.kc)
         return client
 
     def _stop_kernel(self, why: str) -> None:
         self._dead = why
+        if self._remote is not None:
+            self._remote.gone = why
         process = getattr(getattr(self.km, "provisioner", None), "process", None)
         if process is not None:
             with contextlib.suppress(OSError):
@@ -276,6 +303,8 @@ class ExecuteGradedWork(Execute):
                 return cell, resources
         if cell.cell_type != "code":
             return cell, resources
+        if not self._dead and self._disconnected():
+            self._stop_kernel(remote.DISCONNECTED)
         if self._dead:
             if is_test_cell(cell):
                 cell.source = remote.hide_hidden_tests(cell.source)
@@ -287,9 +316,15 @@ class ExecuteGradedWork(Execute):
                 return self._trusted_test(cell), resources
             finally:
                 self.phases["tests in the grader"] += time.monotonic() - started
+        if self._tests_since:  # what the test cells' requests published to this connection
+            self._tests_since = False
+            remote.drain(lambda timeout: run_sync(self.kc.get_iopub_msg)(timeout=timeout),
+                         self.kc.kernel_info())
+        if self._remote is not None:
+            self._remote.published = True
         started = time.monotonic()
         try:
-            return super().preprocess_cell(cell, resources, index)
+            cell, resources = super().preprocess_cell(cell, resources, index)
         except Exception as exc:  # nbclient's DeadKernelError and kin: the kernel is gone
             if self._dead is None:
                 self._dead = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
@@ -297,6 +332,20 @@ class ExecuteGradedWork(Execute):
                                                        f"cell ran ({self._dead})"), resources
         finally:
             self.phases["cells in the kernel"] += time.monotonic() - started
+        if (any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", []))
+                and not remote.drain(lambda timeout: run_sync(self.kc.get_iopub_msg)(
+                    timeout=timeout), self.kc.kernel_info(), float(self.iopub_timeout or 60))):
+            # interrupted at its time limit, and still busy: every later cell would wait out
+            # its own limit behind it
+            self._stop_kernel(f"cell {index} did not stop when it was interrupted at its time "
+                              "limit")
+        return cell, resources
+
+    def _disconnected(self) -> bool:
+        """Whether the kernel closed one of the grader's connections to it: neither its output
+        nor its answers would reach the grader any more (:class:`remote.Disconnects`)."""
+        return any(watch is not None and watch.seen() for watch in (
+            self._disconnects, self._remote and self._remote.disconnects))
 
     def _failed(self, cell, ename: str, evalue: str):
         cell.outputs = [new_output("error", ename=ename, evalue=evalue,
@@ -323,6 +372,10 @@ class ExecuteGradedWork(Execute):
                                                      result.evalue.splitlines() or [""])]))
         cell.outputs = outputs
         cell.source = remote.hide_hidden_tests(source)
+        self._tests_since = True
+        if kernel is not None and kernel.gone and not self._dead:
+            # the learner's function did not stop when interrupted: the kernel is still busy
+            self._stop_kernel(kernel.gone)
         self.code_cells_executed += 1
         cell.execution_count = self.code_cells_executed
         return cell

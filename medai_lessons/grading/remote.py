@@ -27,17 +27,89 @@ import numpy as np
 
 from medai_lessons.grading import plain
 from medai_lessons.grading.agent import CALLBACK_KEY, MIME
+from medai_lessons.grading.guard import ANSWER_CHARS
 
 #: set in the grader's process: checks run here, the learner's code in a kernel
 TRUSTED_PROCESS = False
-#: the largest answer (characters of JSON) the grader reads from a kernel
-MAX_ANSWER_CHARS = 64 * 1024**2
+#: the largest answer (characters of JSON) the grader reads from a kernel: about five times
+#: the largest a chapter's checks receive from a right answer (3.5 MB, an image batch); the
+#: grading kernel sends none larger (``guard.cap_messages``)
+MAX_ANSWER_CHARS = ANSWER_CHARS
+#: the largest message part (bytes) any of the grader's sockets takes from a kernel: an answer
+#: of :data:`MAX_ANSWER_CHARS`, escaped, with room to spare. ZeroMQ reads a part's length
+#: before the part and closes the connection of a kernel that sends a larger one, for good,
+#: so that it never reaches the grader's memory (:class:`Disconnects` tells the grader).
+MAX_MESSAGE_BYTES = 2 * MAX_ANSWER_CHARS + 1024**2
+#: messages each of the grader's sockets holds unread. A kernel can send without end on all
+#: of its sockets, including those the grader is not reading at the time (the test cells'
+#: connection while an answer cell runs): a socket that holds this many takes no more from
+#: the kernel, which then drops what it publishes. With :data:`MAX_MESSAGE_BYTES`, this bounds
+#: what a flood of output can cost the grader.
+RECEIVE_QUEUE = 4
 
 #: builtin exceptions a learner's function may raise that keep their type in the grader
 _KEEP = {name: getattr(builtins, name) for name in (
     "NotImplementedError", "ValueError", "TypeError", "KeyError", "IndexError",
     "ZeroDivisionError", "FloatingPointError", "AssertionError", "AttributeError",
     "RuntimeError", "NameError", "RuntimeWarning", "OverflowError", "LookupError")}
+
+
+def grader_context(cls=None):
+    """A ZeroMQ context whose sockets take from a kernel at most :data:`RECEIVE_QUEUE`
+    messages of at most :data:`MAX_MESSAGE_BYTES` per part (``cls``: ``zmq.asyncio.Context``
+    for an asynchronous client)."""
+    import zmq
+
+    context = (cls or zmq.Context)()
+    context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+    context.setsockopt(zmq.RCVHWM, RECEIVE_QUEUE)
+    return context
+
+
+#: why a kernel that closed one of the grader's connections is stopped
+DISCONNECTED = ("the grader's connection to the kernel was closed: the kernel ended, or sent a "
+                f"message of more than {MAX_MESSAGE_BYTES // 1024**2} MB (far too much output "
+                "at once, or a message made to flood the grader)")
+
+
+class Disconnects:
+    """Tells whether any of a kernel client's connections (iopub, shell, stdin) was closed by
+    the kernel's side. ZeroMQ closes a connection for good when the kernel sends a message
+    over :data:`MAX_MESSAGE_BYTES`: the grader would then wait for output that never comes."""
+
+    def __init__(self, client):
+        import zmq
+
+        self._monitors = []
+        for channel in (client.iopub_channel, client.shell_channel, client.stdin_channel):
+            monitor = channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+            # a plain view of it (the client's sockets may be asynchronous): a poll that waits
+            # for nothing
+            self._monitors.append((monitor, zmq.Socket.shadow(monitor.underlying)))
+
+    def seen(self) -> bool:
+        return any(view.poll(0) for _, view in self._monitors)
+
+
+def drain(get_message, marker: str, seconds: float = 10.0) -> bool:
+    """Read and drop what a kernel published for the grader's other connection: the messages
+    a client's iopub queue holds when this client starts a request of its own. The kernel
+    keeps about a thousand messages for each connection that is not read and drops what it
+    publishes after that, so an undrained queue could lose this request's own output and
+    status. ``marker`` is the id of a request sent just before (``kernel_info``): everything
+    up to its "idle" status was published before it. ``get_message(timeout)`` raises when
+    nothing comes within ``timeout``; the drain stops after ``seconds`` in any case. Returns
+    whether the marker's "idle" came (the kernel answered: it is not stuck in a cell)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            msg = get_message(max(0.01, end - time.monotonic()))
+        except Exception:  # noqa: BLE001 - queue.Empty: nothing more within the time
+            return False
+        if (msg["parent_header"].get("msg_id") == marker and msg["msg_type"] == "status"
+                and msg["content"].get("execution_state") == "idle"):
+            return True
+    return False
 
 
 class RemoteError(Exception):
@@ -59,9 +131,14 @@ class RemoteKernel:
                  answer_wait: float = 60.0):
         from jupyter_client import BlockingKernelClient
 
-        self.kc = BlockingKernelClient()
+        self.kc = BlockingKernelClient(context=grader_context())
+        self.kc._created_context = True  # destroyed with the client's channels
         self.kc.load_connection_info(connection_info)
         self.kc.start_channels()
+        self.disconnects = Disconnects(self.kc)
+        #: set by the executor when the kernel ran a cell of the notebook's own: its messages
+        #: wait in this connection's queue
+        self.published = False
         self.interrupt = interrupt
         self.log = log
         self.answer_wait = answer_wait
@@ -104,6 +181,10 @@ class RemoteKernel:
         code = ("__import__('medai_lessons.grading.agent', fromlist=['serve']).serve("
                 f"{json.dumps(json.dumps(req))})")
         answers = []
+        if self.published:  # by answer cells since the last request
+            self.published = False
+            drain(lambda timeout: self.kc.get_iopub_msg(timeout=timeout), self.kc.kernel_info(),
+                  seconds=min(10.0, self._remaining()))
 
         def on_output(msg):
             kind, content = msg["msg_type"], msg["content"]
@@ -124,10 +205,7 @@ class RemoteKernel:
                 self.kc.input("")  # input() in an answer: an empty line
 
         try:
-            self.kc.execute_interactive(code, silent=False, store_history=False,
-                                        allow_stdin=True, stop_on_error=False,
-                                        output_hook=on_output, stdin_hook=on_stdin,
-                                        timeout=self._remaining())
+            self._execute(code, on_output, on_stdin, self._remaining())
         except TimeoutError:
             self._recover()
             raise RemoteTimeout("the learner's code did not finish within the cell's time "
@@ -137,13 +215,54 @@ class RemoteKernel:
         raise RemoteError("the kernel sent no answer: the notebook may have replaced the "
                           "grader's helper or printed over it")
 
+    def _execute(self, code: str, on_output, on_stdin, timeout: float) -> None:
+        """Run ``code`` in the kernel, passing its output and its input requests to the hooks,
+        until the kernel is idle again. Like the client's own ``execute_interactive``, except
+        that the time limit holds however many messages the kernel sends: that one waits on
+        while any message arrives, including messages that are not the request's own."""
+        import zmq
+
+        msg_id = self.kc.execute(code, silent=False, store_history=False, allow_stdin=True,
+                                 stop_on_error=False)
+        deadline = time.monotonic() + timeout
+        iopub, stdin = self.kc.iopub_channel.socket, self.kc.stdin_channel.socket
+        poller = zmq.Poller()
+        poller.register(iopub, zmq.POLLIN)
+        poller.register(stdin, zmq.POLLIN)
+        while True:
+            if not self.gone and self.disconnects.seen():
+                self.gone = DISCONNECTED
+            if self.gone:
+                raise KernelGone(self.gone)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the kernel did not finish within the time limit")
+            events = dict(poller.poll(int(min(left, 1.0) * 1000) + 1))
+            if stdin in events:
+                on_stdin(self.kc.stdin_channel.get_msg(timeout=0))
+            if iopub not in events:
+                continue
+            msg = self.kc.iopub_channel.get_msg(timeout=0)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            on_output(msg)
+            if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
+                break
+        while time.monotonic() < deadline:  # the request's reply, so that none piles up
+            try:
+                reply = self.kc.get_shell_msg(timeout=max(0.0, deadline - time.monotonic()))
+            except Exception:  # noqa: BLE001 - queue.Empty: no reply in time; the answer counts
+                return
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return
+
     def _recover(self) -> None:
         """After a timeout: interrupt, and wait for the kernel to be idle again."""
         if self.interrupt is not None:
             with contextlib.suppress(Exception):
                 self.interrupt()
         end = time.monotonic() + self.answer_wait
-        while time.monotonic() < end:
+        while time.monotonic() < end and not self.gone:
             try:
                 msg = self.kc.get_iopub_msg(timeout=1.0)
             except Exception:  # noqa: BLE001 - queue.Empty: nothing yet
@@ -151,11 +270,11 @@ class RemoteKernel:
             if (msg["msg_type"] == "status"
                     and msg["content"].get("execution_state") == "idle"):
                 with contextlib.suppress(Exception):
-                    while True:  # drop the interrupted request's reply
+                    while time.monotonic() < end:  # drop the interrupted request's reply
                         self.kc.get_shell_msg(timeout=0.2)
                 return
-        self.gone = ("the kernel did not recover from an interrupt within "
-                     f"{self.answer_wait:.0f} s")
+        self.gone = self.gone or ("the kernel did not recover from an interrupt within "
+                                  f"{self.answer_wait:.0f} s")
 
     def _result(self, answer: dict):
         if answer.get("ok"):
