@@ -242,3 +242,52 @@ print([os.waitpid(k, 0)[1] for k in kids])
         assert int(files["memory.max_usage_in_bytes"]) <= 1024**3 + 64 * 1024**2, files
     else:  # version 2
         assert "oom_kill 0" not in files["memory.events"], files
+
+
+def test_control_groups_a_killed_grader_left_behind_are_removed_and_busy_ones_kept():
+    import secrets
+    import time
+
+    if os.geteuid() != 0:
+        pytest.skip("control groups are made only by a grader running as root")
+    top = Path("/sys/fs/cgroup")
+    parent = top / "pids" if (top / "pids" / "cgroup.procs").is_file() else top
+    if not os.access(parent, os.W_OK) or not (parent / "cgroup.procs").is_file():
+        pytest.skip("no writable control-group file system here")
+    # a group of the test's own holds the groups it sweeps: the machine's are not touched
+    base = parent / f"medai-sweep-test-{secrets.token_hex(4)}"
+    empty, busy = base / "medai-grading-1", base / "medai-grading-2"
+    for group in (base, empty, busy):
+        group.mkdir()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (busy / "cgroup.procs").write_text(str(sleeper.pid))
+        assert sandbox.sweep_stale_cgroups(older_than=3600, top=base) == 0  # too new: kept
+        assert empty.is_dir()
+        time.sleep(0.1)
+        assert sandbox.sweep_stale_cgroups(older_than=0, top=base) == 1
+        assert not empty.exists(), "an empty group was left"
+        assert busy.is_dir(), "a group that holds a process was removed"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        for group in (empty, busy, base):
+            for _ in range(50):  # the killed process may take a moment to leave its group
+                try:
+                    group.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
+
+
+def test_a_forged_table_too_wide_is_refused_before_any_column_is_built(monkeypatch):
+    built = []
+    real = pd.Series
+    monkeypatch.setattr(pd, "Series", lambda *a, **k: built.append(1) or real(*a, **k))
+    forged = {"__dataframe__": [[0, []]] * (plain.MAX_COLUMNS + 1),
+              "index": {"values": [], "name": None}}
+    with pytest.raises(plain.PlainDataError, match="too wide"):
+        plain.decode(forged)
+    assert len(built) <= 1, f"{len(built)} columns built first"  # the index, at most

@@ -248,9 +248,9 @@ def _decode_pandas(data, dec):
         s.index = index
         s.name = dec(data["name"])
         return s
+    if len(data["__dataframe__"]) > MAX_COLUMNS:  # before a column is built
+        raise PlainDataError(f"a table of {len(data['__dataframe__']):,} columns is too wide")
     columns = [(dec(name), column(values)) for name, values in data["__dataframe__"]]
-    if len(columns) > MAX_COLUMNS:
-        raise PlainDataError(f"a table of {len(columns):,} columns is too wide")
     if not columns:
         return pd.DataFrame(index=index)
     frame = pd.concat([values.reset_index(drop=True) for _, values in columns], axis=1,

@@ -322,6 +322,10 @@ class Sandbox:
         the per-process limits still hold."""
         if os.geteuid() != 0:
             return {}
+        global _SWEPT
+        if not _SWEPT:
+            _SWEPT = True
+            sweep_stale_cgroups()
         p, name = self.policy, f"medai-grading-{self.uid}"
         out: dict[str, str] = {}
         v2 = Path("/sys/fs/cgroup/cgroup.controllers")
@@ -381,6 +385,28 @@ class Sandbox:
     def rlimits(self) -> dict[str, int]:
         """The resource limits of everything in the sandbox (``resource.RLIMIT_*`` names)."""
         return rlimits(self.policy)
+
+
+_SWEPT = False  # whether this process has swept the stale control groups
+
+
+def sweep_stale_cgroups(older_than: float = 600.0, top: Path = Path("/sys/fs/cgroup")) -> int:
+    """Remove the sandboxes' control groups that their grader could not remove (it was
+    killed): those with no process left, made more than ``older_than`` seconds ago (a newer one
+    may belong to a sandbox that is starting). The system refuses to remove a group that still
+    holds a process. Returns how many were removed."""
+    import time
+
+    removed, now = 0, time.time()
+    for group in [*top.glob("medai-grading-*"), *top.glob("*/medai-grading-*")]:
+        try:
+            if now - group.stat().st_mtime < older_than:
+                continue
+            os.rmdir(group)
+            removed += 1
+        except OSError:  # still in use, or gone already
+            continue
+    return removed
 
 
 def lock_run_dir(run_dir: Path) -> None:
