@@ -369,9 +369,17 @@ print("looked;", "FOUND " + repr(found) if found else "found nothing")
 #: output floods: what a kernel sends the grader, more and larger than it can hold (the
 #: answer cell is the notebook's last, after the grader's connection for the test cells has
 #: been made: that connection is not read while an answer cell runs)
+#: first undoes the grading kernel's own cut of its messages (guard.cap_messages), as an
+#: attacker would: the floods are aimed at the grader's limits
+UNCAP = """
+import jupyter_client.session as _session
+_original = [c.cell_contents for c in _session.Session.send.__closure__ or () if callable(c.cell_contents)]
+if _original:
+    _session.Session.send = _original[0]
+"""
 FLOODS: dict[str, str] = {
     # -- more and larger output than the grader can hold ------------------------------------
-    "floods_display_far_over_the_limit": """
+    "floods_display_far_over_the_limit": UNCAP + """
 from IPython.display import display
 big = "q" * 120_000_000
 for _ in range(4):
@@ -381,7 +389,7 @@ frames = kernel.session.serialize(kernel.session.msg("display_data", {"data": {"
 for _ in range(12):
     kernel.iopub_socket.send_multipart(frames)
 """,
-    "floods_display_just_under_the_limit": """
+    "floods_display_just_under_the_limit": UNCAP + """
 from IPython.display import display
 chunk = "u" * 24_000_000
 for i in range(100):
@@ -395,7 +403,7 @@ for _ in range(30):
     sys.stdout.flush()
 print("y" * 20_000_000, "z" * 20_000_000, sep="\\n", file=sys.stderr)
 """,
-    "floods_input_prompts_in_the_tests": """
+    "floods_input_prompts_in_the_tests": UNCAP + """
 def ppv_from_prevalence(sensitivity, specificity, prevalence):
     for size in [24_000_000] * 10 + [40_000_000]:
         try:
@@ -405,7 +413,7 @@ def ppv_from_prevalence(sensitivity, specificity, prevalence):
     return 0.5
 """,
     # -- keeping the grader waiting past every time limit -----------------------------------
-    "floods_from_a_thread_into_the_tests": """
+    "floods_from_a_thread_into_the_tests": UNCAP + """
 import threading, time
 kernel = get_ipython().kernel
 def flood():
@@ -629,8 +637,8 @@ def test_floods_of_output_cannot_fill_the_graders_memory(request, batch_name):
     peak_file = batch["root"] / PEAK_FILE
     assert peak_file.is_file(), f"the grading process did not end normally\n{batch['log'][-3000:]}"
     peak = int(peak_file.read_text()) * 1024
-    # the floods send the grader from 2.4 GB to 4.5 GB each; a right answer's largest message
-    # is 3.5 MB, and grading needs about half a gigabyte
+    # without the grader's limits each flood would leave 1.4 GB or more unread in it; a right
+    # answer's largest message is 3.5 MB, and grading needs about half a gigabyte
     assert peak < 1.5 * 1024**3, f"the grader's memory peaked at {peak / 1024**3:.2f} GiB"
     for student in FLOODS:
         if student in batch["students"]:

@@ -318,8 +318,7 @@ class ExecuteGradedWork(Execute):
                 self.phases["tests in the grader"] += time.monotonic() - started
         if self._tests_since:  # what the test cells' requests published to this connection
             self._tests_since = False
-            remote.drain(lambda timeout: run_sync(self.kc.get_iopub_msg)(timeout=timeout),
-                         self.kc.kernel_info())
+            self._drain()
         if self._remote is not None:
             self._remote.published = True
         started = time.monotonic()
@@ -333,13 +332,18 @@ class ExecuteGradedWork(Execute):
         finally:
             self.phases["cells in the kernel"] += time.monotonic() - started
         if (any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", []))
-                and not remote.drain(lambda timeout: run_sync(self.kc.get_iopub_msg)(
-                    timeout=timeout), self.kc.kernel_info(), float(self.iopub_timeout or 60))):
+                and not self._drain(float(self.iopub_timeout or 60))):
             # interrupted at its time limit, and still busy: every later cell would wait out
             # its own limit behind it
             self._stop_kernel(f"cell {index} did not stop when it was interrupted at its time "
                               "limit")
         return cell, resources
+
+    def _drain(self, seconds: float = 10.0) -> bool:
+        """Drop what waits in this connection's iopub queue (:func:`remote.drain`); whether the
+        kernel answered within ``seconds``."""
+        return remote.drain(lambda timeout: run_sync(self.kc.get_iopub_msg)(timeout=timeout),
+                            self.kc.kernel_info(), seconds)
 
     def _disconnected(self) -> bool:
         """Whether the kernel closed one of the grader's connections to it: neither its output
