@@ -49,14 +49,8 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Enum, Integer, Unicode
 
-from medai_lessons.grading import core, preload, remote
-from medai_lessons.grading.sandbox import (
-    Sandbox,
-    SandboxPolicy,
-    SandboxUnavailable,
-    availability,
-    lock_run_dir,
-)
+from medai_lessons.grading import core, preload, remote, sandbox
+from medai_lessons.grading.sandbox import Sandbox, SandboxPolicy, SandboxUnavailable, lock_run_dir
 
 #: the cell tag of applied cells that autograding leaves out
 SKIP_TAG = "not-autograded"
@@ -182,7 +176,7 @@ class ExecuteGradedWork(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         if self.sandbox:
-            ok, why = availability()
+            ok, why = sandbox.availability()  # looked up when asked: it can be replaced
             if not ok:
                 raise SandboxUnavailable(
                     f"refusing to autograde without a sandbox: {why}. To grade anyway, on a "
