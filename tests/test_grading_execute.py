@@ -164,3 +164,73 @@ def test_output_after_many_test_requests_still_reaches_the_notebook(tmp_path):
     outputs = out.cells[2].outputs
     assert [o.output_type for o in outputs] == ["stream", "execute_result"], outputs
     assert outputs[0].text == "after the tests\n" and outputs[1].data["text/plain"] == "2"
+
+
+GENERATOR = """
+import json, keras
+from medai_lessons.grading import plain as _plain
+
+def build_generator(latent_dim):
+    return keras.Sequential([keras.Input((latent_dim,)), keras.layers.Dense(8),
+                             keras.layers.Dense(28 * 28), keras.layers.Reshape((28, 28, 1)),
+                             keras.layers.UpSampling2D(2), keras.layers.MaxPooling2D(2),
+                             keras.layers.Activation("tanh")])
+
+_real = getattr(_plain._keras_model, "real", _plain._keras_model)
+
+def _forge(model, enc):  # what the kernel sends instead of the model it built
+    text = json.dumps(_real(model, enc))
+    for old, new in CHANGES:
+        text = text.replace(old, new)
+    return json.loads(text)
+
+_forge.real = _real
+_plain._keras_model = _forge
+"""
+#: two forged generators: 700 M parameters with no weights sent (2.8 GB to build), and no
+#: parameters but 70 M numbers per image when the check runs it on 8 noise vectors (2.3 GB)
+FORGERIES = {
+    "parameters": [('["units", 8]', '["units", 900000]'),
+                   ('{"__tuple__": [null, 8]}', '{"__tuple__": [null, 900000]}'),
+                   ('"weights": [{', '"weights": [], "unused": [{')],
+    "activations": [('[2, 2]', '[300, 300]')],
+}
+PEAK_SCRIPT = """
+import sys, nbformat
+from medai_lessons.grading.execute import ExecuteGradedWork
+nb = nbformat.read(sys.argv[1], as_version=4)
+out, _ = ExecuteGradedWork(timeout=120).preprocess(nb, {"metadata": {"path": sys.argv[2]}})
+nbformat.write(out, sys.argv[1])
+print(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
+"""
+
+
+def test_forged_models_from_a_kernel_cost_the_grader_neither_memory_nor_the_other_tests(
+        tmp_path):
+    import subprocess
+    import sys
+
+    need_sandbox()
+    cells = []
+    for name, changes in FORGERIES.items():
+        cells.append(new_code_cell(f"CHANGES = {changes!r}\n" + GENERATOR))
+        test = new_code_cell("from medai_lessons.grading.ch05 import check_build_generator\n"
+                             "check_build_generator(build_generator)\n")
+        test.metadata["nbgrader"] = {"grade": True, "grade_id": f"test_{name}", "points": 1,
+                                     "solution": False, "locked": True, "schema_version": 3}
+        cells.append(test)
+    honest = new_code_cell("_plain._keras_model = _real\n")  # the forgery undone: full marks
+    cells += [honest, new_code_cell(cells[-1].source, metadata=dict(cells[-1].metadata))]
+    path = tmp_path / "submission.ipynb"
+    nbformat.write(new_notebook(cells=cells), path)
+    run = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(path), str(tmp_path)],
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    peak_kib = int(run.stdout.split()[-1])
+    out = nbformat.read(path, as_version=4)
+    texts = ["".join(o.get("text", "") + o.get("evalue", "") + "".join(o.get("traceback", []))
+                     for o in c.outputs) for c in out.cells]
+    assert peak_kib < 1.5 * 1024**2, f"the grader peaked at {peak_kib:,} kB"
+    assert "more parameters than the weights sent" in texts[1], texts[1][-2000:]
+    assert "numbers per sample is too large to run" in texts[3], texts[3][-2000:]
+    assert not any(o.output_type == "error" for o in out.cells[5].outputs), texts[5][-2000:]

@@ -291,3 +291,128 @@ def test_a_forged_table_too_wide_is_refused_before_any_column_is_built(monkeypat
     with pytest.raises(plain.PlainDataError, match="too wide"):
         plain.decode(forged)
     assert len(built) <= 1, f"{len(built)} columns built first"  # the index, at most
+
+
+# --- Keras models forged to make the grader allocate or compute what their message did not carry
+
+def _forged(model, **changes) -> dict:
+    """``model``'s message with text replacements in its JSON (``old=new`` pairs, as JSON text),
+    the way a kernel can send any configuration it likes."""
+    text = json.dumps(plain.encode(model))
+    for old, new in changes.values():
+        assert old in text, old
+        text = text.replace(old, new)
+    return json.loads(text)
+
+
+def _no_weights(message: dict) -> dict:
+    return {**message, "weights": []}
+
+
+@pytest.mark.parametrize("case", ["wide_dense_no_weights", "wide_dense_small_weights",
+                                  "embedding_table", "compiled_no_weights"])
+def test_a_model_whose_configuration_makes_more_parameters_than_sent_is_refused_unbuilt(case):
+    # each would make the grader allocate gigabytes from a message of a few kilobytes
+    small = keras.Sequential([keras.Input((7,)), keras.layers.Dense(5)])
+    if case == "wide_dense_no_weights":  # 25000 x 25000 weights: 2.5 GB
+        message = _no_weights(_forged(small, width=('[null, 7]', '[null, 25000]'),
+                                      units=('["units", 5]', '["units", 25000]')))
+    elif case == "wide_dense_small_weights":  # the small model's weights sent with a big config
+        message = _forged(small, units=('["units", 5]', '["units", 25000]'),
+                          width=('[null, 7]', '[null, 25000]'))
+    elif case == "embedding_table":  # 900,000 x 64 table from a two-number input
+        emb = keras.Sequential([keras.Input((2,)), keras.layers.Embedding(10, 8)])
+        message = _forged(emb, rows=('["input_dim", 10]', '["input_dim", 900000]'),
+                          cols=('["output_dim", 8]', '["output_dim", 64]'))
+    else:  # compiled: Adam's slots would double what building allocates
+        small.compile(optimizer="adam", loss="mse")
+        message = _no_weights(_forged(small, width=('[null, 7]', '[null, 12000]'),
+                                      units=('["units", 5]', '["units", 12000]')))
+    with pytest.raises(plain.PlainDataError, match="more parameters than the weights sent"):
+        plain.decode(message)
+    # the budget ends with the message: an honest model afterwards is rebuilt as before
+    assert [w.shape for w in roundtrip(small).get_weights()] == [(7, 5), (5,)]
+
+
+@pytest.mark.parametrize("size", ["upsampling", "repeat"])
+def test_a_model_without_parameters_whose_layers_output_too_much_is_refused(size):
+    # no weights at all, but running it on 8 samples would need gigabytes in the grader
+    if size == "upsampling":
+        model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.UpSampling2D(2),
+                                  keras.layers.MaxPooling2D(2)])
+        message = _forged(model, up=('["size", {"__tuple__": [2, 2]}]',
+                                     '["size", {"__tuple__": [300, 300]}]'),
+                          down=('["pool_size", {"__tuple__": [2, 2]}]',
+                                '["pool_size", {"__tuple__": [300, 300]}]'))
+    else:
+        model = keras.Sequential([keras.Input((30,)), keras.layers.RepeatVector(3),
+                                  keras.layers.GlobalAveragePooling1D()])
+        message = _forged(model, n=('["n", 3]', '["n", 900000]'))
+    assert plain.decode(json.loads(json.dumps(plain.encode(model)))).count_params() == 0
+    with pytest.raises(plain.PlainDataError, match="numbers per sample is too large"):
+        plain.decode(message)
+
+
+def test_a_model_of_too_many_layers_is_refused_before_it_is_rebuilt(monkeypatch):
+    # rebuilding takes time per layer (quadratic for a long Sequential): refused unbuilt
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    message = plain.encode(model)
+    layers = message["__keras_model__"]["__dict__"][2][1]["__dict__"]
+    entry = next(e for e in layers if e[0] == "layers")
+    dense = entry[1][1]
+    entry[1] = entry[1][:1] + [json.loads(json.dumps(dense).replace('"dense"', f'"d{i}"'))
+                               for i in range(plain.MAX_KERAS_OBJECTS)]
+    built = []
+    monkeypatch.setattr(keras.saving, "deserialize_keras_object",
+                        lambda *a, **k: built.append(1))
+    with pytest.raises(plain.PlainDataError, match="too large to rebuild"):
+        plain.decode(json.loads(json.dumps(message)))
+    assert built == []
+
+
+def test_the_chapters_models_are_within_every_limit_with_room_to_spare():
+    # the largest cases the checks build: the limits must never refuse an honest answer
+    from medai_lessons import models
+
+    for model in (models.build_xray_cnn((28, 28, 1), 2), models.build_generator(128),
+                  models.build_discriminator((64, 64, 3)),
+                  models.build_gru_classifier(180, 1, 2), models.build_mlp(30)):
+        model.compile(optimizer="adam", loss="mse")
+        back = roundtrip(model)
+        assert back.count_params() == model.count_params()
+        assert back.optimizer.__class__.__name__ == "Adam"
+        assert plain._activations_per_sample(back) * 4 < plain.MAX_ACTIVATIONS, model.name
+        config = plain.decode(plain.encode(model)["__keras_model__"])
+        objects, largest = plain._survey_keras_config([config, model.get_compile_config()])
+        assert objects * 4 < plain.MAX_KERAS_OBJECTS, model.name
+        assert largest * 4 < plain.MAX_CONFIG_NUMBER, model.name
+
+
+def test_a_compiled_model_whose_metric_would_allocate_too_much_is_refused():
+    small = keras.Sequential([keras.Input((7,)), keras.layers.Dense(1, activation="sigmoid")])
+    small.compile(optimizer="adam", loss="binary_crossentropy",
+                  metrics=[keras.metrics.AUC(num_thresholds=200, name="auc")])
+    assert roundtrip(small).get_compile_config()["metrics"]
+    # a constructor that allocates before any shape is known: AUC lists its thresholds
+    message = _forged(small, t=('["num_thresholds", 200]', '["num_thresholds", 500000000]'))
+    with pytest.raises(plain.PlainDataError, match="configured with the number 500,000,000"):
+        plain.decode(message)
+    # within the number limit, its state still counts against the parameters sent
+    message = _forged(small, t=('["num_thresholds", 200]', '["num_thresholds", 1000000]'))
+    with pytest.raises(plain.PlainDataError, match="more parameters than the weights sent"):
+        plain.decode(message)
+
+
+def test_a_large_random_seed_is_not_mistaken_for_a_size():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dropout(0.2, seed=20261207),
+                              keras.layers.Dense(2, kernel_initializer=keras.initializers
+                                                 .GlorotUniform(seed=2**31 - 1))])
+    assert roundtrip(model).layers[0].seed == 20261207
+
+
+def test_a_compiled_model_not_yet_built_still_travels():
+    # the check then says what is missing (an input), instead of a failure to decode
+    model = keras.Sequential([keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    back = roundtrip(model)
+    assert not back.built and back.get_compile_config()["loss"] == "mse"

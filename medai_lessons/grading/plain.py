@@ -5,10 +5,11 @@ this codec rebuilds from JSON: ``None``, booleans, numbers (``nan`` and ``inf`` 
 strings, lists, tuples, dicts, NumPy arrays and scalars of numeric, boolean, text or date types
 (no object arrays), pandas DataFrames and Series of such columns, and Keras models as their
 configuration, weights and compile settings (rebuilt by Keras in safe mode, so a layer that
-carries Python code is refused). Anything else in the kernel stays there and is reached through
-a *handle* (:class:`Handle`): the grader can call its methods and read its attributes, each
-answer again plain data. No object of the learner's ever runs code in the grader's process
-(no ``__eq__``, ``__array__`` or ``__float__`` of theirs).
+carries Python code is refused, and only when what it describes is small: a few kilobytes of
+configuration must not make the grader allocate gigabytes). Anything else in the kernel stays
+there and is reached through a *handle* (:class:`Handle`): the grader can call its methods and
+read its attributes, each answer again plain data. No object of the learner's ever runs code in
+the grader's process (no ``__eq__``, ``__array__`` or ``__float__`` of theirs).
 
 The same module runs in the kernel (``medai_lessons.grading.agent`` encodes with it) and in
 the grader (``medai_lessons.grading.remote`` decodes with it).
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import base64
 import math
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +31,22 @@ MAX_ARRAY_BYTES = 256 * 1024**2
 MAX_DEPTH = 32
 #: the widest table accepted
 MAX_COLUMNS = 10_000
+#: the most Keras objects (layers, initialisers, ...) in one model's configuration: each takes
+#: the grader time to rebuild (the chapters' models have at most about 100)
+MAX_KERAS_OBJECTS = 500
+#: the largest number a model's configuration may hold, random seeds apart: Keras builds what
+#: it describes (an AUC's list of thresholds, a layer's outputs) before any check can run
+MAX_CONFIG_NUMBER = 1_000_000
+#: the most numbers a rebuilt model may hold beyond the weights sent with it (random seeds, a
+#: metric's state): a configuration alone must not make the grader allocate what its message
+#: did not carry
+EXTRA_PARAMETERS = 1_000_000
+#: the numbers an optimiser may keep per parameter when a compiled model is rebuilt (Adam with
+#: ``amsgrad`` keeps three)
+OPTIMIZER_SLOTS = 4
+#: the most numbers all of a rebuilt model's layer outputs hold together for one sample: the
+#: grader runs the model on a few samples (the chapters' models need at most about 0.7 M)
+MAX_ACTIVATIONS = 4 * 1024**2
 _KINDS = set("biufcUSMm")
 
 
@@ -264,12 +283,96 @@ def _decode_keras(data, dec):
     import keras
 
     config = dec(data["__keras_model__"])
-    with keras.saving.custom_object_scope({}):
-        model = keras.saving.deserialize_keras_object(config, safe_mode=True)
-    weights = [dec(w) for w in data["weights"]]
-    if weights:
-        model.set_weights(weights)
     compiled = dec(data["compile"])
-    if compiled:
-        model.compile_from_config(compiled)
+    objects, largest = _survey_keras_config([config, compiled])
+    if objects > MAX_KERAS_OBJECTS:
+        raise PlainDataError(f"a model of {objects:,} Keras objects is too large to rebuild")
+    if largest > MAX_CONFIG_NUMBER:
+        raise PlainDataError(f"a model configured with the number {largest:,} is too large to "
+                             "rebuild")
+    weights = [dec(w) for w in data["weights"]]
+    sent = sum(int(np.size(w)) for w in weights)
+    with _parameters_at_most(sent + EXTRA_PARAMETERS):
+        with keras.saving.custom_object_scope({}):
+            model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+        if not isinstance(model, keras.Model):
+            raise PlainDataError(f"a {type(model).__name__} came as a Keras model")
+        activations = _activations_per_sample(model)
+        if activations > MAX_ACTIVATIONS:
+            raise PlainDataError(f"a model whose layers output {activations:,} numbers per "
+                                 "sample is too large to run")
+        if weights:
+            model.set_weights(weights)
+    if compiled:  # an optimiser's slots and the metrics' state (an AUC's thresholds...)
+        params = sum(math.prod(w.shape) for w in model.weights)  # 0 for a model not built
+        with _parameters_at_most(OPTIMIZER_SLOTS * params + EXTRA_PARAMETERS):
+            model.compile_from_config(compiled)
     return model
+
+
+def _survey_keras_config(config) -> tuple[int, float]:
+    """How many serialised objects (dicts naming a class) a configuration holds at any depth,
+    and the largest number in it other than a random seed (sizes such as a layer's units, an
+    up-sampling factor or a metric's thresholds: their constructors run before any shape is
+    known)."""
+    count, largest, stack = 0, 0, [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            count += "class_name" in item
+            stack.extend(value for key, value in item.items() if key != "seed")
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, (int, float)) and not isinstance(item, bool) \
+                and math.isfinite(item):
+            largest = max(largest, abs(item))
+    return count, largest
+
+
+def _activations_per_sample(model) -> int:
+    """The numbers all layer outputs of a built model hold for one sample (an unknown size
+    other than the batch's counts as 1)."""
+    total = 0
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        for node in getattr(layer, "_inbound_nodes", ()):
+            for tensor in node.output_tensors:
+                total += math.prod(d or 1 for d in tuple(tensor.shape)[1:])
+    return total
+
+
+_budget = threading.local()
+
+
+@contextmanager
+def _parameters_at_most(count: int):
+    """Within this context, Keras variables created on this thread may hold ``count`` numbers
+    in all; the next one that would pass that is refused before it is allocated."""
+    _bound_keras_variables()
+    _budget.left = count
+    try:
+        yield
+    finally:
+        _budget.left = None
+
+
+def _bound_keras_variables() -> None:
+    """Make every Keras variable's shape pass the thread's budget (once per process)."""
+    from keras.src.backend.common import variables
+
+    cls = variables.Variable  # the base of every backend's variable
+    if getattr(cls._validate_shape, "bounded", False):
+        return
+    original = cls._validate_shape
+
+    def _validate_shape(self, shape):  # every variable's shape passes here before its value
+        shape = original(self, shape)
+        left = getattr(_budget, "left", None)
+        if left is not None:
+            _budget.left = left - math.prod(shape)
+            if _budget.left < 0:
+                raise PlainDataError("the model's configuration makes more parameters than the "
+                                     "weights sent with it")
+        return shape
+
+    _validate_shape.bounded = True
+    cls._validate_shape = _validate_shape
