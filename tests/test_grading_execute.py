@@ -4,6 +4,7 @@ load cut the kernel's output into messages."""
 from __future__ import annotations
 
 import nbformat
+import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from conftest import need_sandbox
@@ -199,38 +200,110 @@ PEAK_SCRIPT = """
 import sys, nbformat
 from medai_lessons.grading.execute import ExecuteGradedWork
 nb = nbformat.read(sys.argv[1], as_version=4)
-out, _ = ExecuteGradedWork(timeout=120).preprocess(nb, {"metadata": {"path": sys.argv[2]}})
+out, _ = ExecuteGradedWork(timeout=120, iopub_timeout=15).preprocess(
+    nb, {"metadata": {"path": sys.argv[2]}})
 nbformat.write(out, sys.argv[1])
 print(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
 """
 
 
-def test_forged_models_from_a_kernel_cost_the_grader_neither_memory_nor_the_other_tests(
-        tmp_path):
+def _graded_in_a_process_of_its_own(cells, tmp_path) -> tuple[int, list[str]]:
+    """(the grading process's peak memory in kB, each cell's output and errors as text)."""
     import subprocess
     import sys
 
-    need_sandbox()
-    cells = []
-    for name, changes in FORGERIES.items():
-        cells.append(new_code_cell(f"CHANGES = {changes!r}\n" + GENERATOR))
-        test = new_code_cell("from medai_lessons.grading.ch05 import check_build_generator\n"
-                             "check_build_generator(build_generator)\n")
-        test.metadata["nbgrader"] = {"grade": True, "grade_id": f"test_{name}", "points": 1,
-                                     "solution": False, "locked": True, "schema_version": 3}
-        cells.append(test)
-    honest = new_code_cell("_plain._keras_model = _real\n")  # the forgery undone: full marks
-    cells += [honest, new_code_cell(cells[-1].source, metadata=dict(cells[-1].metadata))]
     path = tmp_path / "submission.ipynb"
     nbformat.write(new_notebook(cells=cells), path)
     run = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(path), str(tmp_path)],
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
-    peak_kib = int(run.stdout.split()[-1])
     out = nbformat.read(path, as_version=4)
-    texts = ["".join(o.get("text", "") + o.get("evalue", "") + "".join(o.get("traceback", []))
-                     for o in c.outputs) for c in out.cells]
+    return int(run.stdout.split()[-1]), [
+        "".join(o.get("text", "") + o.get("evalue", "") + "".join(o.get("traceback", []))
+                for o in c.outputs) for c in out.cells]
+
+
+def _test_cell(source: str, grade_id: str):
+    test = new_code_cell(source)
+    test.metadata["nbgrader"] = {"grade": True, "grade_id": grade_id, "points": 1,
+                                 "solution": False, "locked": True, "schema_version": 3}
+    return test
+
+
+def test_forged_models_from_a_kernel_cost_the_grader_neither_memory_nor_the_other_tests(
+        tmp_path):
+    need_sandbox()
+    cells = []
+    for name, changes in FORGERIES.items():
+        cells.append(new_code_cell(f"CHANGES = {changes!r}\n" + GENERATOR))
+        cells.append(_test_cell("from medai_lessons.grading.ch05 import check_build_generator\n"
+                                "check_build_generator(build_generator)\n", f"test_{name}"))
+    honest = new_code_cell("_plain._keras_model = _real\n")  # the forgery undone: full marks
+    cells += [honest, new_code_cell(cells[-1].source, metadata=dict(cells[-1].metadata))]
+    peak_kib, texts = _graded_in_a_process_of_its_own(cells, tmp_path)
     assert peak_kib < 1.5 * 1024**2, f"the grader peaked at {peak_kib:,} kB"
     assert "more parameters than the weights sent" in texts[1], texts[1][-2000:]
     assert "numbers per sample is too large to run" in texts[3], texts[3][-2000:]
-    assert not any(o.output_type == "error" for o in out.cells[5].outputs), texts[5][-2000:]
+    assert "Error" not in texts[5], texts[5][-2000:]  # the forgery undone: graded as usual
+
+
+#: undoes the grading kernel's own cut of its messages (guard.cap_messages), as an attacker
+#: would: the floods are aimed at the grader's limits
+UNCAP = """
+import jupyter_client.session as _session
+_original = [c.cell_contents for c in _session.Session.send.__closure__ or ()
+             if callable(c.cell_contents)]
+if _original:
+    _session.Session.send = _original[0]
+kernel = get_ipython().kernel
+big = b"m" * 30_000_000  # each part under the grader's limit of 33 MB per part
+
+def frames(msg_type, content, ident):
+    msg = kernel.session.msg(msg_type, content, parent=kernel.get_parent())
+    return kernel.session.serialize(msg, ident=ident) + [big] * 40  # 1.2 GB in one message
+"""
+#: one message of many parts each under the per-part limit, sent from the kernel
+MULTIPART = {
+    # to the notebook's own connection, while an answer cell runs
+    "iopub_in_an_answer_cell": UNCAP + """
+kernel.iopub_socket.send_multipart(frames("stream", {"name": "stdout", "text": "x"},
+                                          b"stream.stdout"))
+import time; time.sleep(5)
+""",
+    # to the test cells' connection, from a thread, while a test calls the learner's function
+    "iopub_from_a_thread_in_a_test": UNCAP + """
+import threading, time
+def flood():
+    time.sleep(2)
+    kernel.iopub_socket.send_multipart(frames("stream", {"name": "stdout", "text": "x"},
+                                              b"stream.stdout"))
+threading.Thread(target=flood, daemon=True).start()
+def f(x):
+    time.sleep(0.2)
+    return x + 1
+""",
+    # to the grader's input connection, addressed as the kernel's input requests are
+    "stdin_to_the_graders_identity": UNCAP + """
+ident = kernel._parent_ident["shell"]
+for _ in range(2):
+    kernel.stdin_socket.send_multipart(frames("input_request", {"prompt": "", "password": False},
+                                              ident if isinstance(ident, list) else [ident]))
+import time; time.sleep(5)
+""",
+}
+
+
+@pytest.mark.parametrize("attack", MULTIPART)
+def test_one_message_of_many_parts_costs_the_grader_nothing(attack, tmp_path):
+    # ZeroMQ bounds each part and the number of messages held, not the parts of one message:
+    # the grader never connects to the kernel itself, and the relay between them passes on
+    # only small messages, with a memory limit of its own
+    need_sandbox()
+    cells = [new_code_cell("def f(x):\n    return x + 1\n"), new_code_cell(MULTIPART[attack]),
+             _test_cell("import time\nend = time.time() + 10\nwhile time.time() < end:\n"
+                        "    assert f(1) == 2\n", "test_f"),
+             new_code_cell("print('after')")]
+    peak_kib, texts = _graded_in_a_process_of_its_own(cells, tmp_path)
+    assert peak_kib < 1.5 * 1024**2, f"the grader peaked at {peak_kib:,} kB"
+    # the kernel is stopped, and the notebook says why
+    assert "connection to the kernel was closed" in texts[3], texts

@@ -50,6 +50,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Enum, Integer, Unicode
 
 from medai_lessons.grading import core, preload, remote, sandbox
+from medai_lessons.grading.relay import Relay
 from medai_lessons.grading.sandbox import Sandbox, SandboxPolicy, SandboxUnavailable, lock_run_dir
 
 #: the cell tag of applied cells that autograding leaves out
@@ -92,9 +93,14 @@ class GraderKernelManager(AsyncKernelManager):
 
 class SandboxedKernelManager(GraderKernelManager):
     """A kernel manager whose kernel starts inside :attr:`box` and talks over Unix sockets
-    in the sandbox's run folder (no TCP port, so no network is needed, and none is open)."""
+    in the sandbox's run folder (no TCP port, so no network is needed, and none is open).
+    Once the kernel is launched, this manager and its clients connect to a relay
+    (:mod:`medai_lessons.grading.relay`) that binds in :attr:`relay_dir`, never to the kernel:
+    a message the grader could not hold ends the relay, not the grader."""
 
     box: Sandbox | None = None
+    relay_dir: Path | None = None
+    relay: Relay | None = None
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -109,7 +115,16 @@ class SandboxedKernelManager(GraderKernelManager):
         # terminal (nothing a learner's code prints there reaches an instructor's screen)
         kw["stdout"] = subprocess.DEVNULL
         kw["stderr"] = open(self.box.run_dir / "kernel.log", "ab")  # noqa: SIM115
-        return await super()._async_launch_kernel(kernel_cmd, **kw)
+        await super()._async_launch_kernel(kernel_cmd, **kw)
+        self.relay_dir.mkdir(mode=0o700, exist_ok=True)
+        self.relay = Relay(self.get_connection_info(), self.relay_dir)
+        self.ip = self.relay.ip  # every connection from here on goes through the relay
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart)
+        if self.relay is not None:
+            self.relay.stop()
+            self.relay = None
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
@@ -195,8 +210,9 @@ class ExecuteGradedWork(Execute):
             if self.sandbox:
                 self._box = ((self.preload and preload.kernel_box(self.policy()))
                              or Sandbox(Path(tmp), self.policy()))
-                self.kernel_manager_class = type("BoxedKernelManager",
-                                                 (SandboxedKernelManager,), {"box": self._box})
+                self.kernel_manager_class = type(
+                    "BoxedKernelManager", (SandboxedKernelManager,),
+                    {"box": self._box, "relay_dir": Path(tmp) / "relay"})
             elif self.kernel_manager_class is AsyncKernelManager:  # nbclient's own
                 self.kernel_manager_class = GraderKernelManager
             try:
@@ -243,7 +259,22 @@ class ExecuteGradedWork(Execute):
         if self._box is not None:  # its sockets are bound; none of the submission has run
             lock_run_dir(self._box.run_dir)
         self._disconnects = remote.Disconnects(self.kc)
+        relay, process = getattr(self.km, "relay", None), self.km.provisioner.process
+        if relay is not None:
+            threading.Thread(target=self._watch_relay, args=(relay, process), daemon=True,
+                             name="relay watcher").start()
         return client
+
+    def _watch_relay(self, relay: Relay, process) -> None:
+        """Stop the kernel as soon as its relay ends while it still runs: a cell waiting for
+        the kernel would otherwise wait out its time limit."""
+        relay.process.wait()
+        if relay.stopping or self._dead:
+            return
+        try:
+            process.wait(timeout=1.0)  # the kernel ended first: nbclient reports that
+        except subprocess.TimeoutExpired:
+            self._stop_kernel(f"{remote.DISCONNECTED}; {relay.why()}")
 
     def _stop_kernel(self, why: str) -> None:
         self._dead = why

@@ -68,8 +68,8 @@ def grader_context(cls=None):
 
 #: why a kernel that closed one of the grader's connections is stopped
 DISCONNECTED = ("the grader's connection to the kernel was closed: the kernel ended, or sent a "
-                f"message of more than {MAX_MESSAGE_BYTES // 1024**2} MB (far too much output "
-                "at once, or a message made to flood the grader)")
+                f"message of more than {MAX_MESSAGE_BYTES // 1024**2} MB or of too many parts "
+                "(far too much output at once, or a message made to flood the grader)")
 
 
 class Disconnects:
