@@ -307,3 +307,35 @@ def test_one_message_of_many_parts_costs_the_grader_nothing(attack, tmp_path):
     assert peak_kib < 1.5 * 1024**2, f"the grader peaked at {peak_kib:,} kB"
     # the kernel is stopped, and the notebook says why
     assert "connection to the kernel was closed" in texts[3], texts
+
+
+#: small messages of many JSON values: each value becomes a Python object in the grader
+AMPLIFIED = {
+    # one message of 8 M empty dicts in its metadata (32 MB): more values than the relay passes
+    "metadata_of_millions_of_dicts": UNCAP + """
+from IPython.display import publish_display_data
+publish_display_data({"text/plain": "x"}, metadata={"m": [{}] * 8_000_000})
+""",
+    # within the relay's limit, through the kernel's own cut: many JSON outputs of 0.9 M values
+    # which the cell's output limit must count by their size
+    "many_json_outputs_within_the_limits": """
+from IPython.display import display
+for _ in range(12):
+    display({"application/json": {"v": [[]] * 450_000}}, raw=True)
+""",
+}
+
+
+@pytest.mark.parametrize("attack", AMPLIFIED)
+def test_messages_of_many_json_values_cost_the_grader_little(attack, tmp_path):
+    need_sandbox()
+    cells = [new_code_cell("def f(x):\n    return x + 1\n"), new_code_cell(AMPLIFIED[attack]),
+             _test_cell("assert f(1) == 2\n", "test_f"), new_code_cell("print('after')")]
+    peak_kib, texts = _graded_in_a_process_of_its_own(cells, tmp_path)
+    assert peak_kib < 1.5 * 1024**2, f"the grader peaked at {peak_kib:,} kB"
+    if attack == "metadata_of_millions_of_dicts":
+        assert "connection to the kernel was closed" in texts[3], texts
+        assert "JSON values" in texts[3], texts
+    else:  # kept only up to the cell's output limit; the rest of the notebook is graded
+        assert "further output of this cell dropped" in texts[1], texts[1][-500:]
+        assert texts[3] == "after\n", texts

@@ -33,6 +33,7 @@ notebook's kernel.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -303,8 +304,13 @@ class ExecuteGradedWork(Execute):
 
     def output(self, outs, msg, display_id, cell_index):
         content = msg.get("content", {})
-        size = len(content.get("text", "")) + sum(
-            len(v) if isinstance(v, str) else 1000 for v in content.get("data", {}).values())
+        if msg.get("msg_type") == "stream":
+            size = len(content.get("text", ""))
+        else:  # all of it: images, JSON data, metadata, an error's traceback
+            try:
+                size = len(json.dumps(content))
+            except (TypeError, ValueError):
+                size = self.max_output_chars + 1
         used = self._output_used.get(cell_index, 0)
         self._output_used[cell_index] = used + size
         if used + size > self.max_output_chars:

@@ -34,6 +34,10 @@ CHANNELS = {"shell": ("ROUTER", "DEALER"), "control": ("ROUTER", "DEALER"),
 #: the most parts a message may have (a Jupyter message has its routing frames, a delimiter,
 #: a signature, four JSON parts and its buffers)
 MAX_PARTS = 64
+#: the most JSON values (counted as commas, braces and brackets) a message may hold: each
+#: becomes a Python object in the grader, several times the bytes it takes (a message of 32 MB
+#: of empty dicts made the grader use 4 GB)
+MAX_JSON_VALUES = 1_000_000
 #: messages kept for each connection of the grader's that is not read (ZeroMQ's default, as
 #: a kernel keeps them)
 SEND_QUEUE = 1000
@@ -191,7 +195,27 @@ def serve(spec: dict) -> int:
                 print(f"the kernel sent one message of {len(parts)} parts and {size:,} bytes",
                       file=sys.stderr, flush=True)
                 return 3
+            values = _json_values(parts)
+            if values > MAX_JSON_VALUES:
+                print(f"the kernel sent one message of {values:,} JSON values",
+                      file=sys.stderr, flush=True)
+                return 3
             routes.forward(sock, parts)
+
+
+def _json_values(parts) -> int:
+    """About how many values a Jupyter message's JSON parts hold (its header, parent header,
+    metadata and content: the four parts after the signature; not its binary buffers)."""
+    views = [part.buffer for part in parts]
+    try:
+        start = next(i for i, v in enumerate(views) if v == b"<IDS|MSG>") + 2
+    except StopIteration:
+        start = 0
+    total = 0
+    for view in views[start:start + 4]:
+        data = bytes(view)
+        total += data.count(b",") + data.count(b"{") + data.count(b"[")
+    return total
 
 
 def main() -> int:
