@@ -183,3 +183,15 @@ def names_from_left_out_cells(nb, tag: str) -> dict[int, set[str]]:
         last_changed_left_out -= bound
         modules |= imported_names(c.source)
     return problems
+
+
+#: code for an answer cell that undoes the grading kernel's own cut of its messages
+#: (``guard.cap_messages``), as an attacker would, so that a flood after it tests the grader's
+#: own limits: the original ``Session.send`` is in the wrapper's closure
+UNCAP = """
+import jupyter_client.session as _session
+_original = [c.cell_contents for c in _session.Session.send.__closure__ or ()
+             if callable(c.cell_contents)]
+if _original:
+    _session.Session.send = _original[0]
+"""

@@ -35,7 +35,7 @@ import pytest
 
 from conftest import COURSE, need_sandbox
 from medai_lessons.course import GradingCourse
-from nbtools import answered, cell, expected_scores, nbg, read
+from nbtools import UNCAP, answered, cell, expected_scores, nbg, read
 
 pytestmark = pytest.mark.slow
 CH = "ch01_background"
@@ -369,14 +369,7 @@ print("looked;", "FOUND " + repr(found) if found else "found nothing")
 #: output floods: what a kernel sends the grader, more and larger than it can hold (the
 #: answer cell is the notebook's last, after the grader's connection for the test cells has
 #: been made: that connection is not read while an answer cell runs)
-#: first undoes the grading kernel's own cut of its messages (guard.cap_messages), as an
-#: attacker would: the floods are aimed at the grader's limits
-UNCAP = """
-import jupyter_client.session as _session
-_original = [c.cell_contents for c in _session.Session.send.__closure__ or () if callable(c.cell_contents)]
-if _original:
-    _session.Session.send = _original[0]
-"""
+#: (most first undo the grading kernel's own cut of its messages: ``nbtools.UNCAP``)
 FLOODS: dict[str, str] = {
     # -- more and larger output than the grader can hold ------------------------------------
     "floods_display_far_over_the_limit": UNCAP + """

@@ -8,6 +8,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from conftest import need_sandbox
+from nbtools import UNCAP
 
 
 def _executor():
@@ -247,14 +248,8 @@ def test_forged_models_from_a_kernel_cost_the_grader_neither_memory_nor_the_othe
     assert "Error" not in texts[5], texts[5][-2000:]  # the forgery undone: graded as usual
 
 
-#: undoes the grading kernel's own cut of its messages (guard.cap_messages), as an attacker
-#: would: the floods are aimed at the grader's limits
-UNCAP = """
-import jupyter_client.session as _session
-_original = [c.cell_contents for c in _session.Session.send.__closure__ or ()
-             if callable(c.cell_contents)]
-if _original:
-    _session.Session.send = _original[0]
+#: the kernel's own cut undone (``nbtools.UNCAP``), and one message of many parts made by hand
+BY_HAND = UNCAP + """
 kernel = get_ipython().kernel
 big = b"m" * 30_000_000  # each part under the grader's limit of 33 MB per part
 
@@ -265,13 +260,13 @@ def frames(msg_type, content, ident):
 #: one message of many parts each under the per-part limit, sent from the kernel
 MULTIPART = {
     # to the notebook's own connection, while an answer cell runs
-    "iopub_in_an_answer_cell": UNCAP + """
+    "iopub_in_an_answer_cell": BY_HAND + """
 kernel.iopub_socket.send_multipart(frames("stream", {"name": "stdout", "text": "x"},
                                           b"stream.stdout"))
 import time; time.sleep(5)
 """,
     # to the test cells' connection, from a thread, while a test calls the learner's function
-    "iopub_from_a_thread_in_a_test": UNCAP + """
+    "iopub_from_a_thread_in_a_test": BY_HAND + """
 import threading, time
 def flood():
     time.sleep(2)
@@ -283,7 +278,7 @@ def f(x):
     return x + 1
 """,
     # to the grader's input connection, addressed as the kernel's input requests are
-    "stdin_to_the_graders_identity": UNCAP + """
+    "stdin_to_the_graders_identity": BY_HAND + """
 ident = kernel._parent_ident["shell"]
 for _ in range(2):
     kernel.stdin_socket.send_multipart(frames("input_request", {"prompt": "", "password": False},

@@ -51,6 +51,9 @@ START_SECONDS = 30.0
 class Relay:
     """The relay process of one kernel, as the grader sees it."""
 
+    #: set when the grader ends the relay itself
+    stopping = False
+
     def __init__(self, kernel: dict, folder: Path):
         """``kernel``: the kernel's connection info (``transport``, ``ip``, ``*_port``);
         ``folder``: where to bind, a folder of the grader's that the kernel cannot see."""
@@ -72,9 +75,6 @@ class Relay:
             self.stop()
             tail = (folder / "relay.log").read_text(errors="replace")[-2000:]
             raise RuntimeError(f"the grader's relay to the kernel did not start: {tail}")
-
-    #: set when the grader ends the relay itself
-    stopping = False
 
     def why(self) -> str:
         """What the relay last wrote to its log: why it ended, once it has."""
@@ -143,7 +143,7 @@ class _Routes:
         zmq = self.zmq
         channel = self.fronts.get(sock)
         if channel == "iopub":  # a subscription
-            out, parts = self.backs[("iopub", None)], parts
+            out = self.backs[("iopub", None)]
         elif channel is not None:  # a client's request: [its identity, the message...]
             ident = parts[0].bytes
             if ident[:1] in (b"", b"\0") or channel == "hb":
