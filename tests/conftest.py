@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -25,6 +27,7 @@ SHARED_DATA = next((folder / "shared" / "data" for folder in ROOT.parents
                     if (folder / "shared" / "data").is_dir()), ROOT.parent / "shared" / "data")
 
 _jupyter_home = Path(tempfile.mkdtemp(prefix="medai-jupyter-"))
+atexit.register(shutil.rmtree, _jupyter_home, True)  # this process's own, gone with it
 os.environ["MEDAI_FAST"] = "1"
 os.environ["JUPYTER_DATA_DIR"] = str(_jupyter_home / "data")
 os.environ["JUPYTER_CONFIG_DIR"] = str(_jupyter_home / "config")
@@ -65,3 +68,14 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "shared_data" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.realdata)
+
+
+@pytest.fixture(autouse=True)
+def _case_salt_restored():
+    """A test that grades in its own process sets the checks' case salt for that process (as a
+    grader does): later tests there still see the cases they name."""
+    from medai_lessons.grading import core
+
+    before = core.CASE_SALT
+    yield
+    core.CASE_SALT = before
