@@ -416,3 +416,45 @@ def test_a_compiled_model_not_yet_built_still_travels():
     model.compile(optimizer="adam", loss="mse")
     back = roundtrip(model)
     assert not back.built and back.get_compile_config()["loss"] == "mse"
+
+
+HOLD = """
+import sys, time
+from medai_lessons.grading import sandbox
+print(sandbox.held_temp_dir(sys.argv[1]), flush=True)
+time.sleep(120)
+"""
+
+
+def test_grading_folders_a_killed_grader_left_behind_are_removed_and_held_ones_kept(tmp_path):
+    import time
+
+    def holder(prefix):
+        env = {**os.environ, "TMPDIR": str(tmp_path)}
+        process = subprocess.Popen([sys.executable, "-c", HOLD, prefix], env=env,
+                                   stdout=subprocess.PIPE, text=True)
+        return process, Path(process.stdout.readline().strip())
+
+    killed, killed_dir = holder("medai-job-")
+    alive, alive_dir = holder("medai-grading-package-")
+    try:
+        (killed_dir / "submission.ipynb").write_text("{}")
+        killed.kill()
+        killed.wait()
+        old, new, other = (tmp_path / "medai-runner-old", tmp_path / "medai-zygote-new",
+                           tmp_path / "someone-elses")
+        for folder in (old, new, other):
+            folder.mkdir()
+        os.utime(old, (time.time() - 2 * 86_400,) * 2)
+        os.utime(other, (time.time() - 2 * 86_400,) * 2)
+        assert sandbox.sweep_abandoned_temp_dirs(tmp_path) == 2
+        assert not killed_dir.exists(), "a folder whose grader was killed was left"
+        assert not old.exists(), "an old folder without a holder was left"
+        assert alive_dir.is_dir(), "a folder a running grader holds was removed"
+        assert new.is_dir() and other.is_dir()
+    finally:
+        alive.kill()
+        alive.wait()
+    assert sandbox.sweep_abandoned_temp_dirs(tmp_path) == 1  # its holder is gone now
+    assert not alive_dir.exists()
+

@@ -38,7 +38,6 @@ import os
 import secrets
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -207,7 +206,7 @@ class ExecuteGradedWork(Execute):
         started = time.monotonic()
         if core.CASE_SALT is None:  # seeded cases this process checks cannot be looked up
             core.CASE_SALT = secrets.randbits(31)
-        with tempfile.TemporaryDirectory(prefix="medai-grading-") as tmp:
+        with sandbox.temp_dir("medai-grading-") as tmp:
             if self.sandbox:
                 self._box = ((self.preload and preload.kernel_box(self.policy()))
                              or Sandbox(Path(tmp), self.policy()))

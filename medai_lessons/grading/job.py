@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from medai_lessons.course import CONFIG_NAME, GradingCourse
+from medai_lessons.grading import sandbox
 
 
 @dataclass
@@ -140,7 +141,7 @@ def run_job(job: GradingJob) -> JobResult:
                        worker=f"{platform.node()}:{os.getpid()}")
     buffer = io.StringIO()
     handler = logging.StreamHandler(buffer)
-    with tempfile.TemporaryDirectory(prefix="medai-job-") as tmp:
+    with sandbox.temp_dir("medai-job-") as tmp:
         root = Path(tmp)
         (root / CONFIG_NAME).write_text(job.config, encoding="utf-8")
         (root / "source" / job.chapter).mkdir(parents=True)

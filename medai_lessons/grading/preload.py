@@ -42,12 +42,18 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-from medai_lessons.grading.sandbox import WORK_MOUNT, Sandbox, SandboxPolicy, rlimits
+from medai_lessons.grading.sandbox import (
+    WORK_MOUNT,
+    Sandbox,
+    SandboxPolicy,
+    held_temp_dir,
+    release_temp_dir,
+    rlimits,
+)
 
 #: what the zygote imports before it forks kernels (the kernel imports the rest itself)
 PRELOAD = ("numpy", "ipykernel.kernelapp", "tensorflow", "keras", "scipy.stats", "pandas",
@@ -81,7 +87,7 @@ class Zygote:
 
     def __init__(self, policy: SandboxPolicy):
         self.policy = policy
-        self.base = Path(tempfile.mkdtemp(prefix="medai-zygote-"))
+        self.base = held_temp_dir("medai-zygote-")
         # the zygote itself lives as long as the grading process: its CPU limit is a day's;
         # each kernel gets the policy's own limits after the fork
         self.box = Sandbox(self.base, dataclasses.replace(policy, cpu_seconds=86_400))
@@ -145,7 +151,7 @@ class Zygote:
                 self.process.wait(10)
             self.process = None
         self.box.remove_cgroups()
-        shutil.rmtree(self.base, ignore_errors=True)
+        release_temp_dir(self.base)
 
 
 class ZygoteJob:

@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -167,8 +168,8 @@ def grading_copy_of_package() -> Path:
     import atexit
 
     src = _package_dir()
-    dest = Path(tempfile.mkdtemp(prefix="medai-grading-package-"))
-    atexit.register(shutil.rmtree, dest, True)
+    dest = held_temp_dir("medai-grading-package-")
+    atexit.register(release_temp_dir, dest)
     out = dest / "medai_lessons"
     shutil.copytree(src, out, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for module, names in reference_functions().items():
@@ -406,6 +407,84 @@ def sweep_stale_cgroups(older_than: float = 600.0, top: Path = Path("/sys/fs/cgr
             removed += 1
         except OSError:  # still in use, or gone already
             continue
+    return removed
+
+
+#: the file a grading process holds a lock on in each temporary folder of its own
+OWNER_FILE = ".medai-owner"
+#: the temporary folders of grading (a package copy, a zygote's, a kernel's, a job's, the
+#: model runner's)
+TEMP_PREFIXES = ("medai-grading-", "medai-zygote-", "medai-job-", "medai-runner-")
+_HELD: dict[str, int] = {}
+_TEMP_SWEPT = False
+
+
+def held_temp_dir(prefix: str) -> Path:
+    """A new temporary folder that this process holds (a lock on a file in it) until
+    :func:`release_temp_dir` or its end: one that a killed grading process left behind has no
+    holder, and the next grading process removes it (:func:`sweep_abandoned_temp_dirs`)."""
+    import fcntl
+
+    global _TEMP_SWEPT
+    if not _TEMP_SWEPT:
+        _TEMP_SWEPT = True
+        sweep_abandoned_temp_dirs()
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    fd = os.open(path / OWNER_FILE, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    _HELD[str(path)] = fd
+    return path
+
+
+def release_temp_dir(path: Path) -> None:
+    """Remove a folder of :func:`held_temp_dir`, and let go of it."""
+    shutil.rmtree(path, ignore_errors=True)
+    fd = _HELD.pop(str(path), None)
+    if fd is not None:
+        os.close(fd)
+
+
+@contextmanager
+def temp_dir(prefix: str):
+    """:func:`held_temp_dir` for a ``with`` block."""
+    path = held_temp_dir(prefix)
+    try:
+        yield path
+    finally:
+        release_temp_dir(path)
+
+
+def sweep_abandoned_temp_dirs(top: Path | None = None, unheld_after: float = 86_400.0) -> int:
+    """Remove the grading folders in the temporary folder ``top`` that no process holds (their
+    grading process was killed; they can hold submissions and gradebooks), and those made
+    without a holder (by an older version) more than ``unheld_after`` seconds ago. Returns how
+    many were removed."""
+    import fcntl
+    import time
+
+    top = Path(tempfile.gettempdir() if top is None else top)
+    removed = 0
+    for path in top.iterdir():
+        if not path.name.startswith(TEMP_PREFIXES) or str(path) in _HELD:
+            continue
+        try:
+            if path.is_symlink() or not path.is_dir():
+                continue
+            owner = path / OWNER_FILE
+            if owner.is_file():
+                fd = os.open(owner, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a running grading process holds it
+                finally:
+                    os.close(fd)
+            elif time.time() - path.stat().st_mtime < unheld_after:
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed += not path.exists()
     return removed
 
 
