@@ -204,12 +204,22 @@ nb = nbformat.read(sys.argv[1], as_version=4)
 out, _ = ExecuteGradedWork(timeout=120, iopub_timeout=15).preprocess(
     nb, {"metadata": {"path": sys.argv[2]}})
 nbformat.write(out, sys.argv[1])
+import resource
+own = resource.getrusage(resource.RUSAGE_SELF)
+print(own.ru_utime + own.ru_stime)
 print(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
 """
 
 
 def _graded_in_a_process_of_its_own(cells, tmp_path) -> tuple[int, list[str]]:
     """(the grading process's peak memory in kB, each cell's output and errors as text)."""
+    peak, _, texts = _graded_with_costs(cells, tmp_path)
+    return peak, texts
+
+
+def _graded_with_costs(cells, tmp_path) -> tuple[int, float, list[str]]:
+    """(the grading process's peak memory in kB, the CPU seconds it used itself, each cell's
+    output and errors as text)."""
     import subprocess
     import sys
 
@@ -219,7 +229,7 @@ def _graded_in_a_process_of_its_own(cells, tmp_path) -> tuple[int, list[str]]:
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     out = nbformat.read(path, as_version=4)
-    return int(run.stdout.split()[-1]), [
+    return int(run.stdout.split()[-1]), float(run.stdout.split()[-2]), [
         "".join(o.get("text", "") + o.get("evalue", "") + "".join(o.get("traceback", []))
                 for o in c.outputs) for c in out.cells]
 
@@ -246,6 +256,54 @@ def test_forged_models_from_a_kernel_cost_the_grader_neither_memory_nor_the_othe
     assert "more parameters than the weights sent" in texts[1], texts[1][-2000:]
     assert "numbers per sample is too large to run" in texts[3], texts[3][-2000:]
     assert "Error" not in texts[5], texts[5][-2000:]  # the forgery undone: graded as usual
+
+
+#: generators within every bound of what the grader rebuilds, that are slow or large to *run*
+COSTLY = """
+import keras
+
+def build_generator(latent_dim):
+    x = inputs = keras.Input((latent_dim,))
+    for layer in LAYERS():
+        x = layer(x)
+    return keras.Model(inputs, x)
+"""
+SLOW = """
+def LAYERS():  # a 100 x 100 convolution over 1400 x 1400 positions: minutes per sample
+    return [keras.layers.Dense(28 * 28), keras.layers.Reshape((28, 28, 1)),
+            keras.layers.UpSampling2D(50), keras.layers.Conv2D(1, 100, padding="same"),
+            keras.layers.AveragePooling2D(50), keras.layers.Activation("tanh")]
+"""
+LARGE = """
+def LAYERS():  # one attention layer over 6272 steps: 8 x 6272 x 6272 scores
+    return [keras.layers.Dense(784 * 8), keras.layers.Reshape((6272, 1)),
+            lambda x: keras.layers.Attention()([x, x]), keras.layers.Reshape((28, 28, 8)),
+            keras.layers.Dense(1, activation="tanh")]
+"""
+HONEST = """
+def LAYERS():
+    return [keras.layers.Dense(7 * 7 * 16), keras.layers.Reshape((7, 7, 16)),
+            keras.layers.Conv2DTranspose(8, 3, 2, "same", activation="relu"),
+            keras.layers.Conv2DTranspose(1, 3, 2, "same", activation="tanh")]
+"""
+
+
+def test_models_slow_or_large_to_run_cost_the_grader_neither_cpu_nor_memory(tmp_path):
+    # small to describe and to rebuild, so the grader accepts them; the check then runs
+    # them, in the model runner: before it, the first took the grader 150 s of CPU (on a
+    # convolution of 40 x 40) and the second 3.3 GB
+    need_sandbox()
+    check = ("from medai_lessons.grading.ch05 import check_build_generator\n"
+             "check_build_generator(build_generator)\n")
+    cells = []
+    for name, layers in (("slow", SLOW), ("large", LARGE), ("honest", HONEST)):
+        cells += [new_code_cell(COSTLY + layers), _test_cell(check, f"test_{name}")]
+    peak_kib, cpu, texts = _graded_with_costs(cells, tmp_path)
+    assert peak_kib < 1.5 * 1024**2, f"the grader peaked at {peak_kib:,} kB"
+    assert cpu < 60, f"the grader used {cpu:.0f} s of CPU itself"
+    assert "s of CPU on the few samples" in texts[1], texts[1][-2000:]
+    assert "more memory than the grader's limit" in texts[3], texts[3][-2000:]
+    assert "Error" not in texts[5], texts[5][-2000:]  # an honest model is run as before
 
 
 #: the kernel's own cut undone (``nbtools.UNCAP``), and one message of many parts made by hand

@@ -35,6 +35,7 @@ from medai_lessons.grading.core import (
     call,
     case_rng,
     fail,
+    model_outputs,
     require_callable,
 )
 from medai_lessons.grading.probes import (
@@ -278,7 +279,7 @@ def check_build_generator(build_generator, strict: bool = False) -> None:
                  hint="the range of the generated images is the range of the last layer's "
                       "activation: which activation maps any number into (-1, 1)?")
         z = case_rng(latent_dim).normal(size=(8, latent_dim)).astype("float32")
-        images = as_array(np.asarray(model(z * 3.0, training=False)), exercise, case)
+        images = model_outputs(model, z * 3.0, exercise, case)
         if not np.all(np.isfinite(images)) or np.abs(images).max() > 1.0 + 1e-6:
             fail(exercise, case, expected="values in [-1, 1]",
                  got=f"values from {np.nanmin(images):.3g} to {np.nanmax(images):.3g}",
@@ -327,7 +328,7 @@ def check_build_discriminator(build_discriminator, strict: bool = False) -> None
                       "take logits (stable for any value), and a sigmoid here would be applied "
                       "twice.")
         x = case_rng(sum(image_shape)).uniform(-1, 1, (4, *image_shape))
-        logits = as_array(np.asarray(model(x.astype("float32"), training=False)), exercise, case)
+        logits = model_outputs(model, x.astype("float32"), exercise, case)
         if not np.all(np.isfinite(logits)):
             fail(exercise, case, expected="finite logits", got=logits.ravel())
 

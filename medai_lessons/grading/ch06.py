@@ -31,6 +31,7 @@ from medai_lessons.grading.core import (
     case_rng,
     fail,
     metric_dict,
+    model_outputs,
     same_metric,
 )
 
@@ -521,7 +522,7 @@ def check_build_mlp(build_mlp, strict: bool = False) -> None:
                       "existed (E18): Keras 3's metrics are in keras.metrics; find the ROC AUC "
                       "and the sensitivity (recall) there.")
         x = case_rng(n_features).normal(size=(4, n_features)).astype("float32")
-        p = as_array(np.asarray(model(x, training=False)), exercise, case)
+        p = model_outputs(model, x, exercise, case)
         if p.shape != (4, 1) or np.any(p < 0) or np.any(p > 1):
             fail(exercise, case, expected="4 probabilities in [0, 1], shape (4, 1)",
                  got=p, hint="the last layer's activation is 'sigmoid'.")

@@ -245,10 +245,27 @@ def built_model(builder: Callable, *args, exercise: str, case: str, hint: str,
     return (model, *shapes)
 
 
+def model_outputs(model, x, exercise: str, case: str) -> np.ndarray:
+    """A learner's model's outputs for ``x`` (in inference mode) as floats. A model sent back
+    by a grading kernel runs in the grader's model runner
+    (:mod:`medai_lessons.grading.runner`): one too slow or too large to run there fails the
+    case."""
+    from medai_lessons.grading.runner import ModelRunFailed
+
+    try:
+        got = model(x, training=False)
+    except ModelRunFailed as exc:
+        fail(exercise, case, expected=f"a model that runs on {len(x)} samples within the "
+                                      "grader's limits", got=str(exc),
+             hint="the exercise needs a small model: compare your layers' output shapes and "
+                  "parameter counts (model.summary()) with the ones the chapter describes.")
+    return as_array(np.asarray(got), exercise, case)
+
+
 def assert_class_probabilities(model, x, *, exercise: str, case: str, what: str) -> None:
     """The model's outputs for ``x`` are class probabilities: non-negative, summing to 1 for
     each ``what`` (image, sequence...)."""
-    p = as_array(np.asarray(model(x, training=False)), exercise, case)
+    p = model_outputs(model, x, exercise, case)
     if np.any(p < 0) or not np.allclose(p.sum(axis=-1), 1.0, atol=1e-4):
         fail(exercise, case, expected=f"class probabilities that sum to 1 for each {what}",
              got=p.round(3), hint="the last layer's activation decides what the outputs "

@@ -18,6 +18,7 @@ the grader (``medai_lessons.grading.remote`` decodes with it).
 from __future__ import annotations
 
 import base64
+import json
 import math
 import threading
 from contextlib import contextmanager
@@ -202,14 +203,16 @@ def _decode_array(d: dict) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, count=count).reshape(shape).copy()
 
 
-def decode(data, handle=None, callback=None, depth: int = 0):
+def decode(data, handle=None, callback=None, depth: int = 0, on_model=None):
     """The value :func:`encode` described. ``handle(Handle)`` and ``callback(Callback)`` turn
-    references into objects of the receiving side (default: the dataclasses themselves)."""
+    references into objects of the receiving side (default: the dataclasses themselves);
+    ``on_model(model, config_json, weights)`` is given each Keras model once it is rebuilt (the
+    grader's: calls of it then run elsewhere, see :mod:`medai_lessons.grading.runner`)."""
     if depth > MAX_DEPTH:
         raise PlainDataError("nested too deeply")
 
     def dec(x):
-        return decode(x, handle, callback, depth + 1)
+        return decode(x, handle, callback, depth + 1, on_model)
 
     if data is None or _exact(data, bool, int, float, str):
         return data
@@ -241,7 +244,10 @@ def decode(data, handle=None, callback=None, depth: int = 0):
     if "__series__" in data or "__dataframe__" in data:
         return _decode_pandas(data, dec)
     if "__keras_model__" in data:
-        return _decode_keras(data, dec)
+        model, config, weights = _decode_keras(data, dec)
+        if on_model is not None:
+            on_model(model, config, weights)
+        return model
     if "__handle__" in data:
         h = Handle(int(data["__handle__"]), str(data.get("type", "?"))[:200],
                    bool(data.get("callable")))
@@ -280,6 +286,8 @@ def _decode_pandas(data, dec):
 
 
 def _decode_keras(data, dec):
+    """``(model, its configuration as JSON, its weights)``, or PlainDataError when it is too
+    large."""
     import keras
 
     config = dec(data["__keras_model__"])
@@ -292,6 +300,7 @@ def _decode_keras(data, dec):
                              "rebuild")
     weights = [dec(w) for w in data["weights"]]
     sent = sum(int(np.size(w)) for w in weights)
+    text = json.dumps(config)  # before Keras rebuilds it: that changes the configuration
     with _parameters_at_most(sent + EXTRA_PARAMETERS):
         with keras.saving.custom_object_scope({}):
             model = keras.saving.deserialize_keras_object(config, safe_mode=True)
@@ -307,7 +316,7 @@ def _decode_keras(data, dec):
         params = sum(math.prod(w.shape) for w in model.weights)  # 0 for a model not built
         with _parameters_at_most(OPTIMIZER_SLOTS * params + EXTRA_PARAMETERS):
             model.compile_from_config(compiled)
-    return model
+    return model, text, weights
 
 
 def _survey_keras_config(config) -> tuple[int, float]:

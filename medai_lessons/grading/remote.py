@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from medai_lessons.grading import plain
+from medai_lessons.grading import plain, runner
 from medai_lessons.grading.agent import CALLBACK_KEY, MIME
 from medai_lessons.grading.guard import ANSWER_CHARS
 
@@ -301,7 +301,7 @@ class RemoteKernel:
     def decode(self, data):
         def handle(h: plain.Handle):
             return RemoteFunction(self, h) if h.callable else RemoteObject(self, h)
-        return plain.decode(data, handle=handle)
+        return plain.decode(data, handle=handle, on_model=runner.run_elsewhere)
 
     def lookup(self, names: list[str]) -> dict:
         """The learner's values of ``names`` (absent names are left out)."""

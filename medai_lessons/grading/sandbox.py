@@ -137,7 +137,7 @@ def reference_functions() -> dict[str, set[str]]:
 #: what a grading kernel keeps of ``medai_lessons.grading``: the rest (the checkers, their
 #: cases and helpers) is not in its copy of the package
 KERNEL_GRADING_MODULES = ("__init__.py", "agent.py", "plain.py", "guard.py", "probes.py",
-                          "zygote.py")
+                          "zygote.py", "runner.py")
 _HIDDEN_MODULE = ('raise ImportError("{name} is not available while grading: the checks run '
                   'outside the learner\'s kernel")\n')
 _KERNEL_GRADING_INIT = ('"""The part of the course\'s grading code a grading kernel has (see '

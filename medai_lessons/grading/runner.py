@@ -1,0 +1,409 @@
+"""A learner's Keras model runs, when a check needs its outputs, in a process of its own.
+
+The grader rebuilds a model that a kernel sends back only when what it describes is small
+(:mod:`medai_lessons.grading.plain`), but a small model can still be slow or large to *run*:
+an up-sampling by 50 followed by a 40 x 40 convolution took the grader 150 s of CPU on eight
+noise vectors, and one attention layer over a sequence of 6272 steps needs a score matrix of
+1.3 GB, none of which its configuration shows. So a rebuilt model inspects as any Keras model
+in the grader (its layers, shapes, configuration, compile settings), but calling it
+(``model(x)``) sends its configuration, its weights and ``x`` to the *runner*: a process that
+imports Keras and nothing of the course, rebuilds the model in safe mode, runs it and sends the
+outputs back as NumPy arrays (``.npz``, never pickle). The runner runs in a sandbox of its own
+(no network, none of the grader's files, its own user) with a memory limit
+(:data:`MEMORY_BYTES`), and stops itself when one call has used :data:`CALL_CPU_SECONDS` of
+CPU. A model that breaks a limit fails its own check with a message that says which; the
+runner is started again for the next call. One runner serves a grading process for all its
+submissions (it keeps nothing of a model once the call is answered).
+
+Run as a script (``python .../runner.py``), it is the runner: it answers ``R`` once Keras is
+imported, then one reply per request on its standard output, until its standard input closes.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+
+#: CPU time one call may use in the runner (rebuilding the model and running it): the
+#: chapters' models need well under a second on the few samples a check uses
+CALL_CPU_SECONDS = 20.0
+#: the runner's memory: its address space (TensorFlow alone maps about 2.1 GiB) and, where
+#: the grader can make control groups, its resident memory (TensorFlow alone uses 0.7 GiB)
+MEMORY_BYTES = 4 * 1024**3
+RESIDENT_BYTES = 2 * 1024**3
+#: how long the grader waits for the runner to import Keras, and for one answer (the CPU
+#: limit is the one that counts: these only end a runner that stopped making progress)
+START_SECONDS = 600.0
+CALL_WALL_SECONDS = 600.0
+#: the largest answer the grader reads: the outputs of a few samples
+MAX_REPLY_BYTES = 256 * 1024**2
+#: the runner's exit status when a call used up its CPU time
+CPU_EXIT = 5
+_OK, _ERROR, _MEMORY = b"0", b"1", b"2"
+_FRAME = struct.Struct(">Q")
+
+
+class ModelRunFailed(AssertionError):
+    """A learner's model could not be run within the runner's limits."""
+
+
+# --- the grader's side ----------------------------------------------------------------------
+
+class ModelRunner:
+    """The runner process, as the grader sees it: started when first needed, started again
+    after it ended."""
+
+    def __init__(self):
+        import threading
+
+        self._lock = threading.Lock()
+        self._process = None
+        self._folder = None
+        self._box = None
+        self._ready = False
+        #: the CPU time the last call that succeeded used in the runner, in seconds
+        self.last_cpu = None
+
+    def start(self) -> None:
+        """Start the runner unless it runs (it imports Keras while the grader goes on)."""
+        import subprocess
+
+        from medai_lessons.grading import sandbox
+
+        with self._lock:
+            if self._process is not None and self._process.poll() is None:
+                return
+            self._close()
+            self._folder = sandbox.held_temp_dir("medai-runner-")
+            argv = [sys.executable, "-I", os.path.abspath(__file__)]
+            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+            command, preexec = _command(argv, self._folder, env)
+            if command is None:  # no sandbox here: a process with limits of its own
+                self._box = None
+                command = argv
+            else:
+                self._box, command, env = command
+            with open(self._folder / "runner.log", "ab") as log:
+                self._process = subprocess.Popen(
+                    command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                    env=env, start_new_session=True, preexec_fn=preexec)
+            self._ready = False
+
+    def run(self, config: str, weights: list, x, training: bool = False):
+        """The model's outputs for ``x`` (an array, or a list of arrays for a model with
+        several outputs); raises :class:`ModelRunFailed` when it cannot be run."""
+        import io
+
+        import numpy as np
+
+        arrays = {"config": np.frombuffer(config.encode(), dtype=np.uint8),
+                  "n": np.asarray(len(weights)), "x": np.asarray(x),
+                  "training": np.asarray(bool(training)),
+                  "cpu": np.asarray(CALL_CPU_SECONDS)}
+        arrays.update({f"w{i}": np.asarray(w) for i, w in enumerate(weights)})
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        request = buffer.getvalue()
+        self.start()
+        with self._lock:
+            try:
+                if not self._ready:
+                    try:
+                        started = self._read(1, START_SECONDS) == b"R"
+                    except _Ended:
+                        started = False
+                    if not started:
+                        _log_tail(self._folder)
+                        self._stop()
+                        raise ModelRunFailed("the grader's model runner did not start (see "
+                                             "the grader's log); the model was not run")
+                    self._ready = True
+                self._process.stdin.write(_FRAME.pack(len(request)) + request)
+                self._process.stdin.flush()
+                status = self._read(1, CALL_WALL_SECONDS)
+                (size,) = _FRAME.unpack(self._read(_FRAME.size, CALL_WALL_SECONDS))
+                if size > MAX_REPLY_BYTES:
+                    self._stop()
+                    raise ModelRunFailed(f"the model's outputs ({size:,} bytes) are larger "
+                                         "than a check needs")
+                payload = self._read(size, CALL_WALL_SECONDS)
+            except (_Ended, BrokenPipeError) as exc:
+                raise ModelRunFailed(self._why_ended(str(exc))) from None
+        if status == _MEMORY:
+            raise ModelRunFailed(f"running the model needed more memory than the grader's "
+                                 f"limit ({RESIDENT_BYTES / 1024**3:.0f} GiB for the few "
+                                 "samples a check runs it on): it is far larger than the "
+                                 "exercise needs (look at the sizes in model.summary())")
+        if status == _ERROR:
+            raise ModelRunFailed("running the model raised "
+                                 + payload.decode("utf-8", "replace")[:2000])
+        with np.load(io.BytesIO(payload), allow_pickle=False) as data:
+            self.last_cpu = float(data["cpu"])
+            outputs = [data[f"y{i}"] for i in range(len(data.files) - 1)]
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def _read(self, size: int, seconds: float) -> bytes:
+        import select
+        import time
+
+        out, deadline = bytearray(), time.monotonic() + seconds
+        stream = self._process.stdout
+        while len(out) < size:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([stream], [], [], max(left, 0))
+            if not ready:
+                raise _Ended(f"it gave no answer in {seconds:.0f} s")
+            chunk = os.read(stream.fileno(), min(size - len(out), 1 << 20))
+            if not chunk:
+                raise _Ended
+            out += chunk
+        return bytes(out)
+
+    def _why_ended(self, late: str = "") -> str:
+        code = self._stop()
+        limits = (f"at most {CALL_CPU_SECONDS:.0f} s of CPU and {RESIDENT_BYTES / 1024**3:.0f} "
+                  "GiB of memory for the few samples a check runs it on")
+        if code == CPU_EXIT:
+            return (f"running the model used more than {CALL_CPU_SECONDS:.0f} s of CPU on the "
+                    "few samples the check runs it on: it is far slower than the exercise "
+                    "needs (look at the sizes in model.summary())")
+        how = late or f"the process that runs it ended with status {code}"
+        return (f"the model could not be run within the grader's limits ({limits}; {how}): "
+                "it is far larger or slower than the exercise needs (look at the sizes in "
+                "model.summary())")
+
+    def _stop(self):
+        """End the runner; its exit status (None when it did not end)."""
+        code = None
+        if self._process is not None:
+            if self._process.poll() is None:
+                import signal
+
+                try:
+                    os.killpg(self._process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            try:
+                code = self._process.wait(timeout=30)
+            except Exception:  # noqa: BLE001 - a process that does not end: forget it
+                code = None
+            code = _exit_status(code, self._folder)
+        self._close()
+        return code
+
+    def _close(self) -> None:
+        from medai_lessons.grading import sandbox
+
+        if self._process is not None:
+            for stream in (self._process.stdin, self._process.stdout):
+                if stream is not None:
+                    stream.close()
+            self._process = None
+        if self._box is not None:
+            self._box.remove_cgroups()
+            self._box = None
+        if self._folder is not None:
+            sandbox.release_temp_dir(self._folder)
+            self._folder = None
+        self._ready = False
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop()
+
+
+class _Ended(Exception):
+    """The runner ended, or did not answer in time."""
+
+
+def _log_tail(folder) -> None:
+    import logging
+
+    try:
+        tail = (folder / "runner.log").read_text(errors="replace")[-3000:]
+    except (OSError, TypeError):
+        tail = "(no log)"
+    logging.getLogger(__name__).error("the model runner did not start: %s", tail)
+
+
+def _exit_status(code, folder) -> int | None:
+    """The runner's own exit status: a sandbox's launcher reports it as its own; what the
+    runner last wrote to its log says when it stopped at its CPU limit."""
+    try:
+        if folder is not None and f"exit {CPU_EXIT}" in (folder / "runner.log").read_text(
+                errors="replace")[-500:]:
+            return CPU_EXIT
+    except OSError:
+        pass
+    return code
+
+
+def _command(argv: list[str], folder, env: dict):
+    """``((box, command, env), None)`` for a sandboxed runner, or ``(None, preexec)`` where
+    no sandbox starts (the runner then has only its resource limits)."""
+    from medai_lessons.grading import sandbox
+
+    policy = sandbox.SandboxPolicy(memory_bytes=MEMORY_BYTES, cpu_seconds=3600,
+                                   processes=64, file_bytes=16 * 1024**2,
+                                   total_memory_bytes=RESIDENT_BYTES)
+    if sandbox.availability()[0]:
+        box = sandbox.Sandbox(folder / "box", policy)
+        return (box, box.command(argv), box.environment(env)), None
+    limits = sandbox.rlimits(policy)
+
+    def preexec():
+        import resource
+
+        for name, value in limits.items():
+            resource.setrlimit(getattr(resource, name), (value, value))
+
+    return None, preexec
+
+
+_RUNNER: ModelRunner | None = None
+
+
+def runner() -> ModelRunner:
+    """This process's runner."""
+    global _RUNNER
+    if _RUNNER is None:
+        import atexit
+
+        _RUNNER = ModelRunner()
+        atexit.register(_RUNNER.stop)
+    return _RUNNER
+
+
+def run_elsewhere(model, config: str, weights: list) -> None:
+    """Make calls of ``model`` (a rebuilt learner's model) run in the runner: its class
+    becomes a subclass, under the same name, whose ``__call__`` sends ``config`` (the JSON the
+    model was rebuilt from), ``weights`` and the inputs there; ``predict``, ``evaluate`` and
+    training are refused. Starts the runner."""
+    cls = type(model)
+    model.__class__ = _elsewhere_class(cls)
+    model._medai_runner_payload = (config, weights)
+    runner().start()
+
+
+_CLASSES: dict = {}
+
+
+def _elsewhere_class(cls):
+    if cls in _CLASSES:
+        return _CLASSES[cls]
+
+    def __call__(self, x, training=False, **kwargs):
+        if kwargs:
+            raise TypeError(f"the grader runs a learner's model on inputs only, not with "
+                            f"{sorted(kwargs)}")
+        import numpy as np
+
+        config, weights = self._medai_runner_payload
+        return runner().run(config, weights, np.asarray(x), bool(training))
+
+    def refused(name):
+        def method(self, *args, **kwargs):
+            raise ModelRunFailed(f"the grader does not {name} a learner's model; it only runs "
+                                 "it on a few inputs")
+        method.__name__ = name
+        return method
+
+    body = {"__call__": __call__, "__module__": cls.__module__, "__qualname__": cls.__qualname__}
+    for name in ("predict", "predict_on_batch", "evaluate", "test_on_batch", "fit",
+                 "train_on_batch", "call"):
+        body[name] = refused(name)
+    _CLASSES[cls] = type(cls.__name__, (cls,), body)
+    return _CLASSES[cls]
+
+
+# --- the runner's side ----------------------------------------------------------------------
+
+def _read_exactly(stream, size: int) -> bytes:
+    out = bytearray()
+    while len(out) < size:
+        chunk = stream.read(size - len(out))
+        if not chunk:
+            raise EOFError
+        out += chunk
+    return bytes(out)
+
+
+def _watchdog(state: dict) -> None:
+    """Stop the process once the call in progress has used its CPU time (a model's layers run
+    outside Python, where nothing else could stop them)."""
+    import time
+
+    while True:
+        time.sleep(0.05)
+        limit = state.get("until")
+        if limit is not None and time.process_time() > limit:
+            os.write(2, f"the call used up its CPU time: exit {CPU_EXIT}\n".encode())
+            os._exit(CPU_EXIT)
+
+
+def serve(stdin, stdout) -> int:
+    import io
+    import json
+    import threading
+    import time
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+    import keras
+    import numpy as np
+
+    state: dict = {}
+    threading.Thread(target=_watchdog, args=(state,), daemon=True).start()
+    stdout.write(b"R")
+    stdout.flush()
+    while True:
+        try:
+            (size,) = _FRAME.unpack(_read_exactly(stdin, _FRAME.size))
+            request = _read_exactly(stdin, size)
+        except EOFError:
+            return 0
+        try:
+            with np.load(io.BytesIO(request), allow_pickle=False) as data:
+                arrays = {name: data[name] for name in data.files}
+            began = time.process_time()
+            state["until"] = began + float(arrays["cpu"])
+            config = json.loads(arrays["config"].tobytes().decode())
+            with keras.saving.custom_object_scope({}):
+                model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+            if not isinstance(model, keras.Model):
+                raise TypeError(f"a {type(model).__name__} is not a Keras model")
+            weights = [arrays[f"w{i}"] for i in range(int(arrays["n"]))]
+            if weights:
+                model.set_weights(weights)
+            outputs = model(arrays["x"], training=bool(arrays["training"]))
+            if not isinstance(outputs, (list, tuple)):
+                outputs = [outputs]
+            buffer = io.BytesIO()
+            np.savez(buffer, cpu=np.asarray(time.process_time() - began),
+                     **{f"y{i}": np.asarray(keras.ops.convert_to_numpy(y))
+                        for i, y in enumerate(outputs)})
+            status, payload = _OK, buffer.getvalue()
+        except Exception as exc:  # noqa: BLE001 - the model's error is the answer
+            text = str(exc).strip().splitlines()
+            status = _MEMORY if (isinstance(exc, MemoryError) or "ResourceExhausted"
+                                 in type(exc).__name__) else _ERROR
+            payload = f"{type(exc).__name__}: {text[0] if text else ''}"[:2000].encode()
+        finally:
+            state["until"] = None
+            model = outputs = None
+            keras.backend.clear_session()
+        stdout.write(status + _FRAME.pack(len(payload)) + payload)
+        stdout.flush()
+
+
+def main() -> int:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    return serve(sys.stdin.buffer, sys.stdout.buffer)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""The model runner: a learner's model that the grader rebuilt runs in a process of its own,
+with limits, and gives the same outputs as the model itself."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from medai_lessons import models  # noqa: E402
+from medai_lessons.grading import plain, runner  # noqa: E402
+
+
+def rebuilt(model):
+    """``model`` as the grader gets it from a kernel: calls of it go to the runner."""
+    return plain.decode(json.loads(json.dumps(plain.encode(model))),
+                        on_model=runner.run_elsewhere)
+
+
+def functional(*layers, shape=(16,)):
+    x = inputs = keras.Input(shape)
+    for layer in layers:
+        x = layer(x)
+    return keras.Model(inputs, x)
+
+
+def slow_generator(up: int = 50, kernel: int = 40):
+    """Small to describe and to rebuild (81 k parameters, 3.9 M numbers per sample), slow to
+    run: a 40 x 40 convolution over 1400 x 1400 positions."""
+    return functional(keras.layers.Dense(28 * 28), keras.layers.Reshape((28, 28, 1)),
+                      keras.layers.UpSampling2D(up), keras.layers.Conv2D(1, kernel, padding="same"),
+                      keras.layers.AveragePooling2D(up), keras.layers.Activation("tanh"),
+                      shape=(100,))
+
+
+def attention_generator(features: int = 8):
+    """Small outputs (25 k numbers per sample), a large score matrix inside one layer:
+    8 samples x 6272 x 6272 floats."""
+    x = inputs = keras.Input((100,))
+    x = keras.layers.Dense(784 * features)(x)
+    x = keras.layers.Reshape((784 * features, 1))(x)
+    x = keras.layers.Attention()([x, x])
+    return keras.Model(inputs, keras.layers.Reshape((28, 28, features))(x))
+
+
+def test_chapter_models_give_the_same_outputs_there_within_a_fraction_of_the_cpu_limit():
+    rng = np.random.default_rng(0)
+    cases = [(models.build_xray_cnn((28, 28, 1), 2), (4, 28, 28, 1)),
+             (models.build_generator(100), (8, 100)),
+             (models.build_discriminator((64, 64, 1)), (4, 64, 64, 1)),
+             (models.build_gru_classifier(180, 1, 2), (4, 180, 1)),
+             (models.build_mlp(30), (4, 30))]
+    for model, shape in cases:
+        x = rng.normal(size=shape).astype("float32")
+        there = rebuilt(model)
+        assert isinstance(there, keras.Model) and type(there) is not type(model)
+        np.testing.assert_allclose(there(x, training=False), model(x, training=False),
+                                   rtol=1e-5, atol=1e-6)
+        assert runner.runner().last_cpu < runner.CALL_CPU_SECONDS / 4, (model.name,
+                                                                         runner.runner().last_cpu)
+
+
+def test_a_rebuilt_model_inspects_and_serialises_as_the_model_it_was():
+    model = models.build_mlp(7)
+    there = rebuilt(model)
+    assert isinstance(there, keras.Sequential)
+    assert type(there).__name__ == type(model).__name__
+    assert keras.saving.serialize_keras_object(there)["class_name"] == "Sequential"
+    assert [type(layer) for layer in there.layers] == [type(layer) for layer in model.layers]
+    assert there.count_params() == model.count_params()
+    for method in ("predict", "evaluate", "fit", "train_on_batch"):
+        with pytest.raises(runner.ModelRunFailed, match="does not"):
+            getattr(there, method)(np.zeros((2, 7), "float32"))
+
+
+def test_a_model_slow_to_run_stops_at_the_cpu_limit_and_the_next_one_still_runs(monkeypatch):
+    monkeypatch.setattr(runner, "CALL_CPU_SECONDS", 2.0)
+    slow = rebuilt(slow_generator())
+    with pytest.raises(runner.ModelRunFailed, match="more than 2 s of CPU"):
+        slow(np.ones((8, 100), "float32"))
+    honest = models.build_mlp(5)
+    x = np.ones((3, 5), "float32")
+    np.testing.assert_allclose(rebuilt(honest)(x), honest(x), rtol=1e-5)  # a new runner
+
+
+def test_a_model_large_to_run_fails_on_memory_and_the_grader_stays_small():
+    import resource
+
+    large = rebuilt(attention_generator())
+    with pytest.raises(runner.ModelRunFailed, match="memory"):
+        large(np.ones((8, 100), "float32"))
+    # the score matrix alone is 1.3 GB; the grader itself never held it
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 1.5 * 1024**2
+    honest = models.build_mlp(5)
+    x = np.ones((3, 5), "float32")
+    np.testing.assert_allclose(rebuilt(honest)(x), honest(x), rtol=1e-5)
+
+
+def test_a_runner_that_ends_mid_call_fails_that_call_only():
+    import os
+    import signal
+    import threading
+
+    slow = rebuilt(slow_generator(up=20, kernel=30))
+    runner.runner().run(json.dumps(keras.saving.serialize_keras_object(models.build_mlp(2))),
+                        [], np.ones((1, 2), "float32"))  # started and ready
+    process = runner.runner()._process
+    threading.Timer(1.0, os.killpg, (process.pid, signal.SIGKILL)).start()
+    with pytest.raises(runner.ModelRunFailed, match="ended with status"):
+        slow(np.ones((8, 100), "float32"))
+    honest = models.build_mlp(4)
+    np.testing.assert_allclose(rebuilt(honest)(np.ones((2, 4), "float32")),
+                               honest(np.ones((2, 4), "float32")), rtol=1e-5)
+
+
+def test_an_answer_larger_than_a_check_needs_is_not_read(monkeypatch):
+    monkeypatch.setattr(runner, "MAX_REPLY_BYTES", 10_000)
+    wide = rebuilt(functional(keras.layers.Dense(4000)))
+    with pytest.raises(runner.ModelRunFailed, match="larger than a check needs"):
+        wide(np.ones((8, 16), "float32"))
+
+
+def test_an_error_of_the_model_is_the_calls_answer():
+    model = rebuilt(functional(keras.layers.Dense(3)))
+    with pytest.raises(runner.ModelRunFailed, match="raised"):
+        model(np.ones((2, 5), "float32"))  # 5 features where the model takes 16
+    with pytest.raises(TypeError, match="inputs only"):
+        model(np.ones((2, 16), "float32"), mask=None)
+
+
+def test_the_runner_is_sandboxed_where_a_sandbox_starts():
+    from conftest import need_sandbox
+
+    need_sandbox()
+    rebuilt(models.build_mlp(3))(np.ones((1, 3), "float32"))
+    box = runner.runner()._box
+    assert box is not None
+    with open(f"/proc/{runner.runner()._process.pid}/cmdline", "rb") as f:
+        assert b"bwrap" in f.read()
+
+
+def test_without_a_sandbox_the_runner_still_has_its_limits(monkeypatch, tmp_path):
+    from medai_lessons.grading import sandbox
+
+    monkeypatch.setattr(sandbox, "availability", lambda: (False, "none in this test"))
+    own = runner.ModelRunner()
+    try:
+        own.start()
+        assert own._box is None
+        with open(f"/proc/{own._process.pid}/limits") as f:
+            limits = f.read()
+        line = next(li for li in limits.splitlines() if li.startswith("Max address space"))
+        assert str(runner.MEMORY_BYTES) in line, line
+        model = models.build_mlp(3)
+        out = own.run(json.dumps(keras.saving.serialize_keras_object(model)),
+                      model.get_weights(), np.ones((2, 3), "float32"))
+        np.testing.assert_allclose(out, model(np.ones((2, 3), "float32")), rtol=1e-5)
+    finally:
+        own.stop()
+
+
+def test_a_runner_that_does_not_start_fails_the_call_and_says_so(monkeypatch, caplog):
+    own = runner.ModelRunner()
+    monkeypatch.setattr(runner, "START_SECONDS", 0.01)  # Keras takes seconds to import
+    model = models.build_mlp(3)
+    config = json.dumps(keras.saving.serialize_keras_object(model))
+    try:
+        with caplog.at_level("ERROR", logger=runner.__name__):
+            with pytest.raises(runner.ModelRunFailed, match="did not start"):
+                own.run(config, model.get_weights(), np.ones((2, 3), "float32"))
+        assert "did not start" in caplog.text
+        assert own._process is None and own._folder is None  # nothing left behind
+        monkeypatch.setattr(runner, "START_SECONDS", 600.0)
+        out = own.run(config, model.get_weights(), np.ones((2, 3), "float32"))
+        np.testing.assert_allclose(out, model(np.ones((2, 3), "float32")), rtol=1e-5)
+    finally:
+        own.stop()
