@@ -178,3 +178,21 @@ def test_a_runner_that_does_not_start_fails_the_call_and_says_so(monkeypatch, ca
         np.testing.assert_allclose(out, model(np.ones((2, 3), "float32")), rtol=1e-5)
     finally:
         own.stop()
+
+
+def test_an_answer_that_would_unpack_large_is_not_unpacked():
+    # the runner's answers are never compressed: one that is (2 GB of zeros in 2 MB) is refused
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("y0.npy", "w", force_zip64=True) as member:
+            chunk = bytes(64 * 1024**2)
+            for _ in range(32):
+                member.write(chunk)
+    assert len(buffer.getvalue()) < 4 * 1024**2
+    with pytest.raises(runner.ModelRunFailed, match="larger than a check needs"):
+        runner._check_unpacked_size(buffer.getvalue())
+    with pytest.raises(runner.ModelRunFailed, match="not readable"):
+        runner._check_unpacked_size(b"not a zip")

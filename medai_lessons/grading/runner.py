@@ -138,6 +138,7 @@ class ModelRunner:
         if status == _ERROR:
             raise ModelRunFailed("running the model raised "
                                  + payload.decode("utf-8", "replace")[:2000])
+        _check_unpacked_size(payload)
         with np.load(io.BytesIO(payload), allow_pickle=False) as data:
             self.last_cpu = float(data["cpu"])
             outputs = [data[f"y{i}"] for i in range(len(data.files) - 1)]
@@ -211,6 +212,22 @@ class ModelRunner:
     def stop(self) -> None:
         with self._lock:
             self._stop()
+
+
+def _check_unpacked_size(payload: bytes) -> None:
+    """The runner writes its answers unpacked; one that would unpack to more than
+    :data:`MAX_REPLY_BYTES` is not read (the grader trusts the runner's arrays, not its zip)."""
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+            size = sum(info.file_size for info in archive.infolist())
+    except zipfile.BadZipFile as exc:
+        raise ModelRunFailed(f"the model runner's answer was not readable ({exc})") from None
+    if size > MAX_REPLY_BYTES:
+        raise ModelRunFailed(f"the model's outputs ({size:,} bytes) are larger than a check "
+                             "needs")
 
 
 class _Ended(Exception):
