@@ -17,7 +17,7 @@ from medai_lessons.grading import plain, runner  # noqa: E402
 def rebuilt(model):
     """``model`` as the grader gets it from a kernel: calls of it go to the runner."""
     return plain.decode(json.loads(json.dumps(plain.encode(model))),
-                        on_model=runner.run_elsewhere)
+                        keras_guard=runner)
 
 
 def functional(*layers, shape=(16,)):
@@ -196,3 +196,86 @@ def test_an_answer_that_would_unpack_large_is_not_unpacked():
         runner._check_unpacked_size(buffer.getvalue())
     with pytest.raises(runner.ModelRunFailed, match="not readable"):
         runner._check_unpacked_size(b"not a zip")
+
+
+def test_outputs_must_have_the_shape_the_model_declares():
+    # copies along the batch axis keep the declared shape (None, 28, 28, 1): a check that reads
+    # the outputs of 8 noise vectors would get 8 x 4096 images
+    base = models.build_generator(100)
+    x = keras.layers.Concatenate(axis=0)([base.outputs[0]] * 4)
+    for _ in range(10):
+        x = keras.layers.Concatenate(axis=0)([x, x])
+    copied = rebuilt(keras.Model(base.inputs, x))
+    with pytest.raises(runner.ModelRunFailed, match=r"an output of shape \(32768, 28, 28, 1\)"):
+        copied(np.ones((8, 100), "float32"))
+
+
+def forged_waiting_config(nodes: int, waiting: int, chain: int) -> dict:
+    """A Functional configuration (the older list form of its nodes) that Keras rebuilds in
+    quadratic time: ``waiting`` layers wait for a node of 'hub' that never comes, and a chain
+    of ``chain`` nodes alternating between two layers makes the rebuild go round again and
+    again; each round, each waiting layer's error message lists all ``nodes`` of 'hub'."""
+    def layer(name, inbound):
+        return {"module": "keras.layers", "class_name": "Activation", "registered_name": None,
+                "config": {"name": name, "trainable": True, "dtype": "float32",
+                           "activation": "linear"}, "name": name, "inbound_nodes": inbound}
+
+    first = {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
+             "config": {"batch_shape": [None, 1], "dtype": "float32", "sparse": False,
+                        "name": "in"}, "name": "in", "inbound_nodes": []}
+    hub = layer("hub", [[["in", 0, 0, {}]]] * nodes)
+    stuck = [layer(f"w{k}", [[["hub", nodes, 0, {}]]]) for k in range(waiting)]
+    a, b, previous, counts = [], [], ["in", 0, 0], {"a": 0, "b": 0}
+    for j in range(chain):
+        name = "b" if j % 2 == 0 else "a"
+        (b if name == "b" else a).append([[*previous, {}]])
+        previous = [name, counts[name], 0]
+        counts[name] += 1
+    return {"module": "keras.src.models.functional", "class_name": "Functional",
+            "registered_name": "Functional",
+            "config": {"name": "generator", "trainable": True,
+                       "layers": [first, *stuck, layer("a", a), layer("b", b), hub],
+                       "input_layers": [["in", 0, 0]], "output_layers": [previous]}}
+
+
+def test_a_model_slow_to_rebuild_is_refused_before_the_grader_rebuilds_it():
+    import time
+
+    message = {"__keras_model__": plain.encode(forged_waiting_config(20_000, 50, 100)),
+               "weights": [], "compile": None}
+    began = time.process_time()
+    with pytest.raises(plain.PlainDataError, match="rebuilding the model used more than"):
+        plain.decode(json.loads(json.dumps(message)), keras_guard=runner)
+    assert time.process_time() - began < runner.REBUILD_CPU_SECONDS  # 40 s in the grader before
+
+
+def test_a_compile_configuration_large_to_rebuild_is_refused():
+    # each AUC keeps a million thresholds outside any Keras variable: 150 of them held 1.2 GB
+    message = plain.encode(models.build_mlp(5))
+    message["compile"] = plain.encode({
+        "optimizer": "adam", "loss": "mean_squared_error", "loss_weights": None,
+        "metrics": [{"module": "keras.metrics", "class_name": "AUC", "registered_name": None,
+                     "config": {"num_thresholds": 1_000_000, "multi_label": True,
+                                "name": f"auc{i}"}} for i in range(150)],
+        "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1,
+        "jit_compile": False})
+    with pytest.raises(plain.PlainDataError, match="rebuilding the model"):
+        plain.decode(json.loads(json.dumps(message)), keras_guard=runner)
+
+
+def test_the_models_of_one_test_cell_share_one_cpu_budget(monkeypatch):
+    monkeypatch.setattr(runner, "CELL_CPU_SECONDS", 2.0)
+    slow = rebuilt(slow_generator())
+    mlp = models.build_mlp(3)
+    honest = rebuilt(mlp)
+    x = np.ones((2, 3), "float32")
+    runner.runner().new_cell()
+    try:
+        with pytest.raises(runner.ModelRunFailed, match="more than 2 s of CPU"):
+            slow(np.ones((8, 100), "float32"))
+        with pytest.raises(runner.ModelRunFailed, match="used up"):
+            honest(x)  # nothing left in this cell
+        runner.runner().new_cell()
+        np.testing.assert_allclose(honest(x), mlp(x), rtol=1e-5)  # a new cell: runs again
+    finally:
+        runner.runner()._cell_left = None

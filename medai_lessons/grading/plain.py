@@ -203,16 +203,17 @@ def _decode_array(d: dict) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, count=count).reshape(shape).copy()
 
 
-def decode(data, handle=None, callback=None, depth: int = 0, on_model=None):
+def decode(data, handle=None, callback=None, depth: int = 0, keras_guard=None):
     """The value :func:`encode` described. ``handle(Handle)`` and ``callback(Callback)`` turn
-    references into objects of the receiving side (default: the dataclasses themselves);
-    ``on_model(model, config_json, weights)`` is given each Keras model once it is rebuilt (the
-    grader's: calls of it then run elsewhere, see :mod:`medai_lessons.grading.runner`)."""
+    references into objects of the receiving side (default: the dataclasses themselves).
+    ``keras_guard`` (the grader's: :mod:`medai_lessons.grading.runner`) has a say on each Keras
+    model: ``vet(config_json, compile_json, weights)`` before it is rebuilt (raises
+    PlainDataError to refuse it), ``attach(model, config_json, weights)`` after."""
     if depth > MAX_DEPTH:
         raise PlainDataError("nested too deeply")
 
     def dec(x):
-        return decode(x, handle, callback, depth + 1, on_model)
+        return decode(x, handle, callback, depth + 1, keras_guard)
 
     if data is None or _exact(data, bool, int, float, str):
         return data
@@ -244,10 +245,7 @@ def decode(data, handle=None, callback=None, depth: int = 0, on_model=None):
     if "__series__" in data or "__dataframe__" in data:
         return _decode_pandas(data, dec)
     if "__keras_model__" in data:
-        model, config, weights = _decode_keras(data, dec)
-        if on_model is not None:
-            on_model(model, config, weights)
-        return model
+        return _decode_keras(data, dec, keras_guard)
     if "__handle__" in data:
         h = Handle(int(data["__handle__"]), str(data.get("type", "?"))[:200],
                    bool(data.get("callable")))
@@ -285,9 +283,8 @@ def _decode_pandas(data, dec):
     return frame
 
 
-def _decode_keras(data, dec):
-    """``(model, its configuration as JSON, its weights)``, or PlainDataError when it is too
-    large."""
+def _decode_keras(data, dec, guard=None):
+    """The model, or PlainDataError when it is too large (see :func:`decode` for ``guard``)."""
     import keras
 
     config = dec(data["__keras_model__"])
@@ -301,6 +298,8 @@ def _decode_keras(data, dec):
     weights = [dec(w) for w in data["weights"]]
     sent = sum(int(np.size(w)) for w in weights)
     text = json.dumps(config)  # before Keras rebuilds it: that changes the configuration
+    if guard is not None:
+        guard.vet(text, json.dumps(compiled), weights)
     with _parameters_at_most(sent + EXTRA_PARAMETERS):
         with keras.saving.custom_object_scope({}):
             model = keras.saving.deserialize_keras_object(config, safe_mode=True)
@@ -316,7 +315,9 @@ def _decode_keras(data, dec):
         params = sum(math.prod(w.shape) for w in model.weights)  # 0 for a model not built
         with _parameters_at_most(OPTIMIZER_SLOTS * params + EXTRA_PARAMETERS):
             model.compile_from_config(compiled)
-    return model, text, weights
+    if guard is not None:
+        guard.attach(model, text, weights)
+    return model
 
 
 def _survey_keras_config(config) -> tuple[int, float]:

@@ -301,7 +301,7 @@ class RemoteKernel:
     def decode(self, data):
         def handle(h: plain.Handle):
             return RemoteFunction(self, h) if h.callable else RemoteObject(self, h)
-        return plain.decode(data, handle=handle, on_model=runner.run_elsewhere)
+        return plain.decode(data, handle=handle, keras_guard=runner)
 
     def lookup(self, names: list[str]) -> dict:
         """The learner's values of ``names`` (absent names are left out)."""
@@ -523,6 +523,7 @@ def run_test_cell(kernel: RemoteKernel, source: str, timeout: float) -> TestResu
     TRUSTED_PROCESS = True
     freeze_modules()
     kernel.deadline = time.monotonic() + timeout
+    runner.runner().new_cell()  # the models this cell runs share one CPU budget
     out = io.StringIO()
     try:
         code = compile(source, "<test cell>", "exec")

@@ -11,9 +11,17 @@ imports Keras and nothing of the course, rebuilds the model in safe mode, runs i
 outputs back as NumPy arrays (``.npz``, never pickle). The runner runs in a sandbox of its own
 (no network, none of the grader's files, its own user) with a memory limit
 (:data:`MEMORY_BYTES`), and stops itself when one call has used :data:`CALL_CPU_SECONDS` of
-CPU. A model that breaks a limit fails its own check with a message that says which; the
-runner is started again for the next call. One runner serves a grading process for all its
-submissions (it keeps nothing of a model once the call is answered).
+CPU, or all its calls for one test cell :data:`CELL_CPU_SECONDS`. Its outputs must have the
+shape the model's outputs declare for the samples it was given. A model that breaks a limit
+fails its own check with a message that says which; the runner is started again for the next
+call. One runner serves a grading process for all its submissions (it keeps nothing of a model
+once the call is answered).
+
+Rebuilding a model can itself be costly (a forged configuration whose layers wait on each
+other makes Keras's rebuild quadratic; a compile configuration of hundreds of metrics with a
+million thresholds each holds gigabytes that no variable counts). So before the grader
+rebuilds a model, the runner rebuilds it, within :data:`REBUILD_CPU_SECONDS` of CPU and
+:data:`REBUILD_BYTES` of memory (:func:`vet`); the grader's own rebuild does the same work.
 
 Run as a script (``python .../runner.py``), it is the runner: it answers ``R`` once Keras is
 imported, then one reply per request on its standard output, until its standard input closes.
@@ -28,6 +36,15 @@ import sys
 #: CPU time one call may use in the runner (rebuilding the model and running it): the
 #: chapters' models need well under a second on the few samples a check uses
 CALL_CPU_SECONDS = 20.0
+#: CPU time all the runner's work for one test cell may use together (a check calls a model
+#: once per case, and a test cell runs a visible and a hidden check)
+CELL_CPU_SECONDS = 20.0
+#: what rebuilding a model may cost: before the grader rebuilds a model a kernel sent, the
+#: runner rebuilds it (configuration, weights, compile settings) and says what that took; the
+#: grader rebuilds only a model that took at most this much CPU and memory there (a chapter
+#: model takes a fraction of a second and a few megabytes)
+REBUILD_CPU_SECONDS = 5.0
+REBUILD_BYTES = 256 * 1024**2
 #: the runner's memory: its address space (TensorFlow alone maps about 2.1 GiB) and, where
 #: the grader can make control groups, its resident memory (TensorFlow alone uses 0.7 GiB)
 MEMORY_BYTES = 4 * 1024**3
@@ -36,8 +53,9 @@ RESIDENT_BYTES = 2 * 1024**3
 #: limit is the one that counts: these only end a runner that stopped making progress)
 START_SECONDS = 600.0
 CALL_WALL_SECONDS = 600.0
-#: the largest answer the grader reads: the outputs of a few samples
-MAX_REPLY_BYTES = 256 * 1024**2
+#: the largest answer the grader reads: the outputs of a few samples (a chapter model's, for
+#: the samples of one case: at most a few hundred kilobytes)
+MAX_REPLY_BYTES = 16 * 1024**2
 #: the runner's exit status when a call used up its CPU time
 CPU_EXIT = 5
 _OK, _ERROR, _MEMORY = b"0", b"1", b"2"
@@ -62,6 +80,7 @@ class ModelRunner:
         self._folder = None
         self._box = None
         self._ready = False
+        self._cell_left = None  # CPU seconds left for this test cell (None: no cell)
         #: the CPU time the last call that succeeded used in the runner, in seconds
         self.last_cpu = None
 
@@ -90,20 +109,47 @@ class ModelRunner:
                     env=env, start_new_session=True, preexec_fn=preexec)
             self._ready = False
 
+    def new_cell(self) -> None:
+        """A test cell begins: its models have :data:`CELL_CPU_SECONDS` of the runner's CPU."""
+        self._cell_left = CELL_CPU_SECONDS
+
     def run(self, config: str, weights: list, x, training: bool = False):
         """The model's outputs for ``x`` (an array, or a list of arrays for a model with
         several outputs); raises :class:`ModelRunFailed` when it cannot be run."""
+        import numpy as np
+
+        data = self._exchange("running the model", {
+            "op": np.asarray("call"), "config": _text(config), "n": np.asarray(len(weights)),
+            "x": np.asarray(x), "training": np.asarray(bool(training)),
+            **{f"w{i}": np.asarray(w) for i, w in enumerate(weights)}}, CALL_CPU_SECONDS)
+        outputs = [data[f"y{i}"] for i in range(len(data) - 1)]
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def rebuild(self, config: str, compiled: str, weights: list) -> tuple[float, int]:
+        """Rebuild a model in the runner as the grader would (safe mode, its weights, its
+        compile settings): ``(CPU seconds, bytes of memory)`` that took there."""
+        import numpy as np
+
+        data = self._exchange("rebuilding the model", {
+            "op": np.asarray("rebuild"), "config": _text(config), "compiled": _text(compiled),
+            "n": np.asarray(len(weights)),
+            **{f"w{i}": np.asarray(w) for i, w in enumerate(weights)}}, REBUILD_CPU_SECONDS)
+        return float(data["cpu"]), int(data["grown"])
+
+    def _exchange(self, what: str, arrays: dict, cpu: float) -> dict:
+        """Send one request, with at most ``cpu`` seconds of CPU (less when the test cell has
+        less left), and return the answer's arrays."""
         import io
 
         import numpy as np
 
-        arrays = {"config": np.frombuffer(config.encode(), dtype=np.uint8),
-                  "n": np.asarray(len(weights)), "x": np.asarray(x),
-                  "training": np.asarray(bool(training)),
-                  "cpu": np.asarray(CALL_CPU_SECONDS)}
-        arrays.update({f"w{i}": np.asarray(w) for i, w in enumerate(weights)})
+        left = self._cell_left
+        if left is not None and left <= 0:
+            raise ModelRunFailed(f"the models of this test used up the {CELL_CPU_SECONDS:.0f} s "
+                                 f"of CPU a test may use to run them, before {what}")
+        cpu = cpu if left is None else min(cpu, left)
         buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
+        np.savez(buffer, cpu=np.asarray(cpu), **arrays)
         request = buffer.getvalue()
         self.start()
         with self._lock:
@@ -129,20 +175,26 @@ class ModelRunner:
                                          "than a check needs")
                 payload = self._read(size, CALL_WALL_SECONDS)
             except (_Ended, BrokenPipeError) as exc:
-                raise ModelRunFailed(self._why_ended(str(exc))) from None
+                self._charge(cpu)
+                raise ModelRunFailed(self._why_ended(what, cpu, str(exc))) from None
         if status == _MEMORY:
-            raise ModelRunFailed(f"running the model needed more memory than the grader's "
-                                 f"limit ({RESIDENT_BYTES / 1024**3:.0f} GiB for the few "
-                                 "samples a check runs it on): it is far larger than the "
-                                 "exercise needs (look at the sizes in model.summary())")
+            self._charge(cpu)
+            raise ModelRunFailed(f"{what} needed more memory than the grader's limit "
+                                 f"({RESIDENT_BYTES / 1024**3:.0f} GiB): it is far larger than "
+                                 "the exercise needs (look at the sizes in model.summary())")
         if status == _ERROR:
-            raise ModelRunFailed("running the model raised "
-                                 + payload.decode("utf-8", "replace")[:2000])
+            self._charge(cpu)
+            raise ModelRunFailed(f"{what} raised " + payload.decode("utf-8", "replace")[:2000])
         _check_unpacked_size(payload)
         with np.load(io.BytesIO(payload), allow_pickle=False) as data:
-            self.last_cpu = float(data["cpu"])
-            outputs = [data[f"y{i}"] for i in range(len(data.files) - 1)]
-        return outputs[0] if len(outputs) == 1 else outputs
+            answer = {name: data[name] for name in data.files}
+        self.last_cpu = float(answer["cpu"])
+        self._charge(self.last_cpu)
+        return answer
+
+    def _charge(self, seconds: float) -> None:
+        if self._cell_left is not None:
+            self._cell_left -= seconds
 
     def _read(self, size: int, seconds: float) -> bytes:
         import select
@@ -161,18 +213,15 @@ class ModelRunner:
             out += chunk
         return bytes(out)
 
-    def _why_ended(self, late: str = "") -> str:
+    def _why_ended(self, what: str, cpu: float, late: str = "") -> str:
         code = self._stop()
-        limits = (f"at most {CALL_CPU_SECONDS:.0f} s of CPU and {RESIDENT_BYTES / 1024**3:.0f} "
-                  "GiB of memory for the few samples a check runs it on")
         if code == CPU_EXIT:
-            return (f"running the model used more than {CALL_CPU_SECONDS:.0f} s of CPU on the "
-                    "few samples the check runs it on: it is far slower than the exercise "
-                    "needs (look at the sizes in model.summary())")
+            return (f"{what} used more than {cpu:.0f} s of CPU: it is far slower than the "
+                    "exercise needs (look at the sizes in model.summary())")
         how = late or f"the process that runs it ended with status {code}"
-        return (f"the model could not be run within the grader's limits ({limits}; {how}): "
-                "it is far larger or slower than the exercise needs (look at the sizes in "
-                "model.summary())")
+        return (f"{what} did not finish within the grader's limits ({cpu:.0f} s of CPU, "
+                f"{RESIDENT_BYTES / 1024**3:.0f} GiB of memory; {how}): it is far larger or "
+                "slower than the exercise needs (look at the sizes in model.summary())")
 
     def _stop(self):
         """End the runner; its exit status (None when it did not end)."""
@@ -292,15 +341,39 @@ def runner() -> ModelRunner:
     return _RUNNER
 
 
-def run_elsewhere(model, config: str, weights: list) -> None:
+def _text(text: str):
+    import numpy as np
+
+    return np.frombuffer(text.encode(), dtype=np.uint8)
+
+
+def vet(config: str, compiled: str, weights: list) -> None:
+    """Before the grader rebuilds a model a kernel sent (``config`` and ``compiled``: JSON):
+    the runner rebuilds it first; a ``PlainDataError`` when that took more than
+    :data:`REBUILD_CPU_SECONDS` or :data:`REBUILD_BYTES` there, or failed."""
+    from medai_lessons.grading.plain import PlainDataError
+
+    try:
+        cpu, grown = runner().rebuild(config, compiled, weights)
+    except ModelRunFailed as exc:
+        raise PlainDataError(str(exc)) from None
+    if grown > REBUILD_BYTES:
+        raise PlainDataError(f"rebuilding the model took {grown / 1024**2:,.0f} MB of memory "
+                             f"(at most {REBUILD_BYTES / 1024**2:.0f} MB): it is far larger "
+                             "than the exercise needs")
+    if cpu > REBUILD_CPU_SECONDS:  # the watchdog's margin
+        raise PlainDataError(f"rebuilding the model took {cpu:.1f} s of CPU (at most "
+                             f"{REBUILD_CPU_SECONDS:.0f} s)")
+
+
+def attach(model, config: str, weights: list) -> None:
     """Make calls of ``model`` (a rebuilt learner's model) run in the runner: its class
     becomes a subclass, under the same name, whose ``__call__`` sends ``config`` (the JSON the
     model was rebuilt from), ``weights`` and the inputs there; ``predict``, ``evaluate`` and
-    training are refused. Starts the runner."""
+    training are refused."""
     cls = type(model)
     model.__class__ = _elsewhere_class(cls)
     model._medai_runner_payload = (config, weights)
-    runner().start()
 
 
 _CLASSES: dict = {}
@@ -359,9 +432,60 @@ def _watchdog(state: dict) -> None:
             os._exit(CPU_EXIT)
 
 
+def _resident_bytes(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _peak_from_here() -> int:
+    """Start counting this process's peak memory afresh; its resident memory now."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # the peak (VmHWM) becomes the resident memory of this moment
+    except OSError:
+        pass
+    return _resident_bytes("VmRSS")
+
+
+def _rebuild(keras, arrays: dict):
+    import json
+
+    config = json.loads(arrays["config"].tobytes().decode())
+    with keras.saving.custom_object_scope({}):
+        model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"a {type(model).__name__} is not a Keras model")
+    weights = [arrays[f"w{i}"] for i in range(int(arrays["n"]))]
+    if weights:
+        model.set_weights(weights)
+    if "compiled" in arrays:
+        compiled = json.loads(arrays["compiled"].tobytes().decode())
+        if compiled:
+            model.compile_from_config(compiled)
+    return model
+
+
+def _outputs(keras, np, model, x, training: bool) -> list:
+    """The model's outputs for ``x``, each of the shape its declared output has for
+    ``len(x)`` samples (a layer can change the number of samples where a shape says nothing
+    of it)."""
+    outputs = model(x, training=training)
+    outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    arrays = [np.asarray(keras.ops.convert_to_numpy(y)) for y in outputs]
+    for y, declared in zip(arrays, model.outputs, strict=False):
+        want = (len(x), *tuple(declared.shape)[1:])
+        if y.ndim != len(want) or any(w is not None and w != d for w, d in zip(want, y.shape,
+                                                                             strict=True)):
+            raise ValueError(f"an output of shape {y.shape}, where the model declares "
+                             f"{tuple(declared.shape)} ({len(x)} samples given)")
+    return arrays
+
+
 def serve(stdin, stdout) -> int:
     import io
-    import json
     import threading
     import time
 
@@ -381,26 +505,21 @@ def serve(stdin, stdout) -> int:
             request = _read_exactly(stdin, size)
         except EOFError:
             return 0
+        model = None
         try:
             with np.load(io.BytesIO(request), allow_pickle=False) as data:
                 arrays = {name: data[name] for name in data.files}
             began = time.process_time()
             state["until"] = began + float(arrays["cpu"])
-            config = json.loads(arrays["config"].tobytes().decode())
-            with keras.saving.custom_object_scope({}):
-                model = keras.saving.deserialize_keras_object(config, safe_mode=True)
-            if not isinstance(model, keras.Model):
-                raise TypeError(f"a {type(model).__name__} is not a Keras model")
-            weights = [arrays[f"w{i}"] for i in range(int(arrays["n"]))]
-            if weights:
-                model.set_weights(weights)
-            outputs = model(arrays["x"], training=bool(arrays["training"]))
-            if not isinstance(outputs, (list, tuple)):
-                outputs = [outputs]
+            before = _peak_from_here()
+            model = _rebuild(keras, arrays)
+            if str(arrays["op"]) == "rebuild":
+                answer = {"grown": np.asarray(_resident_bytes("VmHWM") - before)}
+            else:
+                answer = {f"y{i}": y for i, y in enumerate(_outputs(
+                    keras, np, model, arrays["x"], bool(arrays["training"])))}
             buffer = io.BytesIO()
-            np.savez(buffer, cpu=np.asarray(time.process_time() - began),
-                     **{f"y{i}": np.asarray(keras.ops.convert_to_numpy(y))
-                        for i, y in enumerate(outputs)})
+            np.savez(buffer, cpu=np.asarray(time.process_time() - began), **answer)
             status, payload = _OK, buffer.getvalue()
         except Exception as exc:  # noqa: BLE001 - the model's error is the answer
             text = str(exc).strip().splitlines()
@@ -409,7 +528,7 @@ def serve(stdin, stdout) -> int:
             payload = f"{type(exc).__name__}: {text[0] if text else ''}"[:2000].encode()
         finally:
             state["until"] = None
-            model = outputs = None
+            model = None
             keras.backend.clear_session()
         stdout.write(status + _FRAME.pack(len(payload)) + payload)
         stdout.flush()
