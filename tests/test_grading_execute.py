@@ -193,6 +193,18 @@ def _forge(model, enc):  # what the kernel sends instead of the model it built
 _forge.real = _real
 _plain._keras_model = _forge
 """
+def _auc_metrics(count: int) -> list:
+    """A forgery's change: a compile configuration of ``count`` AUCs of a million thresholds
+    (8 MB each, held by no Keras variable)."""
+    return [('"compile": null', '"compile": ' + json.dumps(plain.encode({
+        "optimizer": "adam", "loss": "mean_squared_error", "loss_weights": None,
+        "metrics": [{"module": "keras.metrics", "class_name": "AUC", "registered_name": None,
+                     "config": {"num_thresholds": 1_000_000, "multi_label": True,
+                                "name": f"auc{i}"}} for i in range(count)],
+        "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1,
+        "jit_compile": False})))]
+
+
 #: forged generators: 700 M parameters with no weights sent (2.8 GB to build), no parameters
 #: but 70 M numbers per image when the check runs it on 8 noise vectors (2.3 GB), and a
 #: compile configuration of metrics that hold gigabytes
@@ -202,13 +214,7 @@ FORGERIES = {
                    ('"weights": [{', '"weights": [], "unused": [{')],
     "activations": [('[2, 2]', '[300, 300]')],
     # 150 AUCs of a million thresholds each: 1.2 GB that no Keras variable holds
-    "metrics": [('"compile": null', '"compile": ' + json.dumps(plain.encode({
-        "optimizer": "adam", "loss": "mean_squared_error", "loss_weights": None,
-        "metrics": [{"module": "keras.metrics", "class_name": "AUC", "registered_name": None,
-                     "config": {"num_thresholds": 1_000_000, "multi_label": True,
-                                "name": f"auc{i}"}} for i in range(150)],
-        "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1,
-        "jit_compile": False})))],
+    "metrics": _auc_metrics(150),
 }
 PEAK_SCRIPT = """
 import sys, nbformat
@@ -333,6 +339,20 @@ def test_models_slow_or_large_to_run_cost_the_grader_neither_cpu_nor_memory(tmp_
     assert "more memory than the grader's limit" in texts[3], texts[3][-2000:]
     assert "an output of shape (32768, 28, 28, 1)" in texts[5], texts[5][-2000:]
     assert "Error" not in texts[7], texts[7][-2000:]  # an honest model is run as before
+
+
+def test_models_cheap_enough_to_rebuild_do_not_pile_up_in_the_grader(tmp_path):
+    # each model is within the rebuild limits, but the models of one test are garbage in
+    # cycles once it ends: before they were collected after each test, two dozen tests' worth
+    # made the grader hold 2 GB
+    need_sandbox()
+    check = ("from medai_lessons.grading.ch05 import check_build_generator\n"
+             "check_build_generator(build_generator)\n")
+    cells = [new_code_cell(f"CHANGES = {_auc_metrics(3)!r}\n" + GENERATOR)]
+    cells += [_test_cell(check, f"test_{i}") for i in range(24)]
+    peak_kib, texts = _graded_in_a_process_of_its_own(cells, tmp_path)
+    assert all("Error" not in text for text in texts[1:]), texts
+    assert peak_kib < 1.5 * 1024**2, f"the grader peaked at {peak_kib:,} kB"
 
 
 #: the kernel's own cut undone (``nbtools.UNCAP``), and one message of many parts made by hand

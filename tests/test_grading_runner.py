@@ -4,6 +4,7 @@ with limits, and gives the same outputs as the model itself."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -167,12 +168,14 @@ def test_a_runner_that_does_not_start_fails_the_call_and_says_so(monkeypatch, ca
     monkeypatch.setattr(runner, "START_SECONDS", 0.01)  # Keras takes seconds to import
     model = models.build_mlp(3)
     config = json.dumps(keras.saving.serialize_keras_object(model))
+    own.start()
+    first = own._process
     try:
         with caplog.at_level("ERROR", logger=runner.__name__):
             with pytest.raises(runner.ModelRunFailed, match="did not start"):
                 own.run(config, model.get_weights(), np.ones((2, 3), "float32"))
         assert "did not start" in caplog.text
-        assert own._process is None and own._folder is None  # nothing left behind
+        assert first.poll() is not None  # that runner is gone; a new one is starting
         monkeypatch.setattr(runner, "START_SECONDS", 600.0)
         out = own.run(config, model.get_weights(), np.ones((2, 3), "float32"))
         np.testing.assert_allclose(out, model(np.ones((2, 3), "float32")), rtol=1e-5)
@@ -279,3 +282,38 @@ def test_the_models_of_one_test_cell_share_one_cpu_budget(monkeypatch):
         np.testing.assert_allclose(honest(x), mlp(x), rtol=1e-5)  # a new cell: runs again
     finally:
         runner.runner()._cell_left = None
+
+
+def test_the_kernel_stops_a_runner_whose_watchdog_cannot_run():
+    # the watchdog is a Python thread; an operation that held the interpreter would keep it
+    # from running, so each request also sets the process's CPU limit, which the kernel keeps
+    import signal
+    import subprocess
+    import sys
+
+    code = ("import sys, time; sys.path.insert(0, sys.argv[1]); import runner; "
+            "runner._cpu_limit(time.process_time() + 1)\nwhile True: pass")
+    run = subprocess.run([sys.executable, "-c", code, str(Path(runner.__file__).parent)],
+                         timeout=120)
+    assert run.returncode == -signal.SIGXCPU
+    assert runner._exit_status(run.returncode, None) == runner.CPU_EXIT
+
+
+def test_time_a_test_waits_on_the_runner_is_not_taken_from_its_kernel_calls():
+    # a runner that must start again (the submission before ended it) takes seconds that
+    # the learner's kernel calls of that test cell keep
+    import time
+
+    from medai_lessons.grading.remote import RemoteKernel
+
+    kernel = object.__new__(RemoteKernel)
+    kernel.deadline = time.monotonic() + 30
+    own = runner.runner()
+    own.new_cell()
+    before = kernel._remaining()
+    rebuilt(models.build_mlp(3))(np.ones((1, 3), "float32"))
+    assert own.waited > 0
+    assert kernel._remaining() > before - 1.0
+    own.waited = 100.0
+    assert kernel._remaining() > 100
+    own._cell_left = None

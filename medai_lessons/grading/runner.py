@@ -44,7 +44,7 @@ CELL_CPU_SECONDS = 20.0
 #: grader rebuilds only a model that took at most this much CPU and memory there (a chapter
 #: model takes a fraction of a second and a few megabytes)
 REBUILD_CPU_SECONDS = 5.0
-REBUILD_BYTES = 256 * 1024**2
+REBUILD_BYTES = 128 * 1024**2
 #: the runner's memory: its address space (TensorFlow alone maps about 2.1 GiB) and, where
 #: the grader can make control groups, its resident memory (TensorFlow alone uses 0.7 GiB)
 MEMORY_BYTES = 4 * 1024**3
@@ -81,6 +81,8 @@ class ModelRunner:
         self._box = None
         self._ready = False
         self._cell_left = None  # CPU seconds left for this test cell (None: no cell)
+        #: wall time this test cell waited on the runner (its start included), in seconds
+        self.waited = 0.0
         #: the CPU time the last call that succeeded used in the runner, in seconds
         self.last_cpu = None
 
@@ -110,8 +112,10 @@ class ModelRunner:
             self._ready = False
 
     def new_cell(self) -> None:
-        """A test cell begins: its models have :data:`CELL_CPU_SECONDS` of the runner's CPU."""
+        """A test cell begins: its models have :data:`CELL_CPU_SECONDS` of the runner's CPU,
+        and :attr:`waited` counts again from 0."""
         self._cell_left = CELL_CPU_SECONDS
+        self.waited = 0.0
 
     def run(self, config: str, weights: list, x, training: bool = False):
         """The model's outputs for ``x`` (an array, or a list of arrays for a model with
@@ -140,6 +144,7 @@ class ModelRunner:
         """Send one request, with at most ``cpu`` seconds of CPU (less when the test cell has
         less left), and return the answer's arrays."""
         import io
+        import time
 
         import numpy as np
 
@@ -151,6 +156,18 @@ class ModelRunner:
         buffer = io.BytesIO()
         np.savez(buffer, cpu=np.asarray(cpu), **arrays)
         request = buffer.getvalue()
+        began = time.monotonic()
+        try:
+            return self._answer(what, request, cpu)
+        finally:
+            self.waited += time.monotonic() - began
+            self.start()  # one that ended starts again now, not when the next model comes
+
+    def _answer(self, what: str, request: bytes, cpu: float) -> dict:
+        import io
+
+        import numpy as np
+
         self.start()
         with self._lock:
             try:
@@ -295,7 +312,12 @@ def _log_tail(folder) -> None:
 
 def _exit_status(code, folder) -> int | None:
     """The runner's own exit status: a sandbox's launcher reports it as its own; what the
-    runner last wrote to its log says when it stopped at its CPU limit."""
+    runner last wrote to its log says when its watchdog stopped it at its CPU limit, and a
+    runner the kernel stopped at its CPU limit ends on SIGXCPU."""
+    import signal
+
+    if code in (-signal.SIGXCPU, 128 + signal.SIGXCPU):  # the kernel's CPU limit
+        return CPU_EXIT
     try:
         if folder is not None and f"exit {CPU_EXIT}" in (folder / "runner.log").read_text(
                 errors="replace")[-500:]:
@@ -432,6 +454,23 @@ def _watchdog(state: dict) -> None:
             os._exit(CPU_EXIT)
 
 
+def _cpu_limit(seconds: float | None) -> None:
+    """The kernel's own limit behind the watchdog (which needs Python to run between a
+    model's operations): the process is killed (SIGXCPU) once its CPU time passes ``seconds``
+    (None: back to the sandbox's limit for the whole process)."""
+    import math
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if seconds is None:
+        soft = hard
+    else:
+        soft = math.ceil(seconds)
+        if hard != resource.RLIM_INFINITY:
+            soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
 def _resident_bytes(field: str) -> int:
     with open("/proc/self/status") as f:
         for line in f:
@@ -511,6 +550,7 @@ def serve(stdin, stdout) -> int:
                 arrays = {name: data[name] for name in data.files}
             began = time.process_time()
             state["until"] = began + float(arrays["cpu"])
+            _cpu_limit(began + float(arrays["cpu"]) + 1.0)
             before = _peak_from_here()
             model = _rebuild(keras, arrays)
             if str(arrays["op"]) == "rebuild":
@@ -528,6 +568,7 @@ def serve(stdin, stdout) -> int:
             payload = f"{type(exc).__name__}: {text[0] if text else ''}"[:2000].encode()
         finally:
             state["until"] = None
+            _cpu_limit(None)
             model = None
             keras.backend.clear_session()
         stdout.write(status + _FRAME.pack(len(payload)) + payload)
