@@ -548,6 +548,7 @@ def run_test_cell(kernel: RemoteKernel, source: str, timeout: float) -> TestResu
         return TestResult(False, out.getvalue(), ename, evalue)
     finally:
         kernel.deadline = None
+        runner.runner().end_cell()
         # the learner's models this cell rebuilt are garbage in cycles: collected now, not
         # when the interpreter next gets round to it (they piled up over submissions)
         gc.collect()

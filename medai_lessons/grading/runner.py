@@ -117,6 +117,10 @@ class ModelRunner:
         self._cell_left = CELL_CPU_SECONDS
         self.waited = 0.0
 
+    def end_cell(self) -> None:
+        """The test cell ended: no budget of its applies to later work."""
+        self._cell_left = None
+
     def run(self, config: str, weights: list, x, training: bool = False):
         """The model's outputs for ``x`` (an array, or a list of arrays for a model with
         several outputs); raises :class:`ModelRunFailed` when it cannot be run."""
