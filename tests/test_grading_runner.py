@@ -37,6 +37,16 @@ def slow_generator(up: int = 50, kernel: int = 40):
                       shape=(100,))
 
 
+def long_recurrence(repeat: int):
+    """Small to describe and to rebuild (83 k parameters), light to run, slow on any processor:
+    a recurrent layer over 784 x ``repeat`` steps, one after the other (about 1 ms of CPU
+    each for 8 samples)."""
+    return functional(keras.layers.Dense(28 * 28), keras.layers.Reshape((28 * 28, 1)),
+                      keras.layers.UpSampling1D(repeat), keras.layers.SimpleRNN(4),
+                      keras.layers.Dense(28 * 28), keras.layers.Reshape((28, 28, 1)),
+                      keras.layers.Activation("tanh"), shape=(100,))
+
+
 def attention_generator(features: int = 8):
     """Small outputs (25 k numbers per sample), a large score matrix inside one layer:
     8 samples x 6272 x 6272 floats."""
@@ -91,8 +101,12 @@ def test_a_model_large_to_run_fails_on_memory_and_the_grader_stays_small():
     import resource
 
     large = rebuilt(attention_generator())
+    before = runner.runner()._process.pid
     with pytest.raises(runner.ModelRunFailed, match="memory"):
         large(np.ones((8, 100), "float32"))
+    # whether TensorFlow's allocation failed there or the process was stopped, the next call
+    # goes to a new runner (one whose allocation failed then failed honest models)
+    assert runner.runner()._process.pid != before
     # the score matrix alone is 1.3 GB; the grader itself never held it
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 1.5 * 1024**2
     honest = models.build_mlp(5)
@@ -105,7 +119,7 @@ def test_a_runner_that_ends_mid_call_fails_that_call_only():
     import signal
     import threading
 
-    slow = rebuilt(slow_generator(up=20, kernel=30))
+    slow = rebuilt(long_recurrence(8))
     runner.runner().run(json.dumps(keras.saving.serialize_keras_object(models.build_mlp(2))),
                         [], np.ones((1, 2), "float32"))  # started and ready
     process = runner.runner()._process

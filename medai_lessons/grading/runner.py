@@ -21,7 +21,8 @@ Rebuilding a model can itself be costly (a forged configuration whose layers wai
 other makes Keras's rebuild quadratic; a compile configuration of hundreds of metrics with a
 million thresholds each holds gigabytes that no variable counts). So before the grader
 rebuilds a model, the runner rebuilds it, within :data:`REBUILD_CPU_SECONDS` of CPU and
-:data:`REBUILD_BYTES` of memory (:func:`vet`); the grader's own rebuild does the same work.
+:data:`REBUILD_BYTES` of memory (:func:`vet`), and builds the loss and metrics its compile
+configuration names (a check builds them later); the grader's own work is no more than that.
 
 Run as a script (``python .../runner.py``), it is the runner: it answers ``R`` once Keras is
 imported, then one reply per request on its standard output, until its standard input closes.
@@ -60,6 +61,10 @@ MAX_REPLY_BYTES = 16 * 1024**2
 CPU_EXIT = 5
 _OK, _ERROR, _MEMORY = b"0", b"1", b"2"
 _FRAME = struct.Struct(">Q")
+#: errors after which the runner is not used again (TensorFlow's answers to an allocation
+#: that failed, or to an internal state that one left behind)
+_UNSOUND = tuple(f"{name}:".encode() for name in (
+    "ResourceExhaustedError", "AbortedError", "InternalError", "UnknownError"))
 
 
 class ModelRunFailed(AssertionError):
@@ -198,6 +203,10 @@ class ModelRunner:
             except (_Ended, BrokenPipeError) as exc:
                 self._charge(cpu)
                 raise ModelRunFailed(self._why_ended(what, cpu, str(exc))) from None
+        if status == _MEMORY or (status == _ERROR and payload.startswith(_UNSOUND)):
+            # after a failed allocation TensorFlow's own state cannot be trusted (an honest
+            # model then failed there with "AbortedError"): the next call gets a new runner
+            self.stop()
         if status == _MEMORY:
             self._charge(cpu)
             raise ModelRunFailed(f"{what} needed more memory than the grader's limit "
@@ -508,7 +517,27 @@ def _rebuild(keras, arrays: dict):
         compiled = json.loads(arrays["compiled"].tobytes().decode())
         if compiled:
             model.compile_from_config(compiled)
+            _build_compiled(keras, model)
     return model
+
+
+def _build_compiled(keras, model) -> None:
+    """Build the loss and metrics a compile configuration names, as a check or the first
+    ``fit`` would: Keras makes the objects behind names (``metrics=["auc"] * 5000``) only then,
+    so a configuration of names is small while what it builds is not. One that cannot be built
+    is left for the check to report."""
+    import numpy as np
+
+    samples = [np.zeros((2, *(d or 1 for d in tuple(out.shape)[1:])), "float32")
+               for out in model.outputs]
+    y = samples[0] if len(samples) == 1 else samples
+    for name in ("_compile_loss", "_compile_metrics"):
+        part = getattr(model, name, None)
+        if part is not None and hasattr(part, "build") and not getattr(part, "built", False):
+            try:
+                part.build(y, y)
+            except (ValueError, TypeError, AttributeError, KeyError):
+                pass
 
 
 def _outputs(keras, np, model, x, training: bool) -> list:
