@@ -401,6 +401,87 @@ def test_metrics_named_by_the_thousand_cost_the_grader_little(tmp_path):
     assert peak_kib < 1.5 * 1024**2, f"the grader peaked at {peak_kib:,} kB"
 
 
+#: ``train_step`` that updates nothing, with the probe the grader runs in the kernel replaced:
+#: the forged probe reports each optimizer used once on its own network, and weights that
+#: the grader's comparison must not accept
+STEP = """
+import numpy as np
+import tensorflow as tf
+import medai_lessons.grading.probes as probes
+
+def discriminator_loss(real_logits, fake_logits):
+    return (tf.reduce_mean(tf.nn.softplus(-real_logits))
+            + tf.reduce_mean(tf.nn.softplus(fake_logits)))
+
+def generator_loss(fake_logits):
+    return tf.reduce_mean(tf.nn.softplus(-fake_logits))
+
+def honest_step(generator, discriminator, g_opt, d_opt, real_images, latent_dim):
+    batch = tf.shape(real_images)[0]
+    with tf.GradientTape() as tape:
+        fake = generator(tf.random.normal([batch, latent_dim]), training=True)
+        d_loss = discriminator_loss(discriminator(real_images, training=True),
+                                    discriminator(fake, training=True))
+    d_vars = discriminator.trainable_variables
+    d_opt.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+    with tf.GradientTape() as tape:
+        g_loss = generator_loss(discriminator(generator(tf.random.normal([batch, latent_dim]),
+                                                        training=True), training=True))
+    g_vars = generator.trainable_variables
+    g_opt.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
+    return d_loss, g_loss
+
+def train_step(generator, discriminator, g_opt, d_opt, real_images, latent_dim):
+    fake = generator(tf.random.normal([tf.shape(real_images)[0], latent_dim]), training=True)
+    d_loss = discriminator_loss(discriminator(real_images, training=True),
+                                discriminator(fake, training=True))
+    return d_loss, generator_loss(discriminator(fake, training=True))
+
+_real_probe = getattr(probes.train_step_probe, "real", probes.train_step_probe)
+
+def _forged(step, spec):
+    out = _real_probe(step, spec)
+    g, d = out["g_count"], out["d_count"]
+    out["log"] = [["d_opt", [["d", i] for i in range(d)]], ["g_opt", [["g", i] for i in range(g)]]]
+    out["d_after"], out["g_after"] = FORGE(out["d_after"]), FORGE(out["g_after"])
+    return out
+
+_forged.real = _real_probe
+probes.train_step_probe = _forged
+"""
+FORGED_WEIGHTS = {
+    # an empty array broadcasts against any weight: np.allclose(empty, w) was True (+3 points)
+    "empty": "FORGE = lambda ws: [np.zeros((0, 1, 1, 1, 1), 'float32')] * len(ws)\n",
+    # 4 MB that broadcast against a (25, 5) kernel to 500 M numbers: the grader took 3.3 GB
+    "broadcast": "FORGE = lambda ws: [np.zeros((4_000_000, 1, 1), 'int8')] + [\n"
+                 "    np.zeros((0, 1, 1, 1, 1), 'float32')] * (len(ws) - 1)\n",
+    # the weights nudged, as an update would change them, but not by the update
+    "nudged": "FORGE = lambda ws: [w + 1e-3 for w in ws]\n",
+    # one weight too many, and weights of another shape
+    "extra": "FORGE = lambda ws: [w + 1e-3 for w in ws] + [np.ones(3, 'float32')]\n",
+    "transposed": "FORGE = lambda ws: [w.T + 1e-3 for w in ws]\n",
+}
+
+
+def test_a_forged_training_probe_earns_nothing_and_costs_the_grader_little(tmp_path):
+    need_sandbox()
+    check = ("from medai_lessons.grading.ch05 import check_train_step\n"
+             "check_train_step(train_step)\n")
+    cells = [new_code_cell(STEP)]
+    for name, forge in FORGED_WEIGHTS.items():
+        cells += [new_code_cell(forge), _test_cell(check, f"test_{name}")]
+    # the probe restored and an honest train_step: graded as before
+    cells += [new_code_cell("probes.train_step_probe = _real_probe\ntrain_step = honest_step\n"),
+              _test_cell(check, "test_honest")]
+    peak_kib, cpu, texts = _graded_with_costs(cells, tmp_path)
+    for k in range(2, 2 * len(FORGED_WEIGHTS) + 1, 2):
+        assert "train_step: failed on case" in texts[k], (k, texts[k][-2000:])
+    assert "weight tensors, of shapes" in texts[2], texts[2][-2000:]
+    assert "Error" not in texts[-1], texts[-1][-2000:]
+    assert peak_kib < 1.5 * 1024**2, f"the grader peaked at {peak_kib:,} kB"
+    assert cpu < 60, f"the grader used {cpu:.0f} s of CPU itself"
+
+
 #: the kernel's own cut undone (``nbtools.UNCAP``), and one message of many parts made by hand
 BY_HAND = UNCAP + """
 kernel = get_ipython().kernel

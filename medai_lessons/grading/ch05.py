@@ -365,7 +365,26 @@ def _expected_step(generator, discriminator, real, latent_dim: int, lr: float):
 
 
 def _close(a, b) -> bool:
-    return all(np.allclose(x, y, rtol=1e-4, atol=1e-6) for x, y in zip(a, b, strict=True))
+    """Each of ``a`` (weights a kernel reported) is close to the one of ``b`` of the same
+    shape (never by broadcasting: an empty array would match anything)."""
+    return len(a) == len(b) and all(
+        np.shape(x) == np.shape(y) and np.allclose(x, y, rtol=1e-4, atol=1e-6)
+        for x, y in zip(a, b, strict=True))
+
+
+def _weights_after(probe: dict, key: str, like: list, whose: str, exercise: str,
+                   case: str) -> list:
+    """The weights the probe reports in ``key``: as many, and of the same shapes, as
+    ``like``'s (the network's own weights)."""
+    after = probe[key]
+    want = [tuple(np.shape(w)) for w in like]
+    got = [tuple(np.shape(a)) for a in after] if isinstance(after, list) else type(after)
+    if got != want:
+        fail(exercise, case, expected=f"the {whose}'s {len(want)} weight tensors, of shapes "
+                                      f"{want}", got=str(got)[:300],
+             hint="update the networks train_step is given, in place (with the optimizers): "
+                  "do not rebuild or replace them.")
+    return after
 
 
 def _losses_of(result, exercise: str, case: str) -> tuple[float, float]:
@@ -442,14 +461,16 @@ def _check_exact_step(train_step, latent_dim: int, image_shape, batch: int, seed
     assert_close(d_loss, want["d_loss"], exercise=exercise, case=f"{case}: the returned d_loss",
                  rtol=1e-4, atol=1e-6, hint="d_loss = discriminator_loss(D(real), D(G(z))), "
                                             "computed before the discriminator's update.")
-    if not _close(probe["d_after"], want["d_new"]):
+    d_after = _weights_after(probe, "d_after", want["d_new"], "discriminator", exercise, case)
+    g_after = _weights_after(probe, "g_after", want["alternating"][1], "generator", exercise,
+                             case)
+    if not _close(d_after, want["d_new"]):
         fail(exercise, case, expected="the discriminator's weights after one SGD step on "
                                       "discriminator_loss (real labelled 1, generated 0)",
              got="different weights",
              hint="the discriminator's gradient is that of discriminator_loss(D(real), "
                   "D(G(z))) with respect to discriminator.trainable_variables, applied once "
                   "by d_opt. " + _STEP_HINT)
-    g_after = probe["g_after"]
     for kind in ("alternating", "simultaneous"):
         expected_loss, expected_weights = want[kind]
         if np.isclose(g_loss, expected_loss, rtol=1e-4, atol=1e-6) and _close(g_after,
@@ -513,7 +534,9 @@ def _check_real_networks(train_step, latent_dim: int, seed: int) -> None:
         if name == "g_opt" and "d" in nets:
             fail(exercise, case, expected="g_opt updates only the generator",
                  got="g_opt was given the discriminator's weights", hint=_STEP_HINT)
-    for model, after in ((generator, probe["g_after"]), (discriminator, probe["d_after"])):
+    for model, key in ((generator, "g_after"), (discriminator, "d_after")):
+        after = _weights_after(probe, key, model.trainable_variables, model.name, exercise,
+                               case)
         unchanged = [v.path for v, a in zip(model.trainable_variables, after, strict=True)
                      if np.array_equal(v.numpy(), a)]
         if unchanged:
