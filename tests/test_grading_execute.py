@@ -482,6 +482,54 @@ def test_a_forged_training_probe_earns_nothing_and_costs_the_grader_little(tmp_p
     assert cpu < 60, f"the grader used {cpu:.0f} s of CPU itself"
 
 
+#: Open holes, kept as attacks that must start failing when they are closed (a red-team
+#: helper, round 7): the course's probes run in the learner's kernel, where an answer cell
+#: can replace them, and course functions that are not registered references keep their
+#: bodies there. (1) ch02: the course's own ``sigmoid_of`` as ``sigmoid``, with the
+#: own-implementation report replaced, passes the hidden test; (2) ch05: a loss that only
+#: raises passes, with the probe replaced by one that computes the expected value and
+#: gradients itself.
+COURSE_CODE = """
+import medai_lessons.grading.probes as probes
+from medai_lessons.metrics import sigmoid_of as sigmoid
+probes.own_implementation_report = lambda func: []
+"""
+FORGED_LOSS_PROBE = """
+import numpy as np
+import medai_lessons.grading.probes as probes
+
+def discriminator_loss(real_logits, fake_logits):
+    raise NotImplementedError("not written")
+
+def _forged(loss_fn, arrays):
+    real, fake = (np.asarray(a, np.float64) for a in arrays)
+    value = np.mean(np.logaddexp(0, -real)) + np.mean(np.logaddexp(0, fake))
+    grads = [-1 / (1 + np.exp(real)) / len(real), 1 / (1 + np.exp(-fake)) / len(fake)]
+    return {"is_tensor": True, "type": "EagerTensor", "repr": "", "value": value,
+            "grads": grads}
+
+probes.loss_value_and_gradients = _forged
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="open: probes run in the learner's kernel can be "
+                                       "replaced there, and unregistered course functions "
+                                       "are not stubbed (see the instructor guide)")
+def test_probes_replaced_in_the_kernel_earn_nothing(tmp_path):
+    need_sandbox()
+    hidden = ("import importlib, medai_lessons.grading.fresh as _fresh\n"
+              "_g = importlib.reload(_fresh).grading()\n")
+    cells = [new_code_cell(COURSE_CODE),
+             _test_cell(hidden + "_g.check_sigmoid(sigmoid, strict=True)\n"
+                        "_g.assert_own_implementation(sigmoid, 'sigmoid')\n", "test_sigmoid"),
+             new_code_cell(FORGED_LOSS_PROBE),
+             _test_cell(hidden + "_g.check_discriminator_loss(discriminator_loss)\n",
+                        "test_discriminator_loss")]
+    _, texts = _graded_in_a_process_of_its_own(cells, tmp_path)
+    assert "own implementation" in texts[1], texts[1][-2000:]
+    assert "Error" in texts[3], texts[3][-2000:]
+
+
 #: the kernel's own cut undone (``nbtools.UNCAP``), and one message of many parts made by hand
 BY_HAND = UNCAP + """
 kernel = get_ipython().kernel
