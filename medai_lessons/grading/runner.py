@@ -528,11 +528,11 @@ def _rebuild(keras, arrays: dict):
         compiled = json.loads(arrays["compiled"].tobytes().decode())
         if compiled:
             model.compile_from_config(compiled)
-            _build_compiled(keras, model)
+            _build_compiled(model)
     return model
 
 
-def _build_compiled(keras, model) -> None:
+def _build_compiled(model) -> None:
     """Build the loss and metrics a compile configuration names, as a check or the first
     ``fit`` would: Keras makes the objects behind names (``metrics=["auc"] * 5000``) only then,
     so a configuration of names is small while what it builds is not. One that cannot be built
