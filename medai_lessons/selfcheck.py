@@ -48,6 +48,8 @@ class CheckReport:
     results: list[ExerciseResult] = field(default_factory=list)
     seconds: float = 0.0
     problem: str = ""  # the run stopped early (a dead kernel)
+    #: lines for which autograding would not run the probe checks (grading.notebook_scan)
+    refused_lines: list[str] = field(default_factory=list)
 
     def _with(self, *statuses: str) -> list[ExerciseResult]:
         return [r for r in self.results if r.status in statuses]
@@ -79,6 +81,11 @@ class CheckReport:
                        f"{', '.join(r.grade_id for r in self._with('not written')) or 'none'}.")
         if self.problem:
             out.append(f"The run stopped early: {self.problem}")
+        if self.refused_lines:
+            out.append("While autograding, the checks that run the course's code in your kernel "
+                       "would not be graded, because of these lines (remove them before you "
+                       "submit):")
+            out += [f"  - {line}" for line in self.refused_lines[:10]]
         out.append("These are the visible tests; grading adds hidden ones with stricter cases."
                    if self.ok else
                    "Fix the failed exercises (the message says which case and gives a hint), "
@@ -178,7 +185,8 @@ def check_notebook(path: Path | str, timeout: int = 120, kernel_name: str | None
     from nbclient.exceptions import DeadKernelError
     from nbgrader.preprocessors import ClearHiddenTests
 
-    from medai_lessons.grading.execute import SKIP_TAG, is_graded_or_answer
+    from medai_lessons.grading import notebook_scan
+    from medai_lessons.grading.execute import SKIP_TAG, is_graded_or_answer, kernel_cells
     from medai_lessons.kernels import kernel_manager_config
 
     path = Path(path).expanduser().resolve()
@@ -186,6 +194,9 @@ def check_notebook(path: Path | str, timeout: int = 120, kernel_name: str | None
     if not any(_nbgrader(c).get("grade") for c in nb.cells):
         raise CheckError(f"{path} has no test cells (nbgrader grade cells): check a chapter "
                          "notebook of the course, e.g. <workspace>/<chapter>/<chapter>.ipynb")
+    probes_used = any(name in c.source for c in nb.cells if _nbgrader(c).get("grade")
+                      for name in notebook_scan.PROBE_CHECKS)
+    refused = notebook_scan.scan(kernel_cells(nb)).tampering if probes_used else []
     nb, _ = ClearHiddenTests().preprocess(nb, {})
     for c in nb.cells:      # as in autograding: graded and answer cells always run
         if is_graded_or_answer(c) and SKIP_TAG in c.metadata.get("tags", []):
@@ -197,7 +208,7 @@ def check_notebook(path: Path | str, timeout: int = 120, kernel_name: str | None
     client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, allow_errors=True,
                             interrupt_on_timeout=True, skip_cells_with_tag=SKIP_TAG,
                             resources={"metadata": {"path": str(path.parent)}}, **settings)
-    report = CheckReport(notebook=path)
+    report = CheckReport(notebook=path, refused_lines=[str(f) for f in refused])
     if log:
         log(f"Running the visible tests of {path} with the '{kernel_name}' kernel in fast mode "
             "(your file is not changed)...")

@@ -27,7 +27,7 @@ from medai_lessons.grading import (
     check_generator_loss,
     check_train_step,
 )
-from medai_lessons.grading.core import SAMPLE_ARGS
+from medai_lessons.grading.core import SAMPLE_ARGS, CheckFailed
 from medai_lessons.nn import gan as ref
 from nbtools import failure_pattern
 
@@ -379,3 +379,48 @@ def test_the_source_training_call_cannot_pass():
     raised = rf"^train_step: raised \w+ on case '{re.escape(EXACT)}"
     with pytest.raises(AssertionError, match=raised):
         check_train_step(seed_loop)
+
+
+#: forged observations of a training step: the probe's report as an answer cell could once make
+#: it (the grading kernel now runs only the probes it started with, and refuses them for a
+#: notebook whose text reaches them: tests/test_notebook_scan.py); the checker still judges
+#: the report's weights by the networks' own shapes, without broadcasting
+FORGED_WEIGHTS = {
+    # an empty array broadcast against any weight: np.allclose(empty, w) was True (+3 points)
+    "empty": lambda ws: [np.zeros((0, 1, 1, 1, 1), "float32")] * len(ws),
+    # 4 MB that broadcast against a (25, 5) kernel to 500 M numbers (3.3 GB in the grader)
+    "broadcast": lambda ws: [np.zeros((4_000_000, 1, 1), "int8")]
+    + [np.zeros((0, 1, 1, 1, 1), "float32")] * (len(ws) - 1),
+    "nudged": lambda ws: [w + 1e-3 for w in ws],
+    "extra": lambda ws: [w + 1e-3 for w in ws] + [np.ones(3, "float32")],
+    "transposed": lambda ws: [w.T + 1e-3 for w in ws],
+}
+
+
+@pytest.mark.parametrize("forge", FORGED_WEIGHTS)
+def test_forged_training_observations_earn_nothing_and_cost_little(forge, monkeypatch):
+    import tracemalloc
+
+    from medai_lessons.grading import ch05, probes
+
+    def forged(step, spec):
+        out = probes.train_step_probe(step, spec)
+        g, d = out["g_count"], out["d_count"]
+        out["log"] = [["d_opt", [["d", i] for i in range(d)]],
+                      ["g_opt", [["g", i] for i in range(g)]]]
+        out["d_after"] = FORGED_WEIGHTS[forge](out["d_after"])
+        out["g_after"] = FORGED_WEIGHTS[forge](out["g_after"])
+        return out
+
+    monkeypatch.setattr(ch05, "train_step_probe", forged)
+    nothing = _step(skip_generator=True)  # the report claims both networks were updated
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckFailed, match="train_step: failed on case") as failure:
+            check_train_step(nothing)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    if forge in ("empty", "broadcast", "extra", "transposed"):
+        assert "weight tensors, of shapes" in str(failure.value), str(failure.value)
+    assert peak < 300 * 1024**2, f"the checker allocated {peak / 1024**2:.0f} MB"

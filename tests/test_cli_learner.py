@@ -197,3 +197,22 @@ def test_check_bad_input_says_what_to_do(tmp_path, capsys, content, message):
     err = capsys.readouterr().err
     assert message in err, err
     assert any(hint in err for hint in ("e.g.", "Restore", "chapter notebook", "--kernel"))
+
+
+def test_check_lists_the_lines_for_which_autograding_would_not_run_a_probe(tmp_path, capsys):
+    # a chapter with checks that run the course's code in the kernel (ch05's losses): a line
+    # that reaches the grader's machinery is named before the learner submits
+    probe_test = ("from medai_lessons.grading import check_discriminator_loss  # ch05's kind\n"
+                  "assert double(21) == 42")
+    reaching = small_notebook(tmp_path / "reaching.ipynb", probe_test,
+                              answer="import sys\ndef double(x):\n    return 2 * x")
+    assert main(["check", str(reaching)]) == 0
+    out = capsys.readouterr().out
+    assert "would not be graded" in out and "cell 1, line 1: `import sys`" in out, out
+    # the same notebook without that line, and the line in a chapter without such checks
+    clean = small_notebook(tmp_path / "clean.ipynb", probe_test)
+    other = small_notebook(tmp_path / "other.ipynb", "assert double(21) == 42",
+                           answer="import sys\ndef double(x):\n    return 2 * x")
+    for path in (clean, other):
+        assert main(["check", str(path)]) == 0
+        assert "would not be graded" not in capsys.readouterr().out

@@ -33,6 +33,10 @@ from medai_lessons.grading.core import assert_own_implementation, relative_error
 #: exercise name -> (checker, reference implementation); used to fall back to the reference
 #: when a learner's function is not ready, and by the package's own tests.
 EXERCISES = {}
+#: exercise name -> other functions of the course that compute what the exercise asks (found
+#: by a test that calls every function of the course's pure modules on each exercise's sample
+#: arguments): a grading kernel's copy of the package holds them as stubs, like the references
+SAME_AS_REFERENCE: dict[str, tuple] = {}
 
 
 def _register() -> None:
@@ -44,12 +48,15 @@ def _register() -> None:
     for name in ("sigmoid", "tanh", "relu", "sigmoid_grad", "tanh_grad", "relu_grad", "mse",
                  "binary_cross_entropy", "gradient_descent", "mlp_forward", "mlp_backward"):
         EXERCISES[name] = (globals()[f"check_{name}"], getattr(nn, name))
+    SAME_AS_REFERENCE["sigmoid"] = (metrics.sigmoid_of,)
+    SAME_AS_REFERENCE["binary_cross_entropy"] = (tabular.binary_log_loss,)
 
 
 _register()
 
 __all__ = [
     "EXERCISES",
+    "SAME_AS_REFERENCE",
     "assert_own_implementation",
     "check_binary_cross_entropy",
     "check_confusion_counts",
@@ -90,6 +97,7 @@ def _discover_chapters() -> None:
                 if name not in __all__:
                     __all__.append(name)
         EXERCISES.update(getattr(module, "EXERCISES", {}))
+        SAME_AS_REFERENCE.update(getattr(module, "SAME_AS_REFERENCE", {}))
 
 
 _discover_chapters()

@@ -3,22 +3,27 @@
 The grader (``medai_lessons.grading.remote``) executes ``serve(request)`` in the kernel; this
 module looks up the learner's names, calls the learner's functions with the grader's plain
 arguments, and publishes the answer as plain data (``medai_lessons.grading.plain``) in a
-display message of its own type. It decides nothing: an answer cell may replace this module's
-functions, and then it only changes what its own functions seem to return, which is what the
-grader grades anyway. A function of the grader's handed to the learner's code (a gradient
-function, say) calls back to the grader through the kernel's input channel.
+display message of its own type. It decides nothing: an answer cell that replaced its call of a
+learner's function would only change what the learner's own functions seem to return, which is
+what the grader grades anyway. Probes (``medai_lessons.grading.probes``) are the exception:
+course code whose observations the grader trusts. They are bound here when the kernel starts
+(``guard.install`` imports this module before the notebook's first cell), so an answer cell
+that replaces a function of ``probes`` changes nothing the grader asks for; a notebook whose
+text reaches further into this machinery gets no probe run at all
+(``medai_lessons.grading.notebook_scan``). A function of the grader's handed to the learner's
+code (a gradient function, say) calls back to the grader through the kernel's input channel.
 """
 
 from __future__ import annotations
 
-import importlib
+import inspect
 import json
 import traceback
 import warnings
 
 import numpy as np
 
-from medai_lessons.grading import plain
+from medai_lessons.grading import plain, probes
 
 #: the display type of the answers
 MIME = "application/x-medai-grading+json"
@@ -26,6 +31,11 @@ MIME = "application/x-medai-grading+json"
 CALLBACK_KEY = "__medai_callback__"
 
 _objects: dict[int, object] = {}
+
+#: the probes as they were when this module was imported, at the kernel's start
+_PROBES = {f"{probes.__name__}:{name}": fn for name, fn in vars(probes).items()
+           if inspect.isfunction(fn) and fn.__module__ == probes.__name__
+           and not name.startswith("_")}
 
 
 def _keep(obj) -> plain.Handle:
@@ -69,8 +79,6 @@ def _encode(value):
 
 
 def _describe(obj) -> dict:
-    import inspect
-
     try:
         params = [[p.name, p.kind.name, p.default is not inspect.Parameter.empty]
                   for p in inspect.signature(obj).parameters.values()]
@@ -97,10 +105,9 @@ def _call(req):
 
 
 def _probe(req):
-    module, name = str(req["probe"]).split(":")
-    if not module.startswith("medai_lessons.grading."):
-        raise ValueError("probes live in medai_lessons.grading")
-    fn = getattr(importlib.import_module(module), name)
+    fn = _PROBES.get(str(req["probe"]))
+    if fn is None:
+        raise ValueError(f"no probe {req['probe']!r} in {probes.__name__}")
     return {"value": _encode(fn(_target(req["target"]), *_decode(req["args"])))}
 
 

@@ -336,12 +336,13 @@ def _reference_trapped():
     registered in ``medai_lessons.grading.EXERCISES`` raises when called, however the caller
     reached it (an alias, a registry, a module attribute)."""
     import medai_lessons.nn as nn_pkg
-    from medai_lessons.grading import EXERCISES
+    from medai_lessons.grading import EXERCISES, SAME_AS_REFERENCE
 
     def trap(*args, **kwargs):
         raise RuntimeError("medai-lessons: the course's reference implementation was called")
 
     candidates = [reference for _, reference in EXERCISES.values()]
+    candidates += [f for same in SAME_AS_REFERENCE.values() for f in same]
     for module in list(sys.modules.values()):
         name = getattr(module, "__name__", "") or ""
         if name == nn_pkg.__name__ or name.startswith(nn_pkg.__name__ + "."):
@@ -374,9 +375,18 @@ def assert_own_implementation(func: Callable, exercise: str, sample_args: tuple 
     from medai_lessons.grading import remote
 
     if remote.is_remote(func):
-        # While autograding, the reference implementations are stubs in the grading kernel
-        # (medai_lessons.grading.sandbox): calling them fails every check. The names the
-        # function reads are still reported, as a hint.
+        # While autograding: the notebook's text, read in this process, says whether the
+        # exercise's name reaches the course's code (grading.notebook_scan); the kernel's own
+        # report adds what only the live objects show. The reference implementations are stubs
+        # in the grading kernel (medai_lessons.grading.sandbox): calling them fails every check.
+        scan = func._kernel.scan
+        before = func._kernel.cell_number
+        for problem in (scan.course_code(exercise, before) if scan is not None else []):
+            fail(exercise, "own implementation", got=problem[:300],
+                 hint="the exercise asks for your own implementation: remove the course's "
+                      "code from it and write the computation yourself.")
+        if scan is not None and scan.tampering:
+            return  # the kernel's report could be forged there: the text decided
         for problem in remote.run_probe(func, own_implementation_report):
             fail(exercise, "own implementation", got=str(problem)[:300],
                  hint="the exercise asks for your own implementation; write it with NumPy.")

@@ -49,7 +49,7 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Enum, Integer, Unicode
 
-from medai_lessons.grading import core, preload, remote, sandbox
+from medai_lessons.grading import core, notebook_scan, preload, remote, sandbox
 from medai_lessons.grading.relay import Relay
 from medai_lessons.grading.sandbox import Sandbox, SandboxPolicy, SandboxUnavailable, lock_run_dir
 
@@ -73,6 +73,15 @@ def is_test_cell(cell) -> bool:
     """An autograded test: a code cell with points that holds no answer."""
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def kernel_cells(nb, skip_tag: str = SKIP_TAG) -> list[tuple[int, str]]:
+    """``(position from 1, source)`` of each code cell a grading kernel runs: not the tests
+    (they run in the grader), not the applied cells left out (unless graded or an answer)."""
+    return [(i + 1, cell.source) for i, cell in enumerate(nb.cells)
+            if cell.cell_type == "code" and not is_test_cell(cell)
+            and (is_graded_or_answer(cell)
+                 or skip_tag not in cell.get("metadata", {}).get("tags", []))]
 
 
 class GraderKernelManager(AsyncKernelManager):
@@ -179,6 +188,8 @@ class ExecuteGradedWork(Execute):
     shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate").tag(config=True)
 
     _box: Sandbox | None = None
+    _scan: notebook_scan.NotebookScan | None = None
+    _cell_number: int | None = None
     _remote: remote.RemoteKernel | None = None
     _dead: str | None = None
     _tests_since = False
@@ -201,6 +212,7 @@ class ExecuteGradedWork(Execute):
         self._disconnects = None
         self._tests_since = False
         self._output_used = {}
+        self._scan = notebook_scan.scan(kernel_cells(nb, self.skip_cells_with_tag))
         self.phases = {"kernel start": 0.0, "cells in the kernel": 0.0,
                        "tests in the grader": 0.0}
         started = time.monotonic()
@@ -293,6 +305,7 @@ class ExecuteGradedWork(Execute):
             self._remote = remote.RemoteKernel(self.km.get_connection_info(),
                                                interrupt=interrupt, log=self.log,
                                                answer_wait=float(self.iopub_timeout or 60))
+            self._remote.scan = self._scan
         return self._remote
 
     #: characters of output kept per cell while it runs (the rest is dropped as it arrives,
@@ -342,6 +355,7 @@ class ExecuteGradedWork(Execute):
                                                        f"stopped earlier ({self._dead})"), resources
         if is_test_cell(cell):
             started = time.monotonic()
+            self._cell_number = index + 1
             try:
                 return self._trusted_test(cell), resources
             finally:
@@ -390,6 +404,7 @@ class ExecuteGradedWork(Execute):
         source, kernel = cell.source, None
         try:
             kernel = self._connection()
+            kernel.cell_number = self._cell_number
             result = remote.run_test_cell(kernel, source, float(self.timeout or 120))
         except Exception as exc:  # noqa: BLE001 - no connection: the test cannot pass
             result = remote.TestResult(False, "", "GradingError",

@@ -27,6 +27,8 @@ def install() -> None:
     process (the grading kernel), and cut its messages to sizes the grader takes."""
     import posix
 
+    import medai_lessons.grading.agent  # noqa: F401 - binds the probes before any answer runs
+
     os._exit = _exit_disabled
     posix._exit = _exit_disabled
     cap_messages()

@@ -145,6 +145,11 @@ class RemoteKernel:
         self.answer_wait = answer_wait
         self.deadline: float | None = None
         self.gone: str | None = None
+        #: what the submitted notebook's text shows (``grading.notebook_scan``), set by the
+        #: executor: probes are not run in a kernel whose notebook could change them
+        self.scan = None
+        #: the position (from 1) of the test cell running now, set by the executor
+        self.cell_number: int | None = None
         self._callbacks: dict[int, object] = {}
         self._next = 0
 
@@ -444,7 +449,14 @@ class RemoteFunction(RemoteObject):
 
     def probe(self, probe, *args):
         """Run ``probe(learner_function, *args)`` in the kernel (a function of
-        ``medai_lessons.grading``) and return its plain result."""
+        ``medai_lessons.grading``) and return its plain result. Refused (a failed check)
+        where the notebook's text could change what the probe reports."""
+        scan = self._kernel.scan
+        if scan is not None and scan.tampering:
+            from medai_lessons.grading.core import CheckFailed
+            from medai_lessons.grading.notebook_scan import tampering_message
+
+            raise CheckFailed(tampering_message(self.__name__, scan.tampering))
         answer = self._kernel.request("probe", target={"handle": self._handle},
                                       probe=f"{probe.__module__}:{probe.__name__}",
                                       args=self._kernel.encode(list(args)))

@@ -100,8 +100,9 @@ def _package_dir() -> Path:
 
 def reference_functions() -> dict[str, set[str]]:
     """module name -> names of the reference implementations the exercises are graded
-    against (every chapter's ``EXERCISES``) and of every function of the package they call,
-    directly or through a module (``metrics.metrics_from_counts``), at any depth."""
+    against (every chapter's ``EXERCISES``), of the course's other functions that compute the
+    same (``SAME_AS_REFERENCE``), and of every function of the package they call, directly or
+    through a module (``metrics.metrics_from_counts``), at any depth."""
     import inspect
     import types
 
@@ -116,6 +117,7 @@ def reference_functions() -> dict[str, set[str]]:
 
     out: dict[str, set[str]] = {}
     todo = [inspect.unwrap(ref) for _, ref in grading.EXERCISES.values()]
+    todo += [inspect.unwrap(f) for same in grading.SAME_AS_REFERENCE.values() for f in same]
     while todo:
         func = todo.pop()
         if not ours(func) or func.__name__ in out.get(func.__module__, ()):

@@ -1,0 +1,636 @@
+"""What a submitted notebook's own text shows, read in the grader before its kernel runs.
+
+Two things the grading kernel cannot be trusted to say about itself, because an answer cell
+runs there first:
+
+- **Could the notebook change what the course's probes report?** A probe
+  (:mod:`medai_lessons.grading.probes`) is course code that runs in the learner's kernel and
+  reports plain observations (a loss's gradients, the weights after a training step, which
+  names a function reads). Code that replaces it, or what it relies on (NumPy's or
+  TensorFlow's functions, the agent that runs it), could make it report what the checker
+  expects. :func:`scan` lists every line of the notebook's code that reaches into that
+  machinery: imports beyond the scientific libraries, dynamic code (``exec``, ``eval``,
+  ``__import__``, most magics), attributes of modules or classes assigned or deleted, dunder
+  attributes, the course's grading modules. The checks that run a probe on the learner's
+  function (:data:`PROBE_CHECKS`) then fail with the lines listed
+  (:attr:`NotebookScan.tampering`), and the own-implementation verdict rests on the text alone;
+  every other check compares plain data in the grader and is unaffected. The course's own
+  cells use none of this (a test reads them all), and ``medai-course check`` shows a learner
+  such lines before they submit.
+- **Does an exercise's function reach the course's own code?** :meth:`NotebookScan.course_code`
+  follows, in the notebook's text, what the exercise's name is bound to and the names its
+  code reads, through the learner's own functions, classes and aliases, to an import of the
+  course package. Unlike the kernel's own-implementation report, the text cannot be forged by
+  the code it describes.
+
+Read only in the grader's process (``medai_lessons.grading.execute``), never in the kernel.
+The rules read code, not run it: a determined student can still write code they do not catch
+(the instructor guide says so); they close the ways that were found and make the rest visible
+in the notebook an instructor reads.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+
+_PACKAGE = "medai_lessons"
+
+#: the checks that run a probe on the learner's function (besides the own-implementation
+#: scan, which the text decides when a notebook reaches the probes): refused for such a notebook
+PROBE_CHECKS = ("check_discriminator_loss", "check_generator_loss", "check_train_step")
+
+#: top-level modules a notebook may import: the scientific stack and harmless standard modules
+#: (plus the course package itself, whose grading modules are refused below)
+ALLOWED_IMPORTS = frozenset({
+    _PACKAGE, "numpy", "scipy", "pandas", "sklearn", "sksurv", "tensorflow", "keras",
+    "matplotlib", "seaborn", "skimage", "PIL", "pydicom", "wfdb", "tqdm", "threadpoolctl",
+    "math", "cmath", "random", "statistics", "collections", "itertools", "functools",
+    "operator", "typing", "dataclasses", "enum", "string", "re", "time", "datetime", "decimal",
+    "fractions", "heapq", "bisect", "copy", "warnings", "textwrap", "pprint", "json", "abc",
+    "numbers", "ast", "__future__", "os", "pathlib", "glob", "csv", "gzip", "zipfile",
+    "hashlib", "base64", "platform", "shutil", "tempfile", "io",
+})
+
+#: attribute names that lead to the interpreter's or the grader's machinery
+DENIED_ATTRIBUTES = frozenset({
+    "grading", "agent", "probes", "plain", "guard", "sys", "os", "gc", "builtins", "ctypes",
+    "ctypeslib", "importlib", "inspect", "types", "subprocess", "pickle", "marshal", "dis",
+    "f_globals", "f_locals", "f_back", "gi_frame", "tb_frame", "cell_contents",
+    "enable_unsafe_deserialization", "read_pickle", "run_line_magic", "run_cell_magic",
+    "run_cell", "user_ns", "dynlib", "_dynlib", "CDLL", "cdll", "pythonapi", "load_library",
+    "load_op_library", "attrgetter", "methodcaller", "get_type_hints", "ForwardRef",
+})
+
+#: what of ``os`` starts a process or writes through a file descriptor (``os.environ``,
+#: ``os.path`` and ``os.listdir`` are fine)
+OS_DENIED = frozenset({
+    "system", "popen", "fork", "forkpty", "execl", "execle", "execlp", "execlpe", "execv",
+    "execve", "execvp", "execvpe", "spawnl", "spawnle", "spawnlp", "spawnlpe", "spawnv",
+    "spawnve", "spawnvp", "spawnvpe", "posix_spawn", "posix_spawnp", "kill", "killpg", "open",
+    "write", "pwrite", "writev", "pwritev", "dup", "dup2", "openpty", "memfd_create",
+    "register_at_fork",
+})
+
+#: modules whose settings an honest notebook changes (plotting, table display): assigning
+#: their attributes cannot change what a probe reports
+SETTINGS_MODULES = frozenset({"matplotlib", "pandas", "seaborn", "tqdm", "warnings", "os",
+                              "logging", "pathlib"})
+
+#: names whose use runs or reaches code the text does not show
+DENIED_NAMES = frozenset({
+    "__import__", "exec", "eval", "compile", "vars", "locals", "get_ipython", "breakpoint",
+    "setattr", "delattr", "__builtins__", "__loader__", "__spec__",
+})
+
+#: dunder attributes an honest notebook uses (a Keras layer's ``super().__init__``,
+#: ``np.__version__``, ``x.__class__.__name__``; a class reached this way is guarded like one
+#: from ``type()``)
+ALLOWED_DUNDERS = frozenset({"__init__", "__call__", "__name__", "__qualname__", "__doc__",
+                             "__len__", "__version__", "__class__", "__file__", "__module__"})
+
+#: keyword arguments that load code from data
+DENIED_KEYWORDS = frozenset({"allow_pickle", "safe_mode"})
+
+_DUNDER = re.compile(r"^__\w+__$")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of the notebook: where it is and what it does."""
+
+    cell: int      # the cell's position in the notebook, from 1
+    line: int      # the line within the cell, from 1
+    code: str      # the line, shortened
+    why: str
+
+    def __str__(self) -> str:
+        return f"cell {self.cell}, line {self.line}: `{self.code}` ({self.why})"
+
+
+@dataclass
+class _Binding:
+    """What a top-level name is bound to, as far as the text shows."""
+
+    kind: str                     # "course", "import", "def" or "value"
+    where: Finding
+    refs: set[str] = field(default_factory=set)     # names the bound code or value reads
+    calls: set[str] = field(default_factory=set)    # names it calls (followed if notebook code)
+    module: str = ""
+    top: bool = True      # a statement of a cell (the last one of a name is the one in force)
+
+
+def python_source(cell_source: str) -> str:
+    """A cell's text as Python (IPython's magics and shell escapes become calls)."""
+    try:
+        ast.parse(cell_source)
+        return cell_source  # already Python: IPython would run it as it is
+    except (SyntaxError, ValueError):
+        pass
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        return TransformerManager().transform_cell(cell_source)
+    except Exception:  # noqa: BLE001 - what the kernel would also fail to read
+        return cell_source
+
+
+def _root(node: ast.AST) -> tuple[ast.AST, bool]:
+    """The start of an attribute chain (``a`` of ``a.b[0].c``) and whether a call is on it."""
+    called = False
+    while True:
+        if isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
+            node = node.value
+        elif isinstance(node, ast.Call):
+            called, node = True, node.func
+        else:
+            return node, called
+
+
+def _chain_root_name(node: ast.AST) -> str | None:
+    """``a`` for a pure chain ``a.b.c`` (no call, no subscript), else None."""
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+#: magics that run code written in the cell itself (read as the cell's own code), and
+#: ``%matplotlib``, which runs none
+CODE_MAGICS = frozenset({"time", "timeit", "capture"})
+_NO_CODE_MAGICS = frozenset({"matplotlib"})
+#: the options of ``%timeit``/``%time``/``%%capture`` before the code (``-n 10 -r 3 -q``)
+_MAGIC_OPTIONS = re.compile(r"^(\s*-[A-Za-z]+(\s+[\d.]+)?)*\s*")
+
+
+class _Cell:
+    def __init__(self, number: int, source: str, texts: bool = True):
+        self.number = number
+        self.lines = source.splitlines()
+        try:
+            self.tree: ast.Module | None = ast.parse(source)
+        except (SyntaxError, ValueError):
+            self.tree = None  # the kernel cannot run it either
+        #: the code that ``%time``/``%%timeit``/``%%capture`` lines of the cell run
+        self.inner: list[_Cell] = []
+        #: texts of the cell that read as Python (an annotation that ``get_type_hints`` would
+        #: evaluate, say): read for their lines that reach the machinery, binding nothing
+        self.texts: list[_Cell] = []
+        self.allowed: set[int] = set()  # the nodes of those magics' calls
+        for node in ast.walk(self.tree) if self.tree is not None else ():
+            code = _magic_code(node)
+            if code is None:
+                continue
+            inner = [_Cell(number, text) for text in code]
+            if all(c.tree is not None for c in inner):
+                self.inner += inner
+                self.allowed |= {id(node.func), id(node.func.value.func)}
+        for node in ast.walk(self.tree) if self.tree is not None and texts else ():
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                    and 2 < len(node.value) < 20_000 and ("(" in node.value or "." in node.value):
+                text = _Cell(number, node.value, texts=False)
+                if text.tree is not None:
+                    self.texts.append(text)
+
+    def finding(self, node: ast.AST, why: str) -> Finding:
+        line = getattr(node, "lineno", 1)
+        text = self.lines[line - 1].strip() if 0 < line <= len(self.lines) else ""
+        return Finding(self.number, line, text[:100], why)
+
+
+def _imported(cells: list[_Cell]) -> dict[str, str]:
+    """Names bound to a module, or to something of a module, by an import or an alias: the
+    top-level module each comes from ("" where an alias does not say)."""
+    names: dict[str, str] = {}
+    for cell in cells:
+        for node in ast.walk(cell.tree):
+            if isinstance(node, ast.Import):
+                names.update({(a.asname or a.name).split(".")[0]: a.name.split(".")[0]
+                              for a in node.names})
+            elif isinstance(node, ast.ImportFrom):
+                names.update({a.asname or a.name: (node.module or "").split(".")[0]
+                              for a in node.names})
+    # aliases (m = np.linalg; T = type(x); for m in (np, tf): ...), followed once each along
+    # the edges source name -> bound name: linear in the notebook's size
+    edges: dict[str, list[str]] = {}
+    todo = list(names)
+    for cell in cells:
+        for node in ast.walk(cell.tree):
+            pairs = []
+            if isinstance(node, ast.Assign):
+                pairs = [(t, node.value) for t in node.targets]
+            elif isinstance(node, (ast.For, ast.comprehension)):
+                pairs = [(node.target, node.iter)]
+            elif isinstance(node, ast.NamedExpr):
+                pairs = [(node.target, node.value)]
+            for target, value in pairs:
+                always, sources = _alias_sources(value)
+                bound = [n.id for n in _leaves(target) if isinstance(n, ast.Name)]
+                for name in bound:
+                    if always and name not in names:
+                        names[name] = ""  # a class: its attributes are everyone's
+                        todo.append(name)
+                    for source in sources:
+                        edges.setdefault(source, []).append(name)
+    while todo:
+        source = todo.pop()
+        for name in edges.pop(source, []):
+            if name not in names:
+                names[name] = names[source]
+                todo.append(name)
+    return names
+
+
+def _alias_sources(value: ast.AST) -> tuple[bool, set[str]]:
+    """(whether ``value`` is always something to guard, such as a class from ``type()``; the
+    names whose module it is, or holds, something of, if they are one)."""
+    if isinstance(value, (ast.Tuple, ast.List, ast.Set)):
+        parts = [_alias_sources(v) for v in value.elts]
+        return any(p[0] for p in parts), {n for p in parts for n in p[1]}
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name):
+        if value.func.id == "type":
+            return True, set()
+        if value.func.id in ("getattr", "iter", "list", "tuple", "reversed") and value.args:
+            return _alias_sources(value.args[0])
+        return False, set()
+    node = value
+    while isinstance(node, ast.Attribute):
+        if node.attr == "__class__":
+            return True, set()
+        node = node.value
+    return False, ({node.id} if isinstance(node, ast.Name) else set())
+
+
+def _leaves(target: ast.AST):
+    if isinstance(target, (ast.Tuple, ast.List)):
+        for element in target.elts:
+            yield from _leaves(element)
+    elif isinstance(target, ast.Starred):
+        yield from _leaves(target.value)
+    else:
+        yield target
+
+
+def _tampering(cell: _Cell, modules: dict[str, str]) -> list[Finding]:
+    out: list[Finding] = []
+    parents: dict[int, ast.AST] = {}
+    for node in ast.walk(cell.tree):
+        for child in ast.iter_child_nodes(node):
+            parents[id(child)] = node
+    for node in ast.walk(cell.tree):
+        if id(node) in cell.allowed:
+            continue
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                out += _import_problem(cell, node, alias.name)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                out.append(cell.finding(node, "imports a module of the notebook's folder"))
+                continue
+            if node.module != "IPython.display":  # display(), Image, Markdown...
+                out += _import_problem(cell, node, node.module or "")
+            for alias in node.names:
+                if alias.name in DENIED_ATTRIBUTES:
+                    out.append(cell.finding(node, f"imports {alias.name}, which reaches the "
+                                                  "grader's or the interpreter's machinery"))
+        elif isinstance(node, ast.Name):
+            if node.id in DENIED_NAMES or (_DUNDER.match(node.id) and node.id != "__name__"
+                                           and not isinstance(node.ctx, ast.Store)):
+                out.append(cell.finding(node, f"{node.id} runs or reaches code that the grader "
+                                              "cannot read"))
+            elif node.id == "getattr" and not _called(node, parents):
+                out.append(cell.finding(node, "getattr passed on as a value can reach any "
+                                              "attribute"))
+            elif node.id == "globals" and not _passed_as_argument(node, parents):
+                out.append(cell.finding(node, "globals() used other than passed to a function "
+                                              "reaches every name of the kernel"))
+        elif isinstance(node, ast.Attribute):
+            if node.attr in DENIED_ATTRIBUTES or node.attr in DENIED_NAMES - {"compile"}:
+                out.append(cell.finding(node, f".{node.attr} reaches the grader's or the "
+                                              "interpreter's machinery"))
+            elif _DUNDER.match(node.attr) and node.attr not in ALLOWED_DUNDERS:
+                out.append(cell.finding(node, f"{node.attr} reaches the interpreter's "
+                                              "machinery"))
+            elif node.attr in OS_DENIED and modules.get(_chain_root_name(node.value) or "") \
+                    == "os":
+                out.append(cell.finding(node, f"os.{node.attr} starts a process or writes "
+                                              "below the files a notebook uses"))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value
+            if (_DUNDER.match(text) and text not in ALLOWED_DUNDERS | {"__main__"}) or \
+                    f"{_PACKAGE}.grading" in text or "/proc/" in text \
+                    or text.startswith("module://"):
+                out.append(cell.finding(node, f"the text {text[:40]!r} names the interpreter's "
+                                              "or the grader's machinery"))
+        elif isinstance(node, ast.Call):
+            out += _call_problems(cell, node)
+        targets: list[ast.AST] = []
+        if isinstance(node, (ast.Assign, ast.Delete)):
+            targets = list(node.targets)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor)):
+            targets = [node.target]
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            targets = [i.optional_vars for i in node.items if i.optional_vars is not None]
+        for target in targets:
+            for part in _leaves(target):
+                if not isinstance(part, (ast.Attribute, ast.Subscript)):
+                    continue
+                root, _ = _root(part)
+                guarded = [n.id for n in ast.walk(part) if isinstance(n, ast.Name)
+                           and n.id in modules and modules[n.id] not in SETTINGS_MODULES]
+                if any(isinstance(n, ast.Attribute) and _DUNDER.match(n.attr)
+                       for n in ast.walk(part)):
+                    out.append(cell.finding(node, "changes something reached through a dunder "
+                                                  "attribute"))
+                elif guarded:
+                    out.append(cell.finding(node, f"changes something of {guarded[0]}, which "
+                                                  "is a module or something imported"))
+                elif not isinstance(root, ast.Name) or any(
+                        isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                        and n.func.id in ("type", "next", "iter") for n in ast.walk(part)):
+                    out.append(cell.finding(node, "changes an attribute or item of something "
+                                                  "the text does not name"))
+    return out
+
+
+def _magic_code(node: ast.AST) -> list[str] | None:
+    """For a magic the grader can read, as IPython writes it (``get_ipython().run_line_magic(
+    "timeit", "f(x)")``), the code it runs (none for ``%matplotlib``); None for anything else."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("run_line_magic", "run_cell_magic")
+            and isinstance(node.func.value, ast.Call) and not node.func.value.args
+            and isinstance(node.func.value.func, ast.Name)
+            and node.func.value.func.id == "get_ipython" and not node.keywords
+            and node.args and all(isinstance(a, ast.Constant) and isinstance(a.value, str)
+                                  for a in node.args)):
+        return None
+    name, *texts = (a.value for a in node.args)
+    if name in _NO_CODE_MAGICS and node.func.attr == "run_line_magic":
+        return []
+    if name == "config" and node.func.attr == "run_line_magic":
+        return []  # sets an option of the notebook's display
+    if name not in CODE_MAGICS:
+        return None
+    return [python_source(_MAGIC_OPTIONS.sub("", t, count=1)) for t in texts]
+
+
+def _called(node: ast.Name, parents: dict[int, ast.AST]) -> bool:
+    call = parents.get(id(node))
+    return isinstance(call, ast.Call) and call.func is node
+
+
+def _passed_as_argument(node: ast.Name, parents: dict[int, ast.AST]) -> bool:
+    call = parents.get(id(node))
+    if not (isinstance(call, ast.Call) and call.func is node and not call.args):
+        return False
+    outer = parents.get(id(call))
+    if isinstance(outer, ast.keyword):
+        outer = parents.get(id(outer))
+    return (isinstance(outer, ast.Call) and outer.func is not call
+            and isinstance(outer.func, (ast.Name, ast.Attribute))
+            and _chain_root_name(outer.func) not in DENIED_NAMES | {"globals"})
+
+
+def _import_problem(cell: _Cell, node: ast.AST, module: str) -> list[Finding]:
+    top = module.split(".")[0]
+    if top not in ALLOWED_IMPORTS:
+        return [cell.finding(node, f"imports {module}, which is not one of the libraries a "
+                                   "notebook of this course uses")]
+    if module == f"{_PACKAGE}.grading" or module.startswith(f"{_PACKAGE}.grading."):
+        return [cell.finding(node, "imports the course's grading code")]
+    return []
+
+
+def _call_problems(cell: _Cell, node: ast.Call) -> list[Finding]:
+    out = []
+    for kw in node.keywords:
+        if kw.arg in DENIED_KEYWORDS:
+            out.append(cell.finding(node, f"{kw.arg}= loads code from data"))
+    if isinstance(node.func, ast.Name) and node.func.id == "getattr" and len(node.args) >= 2:
+        name = node.args[1]
+        if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
+            out.append(cell.finding(node, "getattr with a computed name can reach any "
+                                          "attribute (write the attribute itself)"))
+        elif name.value in DENIED_ATTRIBUTES:
+            out.append(cell.finding(node, f"getattr of {name.value!r} reaches the grader's or "
+                                          "the interpreter's machinery"))
+    return out
+
+
+# --- what each top-level name is bound to -------------------------------------------------
+
+def _names_read(node: ast.AST) -> tuple[set[str], set[str]]:
+    """(names read, names called) in ``node``, the called ones by their plain name (a call
+    inside a lambda is code kept, not a value computed: it counts as read only)."""
+    read, called = set(), set()
+    todo = [node]
+    while todo:
+        part = todo.pop()
+        if isinstance(part, ast.Lambda):
+            read |= {n.id for n in ast.walk(part) if isinstance(n, ast.Name)
+                     and isinstance(n.ctx, ast.Load)}
+            continue
+        if isinstance(part, ast.Name) and isinstance(part.ctx, ast.Load):
+            read.add(part.id)
+        elif isinstance(part, ast.Call):
+            root = _chain_root_name(part.func)
+            if root is not None:
+                called.add(root)
+        todo.extend(ast.iter_child_nodes(part))
+    return read, called
+
+
+def _bindings(cells: list[_Cell]) -> dict[str, list[_Binding]]:
+    """Every binding of a name the text shows: the statements of each cell (``top``), and,
+    as ``top=False``, bindings nested in blocks (``if``, ``try``, ``with``, loops), in functions
+    (imports, ``global`` names, ``:=``): those may run at any time, so all of them count."""
+    out: dict[str, list[_Binding]] = {}
+
+    def bind(name: str, binding: _Binding) -> None:
+        out.setdefault(name, []).append(binding)
+
+    def statement(node: ast.AST, cell: _Cell, top: bool) -> None:
+        where = cell.finding(node, "")
+
+        def value(names, expr) -> None:
+            read, called = _names_read(expr)
+            for name in names:
+                bind(name, _Binding("value", where, refs=read - called, calls=called,
+                                    top=top))
+
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            _bind_import(node, cell, bind, top)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            read, _ = _names_read(node)
+            bind(node.name, _Binding("def", where, refs=read - _local_names(node), top=top))
+            inner_declared = {n for part in ast.walk(node) if isinstance(part, ast.Global)
+                              for n in part.names}
+            for part in ast.walk(node):  # what a function binds beyond itself
+                if part is node:
+                    continue
+                if isinstance(part, (ast.Import, ast.ImportFrom)):
+                    _bind_import(part, cell, bind, False)
+                elif isinstance(part, (ast.Assign, ast.AnnAssign, ast.AugAssign)) \
+                        and part.value is not None:
+                    targets = part.targets if isinstance(part, ast.Assign) else [part.target]
+                    names = [n.id for t in targets for n in _leaves(t)
+                             if isinstance(n, ast.Name) and n.id in inner_declared]
+                    if names:
+                        statement_value(names, part.value, cell.finding(part, ""))
+            return
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            if node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                value([n.id for t in targets for n in _leaves(t) if isinstance(n, ast.Name)],
+                      node.value)
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            value([n.id for n in _leaves(node.target) if isinstance(n, ast.Name)], node.iter)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                if item.optional_vars is not None:
+                    value([n.id for n in _leaves(item.optional_vars)
+                           if isinstance(n, ast.Name)], item.context_expr)
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.stmt):
+                statement(child, cell, False)
+            elif not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for part in ast.walk(child):
+                    if isinstance(part, ast.NamedExpr) and isinstance(part.target, ast.Name):
+                        statement_value([part.target.id], part.value, cell.finding(part, ""))
+
+    def statement_value(names, expr, where) -> None:
+        read, called = _names_read(expr)
+        for name in names:
+            bind(name, _Binding("value", where, refs=read - called, calls=called, top=False))
+
+    for cell in cells:
+        for node in cell.tree.body:
+            statement(node, cell, True)
+    return out
+
+
+def _local_names(node: ast.AST) -> set[str]:
+    """Names a function binds itself (its parameters and assignments), unless declared
+    global. Its imports are not among them: each is bound as a top-level name too, so that an
+    import of the course's code inside a function is followed like one outside."""
+    local, declared = set(), set()
+    for part in ast.walk(node):
+        if isinstance(part, ast.arg):
+            local.add(part.arg)
+        elif isinstance(part, ast.Name) and isinstance(part.ctx, (ast.Store, ast.Del)):
+            local.add(part.id)
+        elif isinstance(part, ast.Global):
+            declared.update(part.names)
+    return local - declared
+
+
+def _bind_import(node, cell: _Cell, bind, top: bool) -> None:
+    where = cell.finding(node, "")
+    for alias in node.names:
+        module = alias.name if isinstance(node, ast.Import) else f"{node.module}.{alias.name}"
+        name = (alias.asname or alias.name).split(".")[0]
+        course = module == _PACKAGE or module.startswith(_PACKAGE + ".")
+        bind(name, _Binding("course" if course else "import", where, module=module, top=top))
+
+
+def _is_code(module: str) -> bool:
+    """Whether ``module`` (``pkg.mod.attr``) names a module or a callable of the course (data
+    such as a grid of thresholds is not code)."""
+    import importlib
+
+    parts = module.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr, None)
+        return obj is None or callable(obj) or type(obj).__name__ == "module" \
+            or isinstance(obj, (dict, list, tuple))
+    return True
+
+
+@dataclass
+class NotebookScan:
+    """The notebook's lines that reach the grader's machinery, and its name bindings."""
+
+    tampering: list[Finding]
+    bindings: dict[str, list[_Binding]]
+    unread: list[Finding] = field(default_factory=list)
+
+    def in_force(self, name: str, before: int | None = None) -> list[_Binding]:
+        """The bindings of ``name`` that may be in force when a test in cell ``before`` runs
+        (the notebook's end if None): the last statement before it that binds the name, and
+        every nested binding before it."""
+        bindings = [b for b in self.bindings.get(name, [])
+                    if before is None or b.where.cell < before]
+        top = [b for b in bindings if b.top]
+        return top[-1:] + [b for b in bindings if not b.top]
+
+    def course_code(self, name: str, before: int | None = None) -> list[str]:
+        """How ``name`` (an exercise's function) reaches the course's code, in the notebook's
+        text: through what it is bound to, the names its code reads, and the learner's own
+        functions, classes and values those are bound to, as in force before cell ``before``."""
+        if self.unread:
+            return [f"the grader could not read {self.unread[0]}"]
+        problems, seen, todo = [], set(), [(name, name)]
+        while todo:
+            current, path = todo.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            for binding in self.in_force(current, before):
+                if binding.kind == "course" and _is_code(binding.module):
+                    via = "" if current == name else f" (through {path})"
+                    problems.append(f"{binding.where.code!r} in cell {binding.where.cell} makes "
+                                    f"{current!r} the course's {binding.module}{via}")
+                elif binding.kind in ("def", "value"):
+                    following = set(binding.refs)
+                    following |= {c for c in binding.calls
+                                  if any(b.kind == "def" for b in self.in_force(c, before))}
+                    todo += [(n, f"{path} -> {n}") for n in sorted(following - seen)]
+        return problems
+
+
+def _with_inner(cell: _Cell) -> list[_Cell]:
+    return [cell] + [c for inner in cell.inner for c in _with_inner(inner)]
+
+
+#: the most code the grader reads (an honest chapter notebook has under 100 kB), of a cell, and
+#: the most magic or shell lines of a cell (IPython rewrites each at some cost)
+MAX_CODE_CHARS = 2_000_000
+MAX_CELL_CHARS = 300_000
+MAX_MAGIC_LINES = 200
+_MAGIC_LINE = re.compile(r"^\s*[%!]", re.MULTILINE)
+
+
+def scan(cells: list[tuple[int, str]]) -> NotebookScan:
+    """Read the code cells a grading kernel runs: ``(position from 1, source)`` each."""
+    parsed, unread, total = [], [], 0
+    for number, source in cells:
+        total += len(source)
+        if total > MAX_CODE_CHARS or len(source) > MAX_CELL_CHARS \
+                or len(_MAGIC_LINE.findall(source, 0, MAX_CELL_CHARS)) > MAX_MAGIC_LINES:
+            unread.append(Finding(number, 1, source[:60].split("\n")[0],
+                                  "a cell too large for the grader to read, or with too many "
+                                  "magics: split the notebook's code into ordinary cells"))
+            continue
+        parsed.append(_Cell(number, python_source(source)))
+    parsed = [c for cell in parsed if cell.tree is not None for c in _with_inner(cell)]
+    modules = _imported(parsed)
+    tampering = [f for cell in parsed for f in _tampering(cell, modules)]
+    tampering += [f for cell in parsed for text in cell.texts
+                  for f in _tampering(text, modules)]
+    return NotebookScan(tampering=unread + tampering, bindings=_bindings(parsed),
+                        unread=unread)
+
+
+def tampering_message(exercise: str, findings: list[Finding]) -> str:
+    """The failure of a check that relies on a probe, in a notebook with such lines."""
+    shown = "\n".join(f"  - {f}" for f in findings[:5])
+    more = f"\n  (and {len(findings) - 5} more)" if len(findings) > 5 else ""
+    return (f"{exercise}: not graded. This check runs the course's code in your notebook's "
+            "kernel, and your notebook has code that could change what that code reports:\n"
+            f"{shown}{more}\n  Remove those lines (an answer needs none of them) and submit "
+            "again; if you think one is needed, ask your instructor.")

@@ -1,0 +1,292 @@
+"""The grader's reading of a submitted notebook's text (medai_lessons.grading.notebook_scan):
+the course's own notebooks read clean, and each way found of reaching the course's probes or
+its reference code is seen, in more than one form."""
+
+from __future__ import annotations
+
+import ast
+
+import nbformat
+import pytest
+
+from medai_lessons.course import chapters, find_course_dir
+from medai_lessons.grading import agent, notebook_scan, probes
+from medai_lessons.grading.execute import kernel_cells
+
+SETUP = "import numpy as np\nimport tensorflow as tf\nimport keras\n" \
+        "from medai_lessons import plotting\nfrom medai_lessons.metrics import THRESHOLD_GRID\n"
+
+
+def _scan(*cells: str) -> notebook_scan.NotebookScan:
+    return notebook_scan.scan(list(enumerate([SETUP, *cells], start=1)))
+
+
+COURSE = find_course_dir()
+
+
+@pytest.mark.parametrize("chapter", chapters(COURSE))
+def test_the_courses_own_notebooks_read_clean(chapter):
+    # every cell a grading kernel runs, the solutions in place: nothing reaches the grader's
+    # machinery, and no exercise's function reaches the course's code
+    nb = nbformat.read(COURSE / "source" / chapter / f"{chapter}.ipynb", as_version=4)
+    scan = notebook_scan.scan(kernel_cells(nb))
+    assert scan.tampering == [], [str(f) for f in scan.tampering]
+    answers = [node.name for c in nb.cells if c.cell_type == "code"
+               and c.metadata.get("nbgrader", {}).get("solution")
+               for node in ast.parse(c.source).body
+               if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+    assert answers, "no answer functions found"
+    for name in answers:
+        assert scan.course_code(name) == [], name
+
+
+#: each way of changing what a probe in the kernel reports, in several forms
+TAMPERING = {
+    "probe replaced": "import medai_lessons.grading.probes as p\np.train_step_probe = None\n",
+    "probe from the package": "from medai_lessons.grading import probes\n",
+    "grading as a name": "from medai_lessons import grading\n",
+    "grading through a module": "import medai_lessons\nx = medai_lessons.grading\n",
+    "agent's table": "import medai_lessons.grading.agent as a\na._PROBES.clear()\n",
+    "sys.modules": "import sys\nsys.modules['medai_lessons.grading.probes'].x = 1\n",
+    "importlib": "import importlib\nm = importlib.import_module('medai_' + 'lessons')\n",
+    "__import__": "m = __import__('medai_lessons')\n",
+    "exec of a text": "exec(bytes.fromhex('7072696e74283129').decode())\n",
+    "eval": "f = eval('lambda: 1')\n",
+    "compile": "c = compile('1', 'x', 'eval')\n",
+    "a magic": "%time np.array = len\n",
+    "a shell escape": "!echo hi\n",
+    "get_ipython": "get_ipython().user_ns['np'] = None\n",
+    "numpy patched": "np.array = lambda *a, **k: 0\n",
+    "numpy patched, aliased": "m = np\nm.asarray = len\n",
+    "numpy patched, in a loop": "for m in (np, tf):\n    m.sum = len\n",
+    "numpy patched, in a tuple": "x, np.mean = 1, len\n",
+    "numpy patched, augmented": "np.pi += 1\n",
+    "numpy deleted": "del np.array\n",
+    "a class patched": "tf.GradientTape.gradient = lambda *a: None\n",
+    "an imported class patched": "from keras.layers import Dense\nDense.call = None\n",
+    "a class through type()": "T = type(tf.constant(1.0))\nT.numpy = len\n",
+    "a call's attribute": "type(np.zeros(1)).x = 1\n",
+    "setattr": "setattr(np, 'array', len)\n",
+    "setattr, aliased": "s = setattr\ns(np, 'array', len)\n",
+    "delattr": "delattr(np, 'array')\n",
+    "dunder attribute": "g = (lambda: 0).__globals__\n",
+    "dunder dict": "np.__dict__['array'] = len\n",
+    "dunder as text": "g = getattr(len, '__self__')\n",
+    "computed getattr": "name = 'arr' + 'ay'\nf = getattr(np, name)\n",
+    "builtins": "import builtins\nbuiltins.len = None\n",
+    "__builtins__": "__builtins__.len = None\n",
+    "globals subscripted": "globals()['np'] = None\n",
+    "globals kept": "g = globals()\n",
+    "vars": "vars(np)['array'] = len\n",
+    "gc": "import gc\nobjs = gc.get_objects()\n",
+    "ctypes": "import ctypes\n",
+    "ctypes through numpy": "lib = np.ctypeslib\n",
+    "ctypes through threadpoolctl": "from threadpoolctl import ThreadpoolController\n"
+                                    "lib = ThreadpoolController().lib_controllers[0].dynlib\n",
+    "a native library": "tf.load_library('x.so')\n",
+    "pickle": "import pickle\n",
+    "pickle through numpy": "a = np.load('x.npy', allow_pickle=True)\n",
+    "pickle through pandas": "import pandas as pd\nd = pd.read_pickle('x')\n",
+    "unsafe model": "m = keras.models.load_model('m.keras', safe_mode=False)\n",
+    "a module of its own": "open('m.py', 'w').write('x = 1')\nimport m\n",
+    "relative import": "from . import m\n",
+    "inspect": "import inspect\n",
+    "frames": "import traceback\n",
+    "os.system": "import os\nos.system('python -c pass')\n",
+    "os.fork": "import os as o\npid = o.fork()\n",
+    "a file of /proc": "f = open('/proc/self/mem', 'wb')\n",
+    "IPython": "import IPython\n",
+    # a red-team helper, round 8: getattr as a value, attrgetter, a backend module of one's own
+    "getattr aliased": "look = getattr\nm = look(np, 'sum')\n",
+    "getattr reduced": "import functools\nm = functools.reduce(getattr, ['a', 'b'], np)\n",
+    "attrgetter": "import operator\nm = operator.attrgetter('grad' + 'ing.agent')(np)\n",
+    "a backend module": "import matplotlib\nmatplotlib.use('module://my_backend')\n",
+    "a class through __class__": "c = tf.constant(1.0).__class__\nc.numpy = len\n",
+    "__class__ assigned through": "x = keras.layers.Dense(1)\nx.__class__.call = len\n",
+    "a literal holding numpy": "[np][0].array = len\n",
+    "next of numpy": "next(iter([np])).array = len\n",
+    "a magic with options": "%timeit -n1 np.array = len\n",
+    "a cell magic": "%%capture\nimport gc\n",
+    "%run": "%run m.py\n",
+    "%load_ext": "%load_ext autoreload\n",
+    "an annotation evaluated": "import typing\ndef f(x: \"__import__('sys')\"): pass\n"
+                               "typing.get_type_hints(f)\n",
+    "code in a text": "import functools\n@functools.singledispatch\ndef g(x): pass\n"
+                      "@g.register\ndef _(x: \"__import__('gc').get_objects()\"): pass\n",
+    "logging's factories": "import logging.config\n",
+    "through an import in a function": "def f():\n    import sys\n    return sys\n",
+    "frame attributes": "def f(e):\n    return e.__traceback__.tb_frame.f_globals\n",
+}
+
+
+@pytest.mark.parametrize("attack", TAMPERING)
+def test_code_that_could_change_a_probe_is_seen(attack):
+    scan = _scan(TAMPERING[attack])
+    assert scan.tampering, attack
+    assert all(f.cell == 2 for f in scan.tampering), [str(f) for f in scan.tampering]
+    message = notebook_scan.tampering_message("sigmoid", scan.tampering)
+    assert message.startswith("sigmoid: not graded") and "cell 2, line" in message
+
+
+@pytest.mark.parametrize("honest", [
+    "def f(x):\n    return np.tanh(x)\n",
+    "class L(keras.layers.Layer):\n    def __init__(self, **kw):\n        super().__init__(**kw)\n",
+    "model = keras.Sequential([keras.layers.Dense(1)])\nmodel.trainable = False\n",
+    "params = {'W': np.zeros(2)}\nparams['W'] -= 0.1\n",
+    "import matplotlib.pyplot as plt\nplt.rcParams['figure.dpi'] = 90\n",
+    "import pandas as pd\npd.options.display.max_rows = 10\n",
+    "from medai_lessons.notebook import setup\nsetup(globals())\n",
+    "f = getattr(np, 'tanh')\nprint(f.__name__)\n",
+    "x = [1, 2]\nx[0] = 3\n",
+    "print('sigmoid(0) =', 0.5, 'see np.exp')\nplt_title = 'loss(epoch)'\n",
+    # a red-team helper, round 8: lines a learner plausibly writes
+    "import os\nprint(os.listdir('.'))\n",
+    "import os\nos.environ['TF_CPP_MIN_LOG_LEVEL'] = '2'\n",
+    "%timeit np.tanh(np.zeros(3))\n",
+    "%timeit -n 10 -r 3 np.tanh(np.zeros(3))\n",
+    "%%time\nx = np.tanh(1.0)\n",
+    "%config InlineBackend.figure_format = 'retina'\n",
+    "print('NumPy', np.__version__, tf.__version__)\n",
+    "if __name__ == '__main__':\n    print(1)\n",
+    "from IPython.display import display, Markdown\ndisplay(Markdown('**x**'))\n",
+    "from pathlib import Path\np = Path('data') / 'x.csv'\n",
+    "x = np.zeros(2)\nprint(x.__class__.__name__)\n",
+    "model = keras.Sequential([keras.layers.Dense(1, name='d')])\n"
+    "model.get_layer('d').trainable = False\nmodel.layers[0].trainable = True\n",
+    "class S:\n    def __call__(self, z):\n        return z\n    __len__ = staticmethod(len)\n",
+    "%matplotlib inline\n",
+])
+def test_honest_code_is_not_taken_for_tampering(honest):
+    scan = _scan(honest)
+    assert scan.tampering == [], [str(f) for f in scan.tampering]
+
+
+#: each way of making an exercise's function the course's own code
+COURSE_CODE = {
+    "imported as the name": "from medai_lessons.metrics import sigmoid_of as sigmoid\n",
+    "an alias": "from medai_lessons.metrics import sigmoid_of\nsigmoid = sigmoid_of\n",
+    "called in the body": "from medai_lessons import metrics\n"
+                          "def sigmoid(z):\n    return metrics.sigmoid_of(z)\n",
+    "imported in the body": "def sigmoid(z):\n    from medai_lessons.nn import sigmoid as s\n"
+                            "    return s(z)\n",
+    "through a helper": "import medai_lessons.metrics as m\n"
+                        "def _h(z):\n    return m.sigmoid_of(z)\n"
+                        "def sigmoid(z):\n    return _h(z)\n",
+    "an instance of a class": "from medai_lessons.metrics import sigmoid_of\nclass S:\n"
+                              "    __call__ = staticmethod(sigmoid_of)\nsigmoid = S()\n",
+    "a partial": "import functools\nimport medai_lessons.metrics as m\n"
+                 "sigmoid = functools.partial(m.sigmoid_of)\n",
+    "a default argument": "from medai_lessons.metrics import sigmoid_of\n"
+                          "def sigmoid(z, f=sigmoid_of):\n    return f(z)\n",
+    "a closure": "def make():\n    from medai_lessons.metrics import sigmoid_of\n"
+                 "    return lambda z: sigmoid_of(z)\nsigmoid = make()\n",
+    "a lambda": "import medai_lessons.nn as nn\nsigmoid = lambda z: nn.sigmoid(z)\n",
+    "a module of the set-up": "def sigmoid(z):\n    return plotting.np.tanh(z)\n",
+    # a red-team helper, round 8: bindings nested in blocks and functions
+    "bound in an if block": "from medai_lessons import metrics\nif True:\n"
+                            "    _stable = metrics.sigmoid_of\n"
+                            "def sigmoid(x):\n    return _stable(x)\n",
+    "bound in a function, global": "import functools\ndef _use():\n    global sigmoid\n"
+                                   "    from medai_lessons.metrics import sigmoid_of\n"
+                                   "    sigmoid = functools.partial(sigmoid_of)\n_use()\n",
+    "bound by :=": "from medai_lessons import metrics\n"
+                   "print(_h := metrics.sigmoid_of)\nsigmoid = _h\n",
+    "bound by with": "import contextlib\nimport medai_lessons.metrics as m\n"
+                     "with contextlib.nullcontext(m.sigmoid_of) as sigmoid:\n    pass\n",
+    "bound in try": "try:\n    from medai_lessons.metrics import sigmoid_of as sigmoid\n"
+                    "except ImportError:\n    pass\n",
+}
+
+
+@pytest.mark.parametrize("form", COURSE_CODE)
+def test_an_exercise_that_reaches_the_courses_code_is_seen(form):
+    problems = _scan(COURSE_CODE[form]).course_code("sigmoid")
+    assert problems and "medai_lessons" in problems[0], problems
+
+
+@pytest.mark.parametrize("own", [
+    "def sigmoid(z):\n    return 1 / (1 + np.exp(-z))\n",
+    # a local of the same name as a course module of the set-up
+    "def sigmoid(z):\n    plotting = np.exp(-z)\n    return 1 / (1 + plotting)\n",
+    # data of the course (a grid of thresholds) is not code
+    "def sigmoid(z):\n    return np.interp(z, THRESHOLD_GRID, THRESHOLD_GRID)\n",
+    # a value computed with the course's code, then used: the value is data
+    "from medai_lessons.metrics import sigmoid_of\nscale = float(sigmoid_of(0.0))\n"
+    "def sigmoid(z):\n    return scale * 2 / (1 + np.exp(-z))\n",
+    # the name rebound by the learner: the last binding is the one in force (ch04's set-up
+    # imports the course's models; the learner's cell imports Keras's)
+    "from medai_lessons import models\nfrom keras import layers, models\n"
+    "def sigmoid(z):\n    return models.Sequential([layers.Dense(1)])\n",
+    "from medai_lessons.nn import sigmoid\nsigmoid = None\n"
+    "def sigmoid(z):\n    return 1 / (1 + np.exp(-z))\n",
+])
+
+def test_an_own_implementation_is_not_taken_for_the_courses(own):
+    assert _scan(own).course_code("sigmoid") == []
+
+
+def test_only_what_is_bound_before_the_test_counts():
+    scan = _scan("def sigmoid(z):\n    return 1 / (1 + np.exp(-z))\n",
+                 "from medai_lessons.metrics import sigmoid_of as sigmoid\n")
+    assert scan.course_code("sigmoid", before=3) == []  # the test in cell 3, before the import
+    assert scan.course_code("sigmoid", before=4) and scan.course_code("sigmoid")
+
+
+def test_a_notebook_too_large_to_read_is_said_so_and_costs_little():
+    import time
+
+    # a red-team helper, round 8: 5,000 aliases written backwards cost the grader 117 s
+    chain = "import numpy as a0\n" + "".join(f"a{i} = a{i - 1}\n" for i in range(20_000, 0, -1))
+    started = time.process_time()
+    scan = _scan(chain)
+    assert time.process_time() - started < 30, "the scan took more than 30 s of CPU"
+    assert scan.tampering == [] and "a20000" in notebook_scan._imported(
+        [notebook_scan._Cell(1, chain)])  # every alias followed, backwards as written
+    huge = _scan("x = 1\n" * 400_000)
+    assert huge.tampering and "too large" in huge.tampering[0].why
+    assert huge.course_code("sigmoid") and "could not read" in huge.course_code("sigmoid")[0]
+    magics = _scan("%time x = 1\n" * 500)
+    assert magics.tampering and "too many" in magics.tampering[0].why
+
+def test_the_kernel_runs_the_probes_it_started_with(monkeypatch):
+    # bound when the agent is imported (guard.install, before the notebook's first cell): a
+    # replacement in probes afterwards changes nothing the grader asks for
+    def forged(func, arrays):
+        return {"value": 0.0}
+
+    monkeypatch.setattr(probes, "loss_value_and_gradients", forged)
+    import tensorflow as tf
+
+    handle = agent._keep(lambda a, b: tf.reduce_sum(a * b))
+    answer = agent._dispatch({"op": "probe", "target": {"handle": handle.id},
+                              "probe": "medai_lessons.grading.probes:loss_value_and_gradients",
+                              "args": agent._encode([[[1.0, 2.0], [3.0, 4.0]]])})
+    value = agent._decode(answer["value"])
+    assert value["value"] == pytest.approx(11.0) and value["is_tensor"], value
+    with pytest.raises(ValueError, match="no probe"):
+        agent._dispatch({"op": "probe", "target": {"handle": handle.id},
+                         "probe": "medai_lessons.grading.core:fail", "args": agent._encode([])})
+
+
+def test_the_probe_checks_are_the_checkers_that_run_a_probe():
+    # every checker that runs a probe on the learner's function, through its module's helpers,
+    # is one that a notebook reaching the probes loses (and the self-check warns of)
+    import importlib
+    import inspect
+
+    found = set()
+    for chapter in chapters(COURSE):
+        module = importlib.import_module(f"medai_lessons.grading.ch{chapter[2:4]}")
+        tree = ast.parse(inspect.getsource(module))
+        funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+        reads = {name: {x.id for x in ast.walk(f) if isinstance(x, ast.Name)}
+                 | {x.attr for x in ast.walk(f) if isinstance(x, ast.Attribute)}
+                 for name, f in funcs.items()}
+        probing = {name for name, r in reads.items() if "run_probe" in r}
+        changed = True
+        while changed:
+            more = {name for name, r in reads.items() if r & probing} - probing
+            probing |= more
+            changed = bool(more)
+        found |= {name for name in probing if name.startswith("check_")}
+    assert found == set(notebook_scan.PROBE_CHECKS)
