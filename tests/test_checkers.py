@@ -958,7 +958,7 @@ def test_every_course_function_that_computes_an_exercise_is_stubbed_while_gradin
     for name in PURE_MODULES:
         module = importlib.import_module(f"medai_lessons.{name}")
         functions += [f for n, f in vars(module).items() if inspect.isfunction(f)
-                      and f.__module__ == module.__name__ and not n.startswith("_")]
+                      and f.__module__ == module.__name__ and not n.startswith("__")]
     assert len(functions) > 50, len(functions)
 
     def same(a, b) -> bool:

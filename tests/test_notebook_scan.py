@@ -91,7 +91,7 @@ TAMPERING = {
     "a module of its own": "open('m.py', 'w').write('x = 1')\nimport m\n",
     "relative import": "from . import m\n",
     "inspect": "import inspect\n",
-    "frames": "import traceback\n",
+    "frames": "import traceback\ng = [f for f, _ in traceback.walk_stack(None)][0].f_globals\n",
     "os.system": "import os\nos.system('python -c pass')\n",
     "os.fork": "import os as o\npid = o.fork()\n",
     "a file of /proc": "f = open('/proc/self/mem', 'wb')\n",
@@ -109,11 +109,18 @@ TAMPERING = {
     "a cell magic": "%%capture\nimport gc\n",
     "%run": "%run m.py\n",
     "%load_ext": "%load_ext autoreload\n",
+    "logging's configuration": "from logging import config\n",
+    "a help line that calls": "%pinfo np.array(1); import gc\n",
     "an annotation evaluated": "import typing\ndef f(x: \"__import__('sys')\"): pass\n"
                                "typing.get_type_hints(f)\n",
     "code in a text": "import functools\n@functools.singledispatch\ndef g(x): pass\n"
                       "@g.register\ndef _(x: \"__import__('gc').get_objects()\"): pass\n",
     "logging's factories": "import logging.config\n",
+    # a red-team helper, round 9: sys under another name, the module table, the agent's table
+    "sys of collections": "import collections\nm = collections._sys\n",
+    "a module table": "import tempfile\nt = tempfile._os\n",
+    "modules": "import pprint\nt = pprint.x.modules\n",
+    "the agent's table updated": "def f(a):\n    a._PROBES.update({})\n",
     "through an import in a function": "def f():\n    import sys\n    return sys\n",
     "frame attributes": "def f(e):\n    return e.__traceback__.tb_frame.f_globals\n",
 }
@@ -138,6 +145,12 @@ def test_code_that_could_change_a_probe_is_seen(attack):
     "from medai_lessons.notebook import setup\nsetup(globals())\n",
     "f = getattr(np, 'tanh')\nprint(f.__name__)\n",
     "x = [1, 2]\nx[0] = 3\n",
+    # a red-team helper, round 9: more lines a learner plausibly writes
+    "np.tanh?\n%whos\n",
+    "import logging\nlogging.getLogger('tensorflow').setLevel(logging.ERROR)\n",
+    "from IPython import display\n",
+    "def f(x):\n    return hasattr(x, '__iter__')\n",
+    "import traceback\nimport contextlib\n",
     "print('sigmoid(0) =', 0.5, 'see np.exp')\nplt_title = 'loss(epoch)'\n",
     # a red-team helper, round 8: lines a learner plausibly writes
     "import os\nprint(os.listdir('.'))\n",
@@ -195,6 +208,12 @@ COURSE_CODE = {
                      "with contextlib.nullcontext(m.sigmoid_of) as sigmoid:\n    pass\n",
     "bound in try": "try:\n    from medai_lessons.metrics import sigmoid_of as sigmoid\n"
                     "except ImportError:\n    pass\n",
+    # a red-team helper, round 9: a module both called and read in one value
+    "in a tuple beside a call": "import medai_lessons.metrics as sv\n"
+                                "sigmoid = (sv.sigmoid_of, sv.np.ones(1))[0]\n",
+    "a partial behind a called guard": "import functools\nimport medai_lessons.metrics as sv\n"
+                                       "sigmoid = functools.partial(sv.sigmoid_of) "
+                                       "if sv.np.ones(1)[0] else None\n",
 }
 
 
@@ -218,6 +237,10 @@ def test_an_exercise_that_reaches_the_courses_code_is_seen(form):
     "from medai_lessons import models\nfrom keras import layers, models\n"
     "def sigmoid(z):\n    return models.Sequential([layers.Dense(1)])\n",
     "from medai_lessons.nn import sigmoid\nsigmoid = None\n"
+    "def sigmoid(z):\n    return 1 / (1 + np.exp(-z))\n",
+    # a red-team helper, round 9: a helper of the learner's that compares with the course's
+    # function imports it in its own body; the exercise's function is still the learner's
+    "def compare(x):\n    from medai_lessons.nn import sigmoid\n    return sigmoid(x)\n"
     "def sigmoid(z):\n    return 1 / (1 + np.exp(-z))\n",
 ])
 
@@ -247,6 +270,14 @@ def test_a_notebook_too_large_to_read_is_said_so_and_costs_little():
     assert huge.course_code("sigmoid") and "could not read" in huge.course_code("sigmoid")[0]
     magics = _scan("%time x = 1\n" * 500)
     assert magics.tampering and "too many" in magics.tampering[0].why
+    # a red-team helper, round 9: lines IPython rewrites that do not start with % (cost grows
+    # with the cell's size times its magic lines), and a text nested past the parser's depth
+    started = time.process_time()
+    rewritten = _scan(("a = %time 1\n" * 190) + ("b = 1\n" * 8000))
+    assert rewritten.tampering and "too many" in rewritten.tampering[0].why
+    deep = _scan("x = '" + "a." * 9000 + "a'\n")
+    assert time.process_time() - started < 30
+    assert deep.course_code("sigmoid") == []  # read, no crash
 
 def test_the_kernel_runs_the_probes_it_started_with(monkeypatch):
     # bound when the agent is imported (guard.install, before the notebook's first cell): a

@@ -19,6 +19,7 @@ from __future__ import annotations
 import inspect
 import json
 import traceback
+import types
 import warnings
 
 import numpy as np
@@ -32,10 +33,17 @@ CALLBACK_KEY = "__medai_callback__"
 
 _objects: dict[int, object] = {}
 
-#: the probes as they were when this module was imported, at the kernel's start
-_PROBES = {f"{probes.__name__}:{name}": fn for name, fn in vars(probes).items()
-           if inspect.isfunction(fn) and fn.__module__ == probes.__name__
-           and not name.startswith("_")}
+def _bound_probes():
+    """The probes as they were when this module was imported, at the kernel's start, behind
+    a read-only view held in a closure."""
+    table = types.MappingProxyType({
+        f"{probes.__name__}:{name}": fn for name, fn in vars(probes).items()
+        if inspect.isfunction(fn) and fn.__module__ == probes.__name__
+        and not name.startswith("_")})
+    return table.get
+
+
+_probe_named = _bound_probes()
 
 
 def _keep(obj) -> plain.Handle:
@@ -105,7 +113,7 @@ def _call(req):
 
 
 def _probe(req):
-    fn = _PROBES.get(str(req["probe"]))
+    fn = _probe_named(str(req["probe"]))
     if fn is None:
         raise ValueError(f"no probe {req['probe']!r} in {probes.__name__}")
     return {"value": _encode(fn(_target(req["target"]), *_decode(req["args"])))}

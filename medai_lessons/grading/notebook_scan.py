@@ -50,8 +50,11 @@ ALLOWED_IMPORTS = frozenset({
     "operator", "typing", "dataclasses", "enum", "string", "re", "time", "datetime", "decimal",
     "fractions", "heapq", "bisect", "copy", "warnings", "textwrap", "pprint", "json", "abc",
     "numbers", "ast", "__future__", "os", "pathlib", "glob", "csv", "gzip", "zipfile",
-    "hashlib", "base64", "platform", "shutil", "tempfile", "io",
+    "hashlib", "base64", "platform", "shutil", "tempfile", "io", "logging", "traceback",
+    "contextlib", "timeit",
 })
+#: parts of allowed modules that import code by name (logging's configuration factories)
+DENIED_MODULES = frozenset({"logging.config"})
 
 #: attribute names that lead to the interpreter's or the grader's machinery
 DENIED_ATTRIBUTES = frozenset({
@@ -61,6 +64,7 @@ DENIED_ATTRIBUTES = frozenset({
     "enable_unsafe_deserialization", "read_pickle", "run_line_magic", "run_cell_magic",
     "run_cell", "user_ns", "dynlib", "_dynlib", "CDLL", "cdll", "pythonapi", "load_library",
     "load_op_library", "attrgetter", "methodcaller", "get_type_hints", "ForwardRef",
+    "modules", "_PROBES", "dictConfig", "fileConfig", "listen",
 })
 
 #: what of ``os`` starts a process or writes through a file descriptor (``os.environ``,
@@ -126,13 +130,13 @@ def python_source(cell_source: str) -> str:
     try:
         ast.parse(cell_source)
         return cell_source  # already Python: IPython would run it as it is
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         pass
     try:
         from IPython.core.inputtransformer2 import TransformerManager
 
         return TransformerManager().transform_cell(cell_source)
-    except Exception:  # noqa: BLE001 - what the kernel would also fail to read
+    except (Exception, RecursionError):  # noqa: BLE001 - what the kernel would also fail to read
         return cell_source
 
 
@@ -158,7 +162,8 @@ def _chain_root_name(node: ast.AST) -> str | None:
 #: magics that run code written in the cell itself (read as the cell's own code), and
 #: ``%matplotlib``, which runs none
 CODE_MAGICS = frozenset({"time", "timeit", "capture"})
-_NO_CODE_MAGICS = frozenset({"matplotlib"})
+_NO_CODE_MAGICS = frozenset({"matplotlib", "pinfo", "pinfo2", "psearch", "whos", "who",
+                             "pwd", "precision"})
 #: the options of ``%timeit``/``%time``/``%%capture`` before the code (``-n 10 -r 3 -q``)
 _MAGIC_OPTIONS = re.compile(r"^(\s*-[A-Za-z]+(\s+[\d.]+)?)*\s*")
 
@@ -169,7 +174,7 @@ class _Cell:
         self.lines = source.splitlines()
         try:
             self.tree: ast.Module | None = ast.parse(source)
-        except (SyntaxError, ValueError):
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
             self.tree = None  # the kernel cannot run it either
         #: the code that ``%time``/``%%timeit``/``%%capture`` lines of the cell run
         self.inner: list[_Cell] = []
@@ -287,8 +292,11 @@ def _tampering(cell: _Cell, modules: dict[str, str]) -> list[Finding]:
             if node.level:
                 out.append(cell.finding(node, "imports a module of the notebook's folder"))
                 continue
-            if node.module != "IPython.display":  # display(), Image, Markdown...
+            if not (node.module == "IPython.display" or (  # display(), Image, Markdown...
+                    node.module == "IPython" and all(a.name == "display" for a in node.names))):
                 out += _import_problem(cell, node, node.module or "")
+            if node.module == "logging" and any(a.name == "config" for a in node.names):
+                out += _import_problem(cell, node, "logging.config")
             for alias in node.names:
                 if alias.name in DENIED_ATTRIBUTES:
                     out.append(cell.finding(node, f"imports {alias.name}, which reaches the "
@@ -305,7 +313,8 @@ def _tampering(cell: _Cell, modules: dict[str, str]) -> list[Finding]:
                 out.append(cell.finding(node, "globals() used other than passed to a function "
                                               "reaches every name of the kernel"))
         elif isinstance(node, ast.Attribute):
-            if node.attr in DENIED_ATTRIBUTES or node.attr in DENIED_NAMES - {"compile"}:
+            if node.attr.lstrip("_") in DENIED_ATTRIBUTES or node.attr in DENIED_ATTRIBUTES \
+                    or node.attr in DENIED_NAMES - {"compile"}:
                 out.append(cell.finding(node, f".{node.attr} reaches the grader's or the "
                                               "interpreter's machinery"))
             elif _DUNDER.match(node.attr) and node.attr not in ALLOWED_DUNDERS:
@@ -317,6 +326,10 @@ def _tampering(cell: _Cell, modules: dict[str, str]) -> list[Finding]:
                                               "below the files a notebook uses"))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             text = node.value
+            asked = parents.get(id(node))  # hasattr(x, "__iter__") only asks
+            if isinstance(asked, ast.Call) and isinstance(asked.func, ast.Name) \
+                    and asked.func.id == "hasattr":
+                continue
             if (_DUNDER.match(text) and text not in ALLOWED_DUNDERS | {"__main__"}) or \
                     f"{_PACKAGE}.grading" in text or "/proc/" in text \
                     or text.startswith("module://"):
@@ -365,7 +378,8 @@ def _magic_code(node: ast.AST) -> list[str] | None:
                                   for a in node.args)):
         return None
     name, *texts = (a.value for a in node.args)
-    if name in _NO_CODE_MAGICS and node.func.attr == "run_line_magic":
+    if name in _NO_CODE_MAGICS and node.func.attr == "run_line_magic" \
+            and ";" not in "".join(texts) and "(" not in "".join(texts):
         return []
     if name == "config" and node.func.attr == "run_line_magic":
         return []  # sets an option of the notebook's display
@@ -398,6 +412,8 @@ def _import_problem(cell: _Cell, node: ast.AST, module: str) -> list[Finding]:
                                    "notebook of this course uses")]
     if module == f"{_PACKAGE}.grading" or module.startswith(f"{_PACKAGE}.grading."):
         return [cell.finding(node, "imports the course's grading code")]
+    if any(module == m or module.startswith(m + ".") for m in DENIED_MODULES):
+        return [cell.finding(node, f"imports {module}, which imports code by name")]
     return []
 
 
@@ -421,7 +437,8 @@ def _call_problems(cell: _Cell, node: ast.Call) -> list[Finding]:
 
 def _names_read(node: ast.AST) -> tuple[set[str], set[str]]:
     """(names read, names called) in ``node``, the called ones by their plain name (a call
-    inside a lambda is code kept, not a value computed: it counts as read only)."""
+    inside a lambda is code kept, not a value computed: it counts as read only). A name both
+    called and read elsewhere (``(m.f, m.g(1))``) is in both."""
     read, called = set(), set()
     todo = [node]
     while todo:
@@ -430,12 +447,16 @@ def _names_read(node: ast.AST) -> tuple[set[str], set[str]]:
             read |= {n.id for n in ast.walk(part) if isinstance(n, ast.Name)
                      and isinstance(n.ctx, ast.Load)}
             continue
+        if isinstance(part, ast.Call):
+            root = part.func
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if isinstance(root, ast.Name):  # f(...), m.f(...): the name is called, not read
+                called.add(root.id)
+                todo += [*part.args, *(k.value for k in part.keywords)]
+                continue
         if isinstance(part, ast.Name) and isinstance(part.ctx, ast.Load):
             read.add(part.id)
-        elif isinstance(part, ast.Call):
-            root = _chain_root_name(part.func)
-            if root is not None:
-                called.add(root)
         todo.extend(ast.iter_child_nodes(part))
     return read, called
 
@@ -455,28 +476,47 @@ def _bindings(cells: list[_Cell]) -> dict[str, list[_Binding]]:
         def value(names, expr) -> None:
             read, called = _names_read(expr)
             for name in names:
-                bind(name, _Binding("value", where, refs=read - called, calls=called,
+                bind(name, _Binding("value", where, refs=read, calls=called,
                                     top=top))
 
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             _bind_import(node, cell, bind, top)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            read, _ = _names_read(node)
-            bind(node.name, _Binding("def", where, refs=read - _local_names(node), top=top))
+            read, called = _names_read(node)
             inner_declared = {n for part in ast.walk(node) if isinstance(part, ast.Global)
                               for n in part.names}
+            # an import inside the function binds a name of the function's own (unless
+            # declared global): kept under a name of its own, read by this function only
+            local_imports: dict[str, str] = {}
+
+            def bind_local(name: str, binding: _Binding) -> None:
+                if name in inner_declared:
+                    bind(name, binding)
+                else:
+                    local_imports[name] = f"{node.name}.<import>.{name}"
+                    bind(local_imports[name], binding)
+
+            for part in ast.walk(node):
+                if part is not node and isinstance(part, (ast.Import, ast.ImportFrom)):
+                    _bind_import(part, cell, bind_local, False)
+            refs = {local_imports.get(n, n) for n in (read | called) - _local_names(node)}
+            bind(node.name, _Binding("def", where, refs=refs, top=top))
             for part in ast.walk(node):  # what a function binds beyond itself
                 if part is node:
                     continue
                 if isinstance(part, (ast.Import, ast.ImportFrom)):
-                    _bind_import(part, cell, bind, False)
+                    continue
                 elif isinstance(part, (ast.Assign, ast.AnnAssign, ast.AugAssign)) \
                         and part.value is not None:
                     targets = part.targets if isinstance(part, ast.Assign) else [part.target]
                     names = [n.id for t in targets for n in _leaves(t)
                              if isinstance(n, ast.Name) and n.id in inner_declared]
-                    if names:
-                        statement_value(names, part.value, cell.finding(part, ""))
+                    read, called = _names_read(part.value)
+                    for name in names:  # the function's own imports read as the function's
+                        bind(name, _Binding("value", cell.finding(part, ""),
+                                            refs={local_imports.get(n, n) for n in read},
+                                            calls={local_imports.get(n, n) for n in called},
+                                            top=False))
             return
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             if node.value is not None:
@@ -501,7 +541,7 @@ def _bindings(cells: list[_Cell]) -> dict[str, list[_Binding]]:
     def statement_value(names, expr, where) -> None:
         read, called = _names_read(expr)
         for name in names:
-            bind(name, _Binding("value", where, refs=read - called, calls=called, top=False))
+            bind(name, _Binding("value", where, refs=read, calls=called, top=False))
 
     for cell in cells:
         for node in cell.tree.body:
@@ -511,8 +551,9 @@ def _bindings(cells: list[_Cell]) -> dict[str, list[_Binding]]:
 
 def _local_names(node: ast.AST) -> set[str]:
     """Names a function binds itself (its parameters and assignments), unless declared
-    global. Its imports are not among them: each is bound as a top-level name too, so that an
-    import of the course's code inside a function is followed like one outside."""
+    global. Its imports are not among them: each is bound under a name of the function's own
+    (see :func:`_bindings`), so that an import of the course's code inside a function is
+    followed from that function, and from no other."""
     local, declared = set(), set()
     for part in ast.walk(node):
         if isinstance(part, ast.arg):
@@ -593,6 +634,14 @@ class NotebookScan:
         return problems
 
 
+def _is_python(source: str) -> bool:
+    try:
+        ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
+
+
 def _with_inner(cell: _Cell) -> list[_Cell]:
     return [cell] + [c for inner in cell.inner for c in _with_inner(inner)]
 
@@ -601,8 +650,12 @@ def _with_inner(cell: _Cell) -> list[_Cell]:
 #: the most magic or shell lines of a cell (IPython rewrites each at some cost)
 MAX_CODE_CHARS = 2_000_000
 MAX_CELL_CHARS = 300_000
-MAX_MAGIC_LINES = 200
-_MAGIC_LINE = re.compile(r"^\s*[%!]", re.MULTILINE)
+MAX_MAGIC_LINES = 50
+#: a cell that is not plain Python goes through IPython's rewriting, whose cost grows with the
+#: cell's size times its magic lines: such cells are read only up to this size
+MAX_REWRITTEN_CHARS = 20_000
+#: any line IPython may rewrite (``%``, ``!`` or ``?`` anywhere in it)
+_MAGIC_LINE = re.compile(r"^.*[%!?].*$", re.MULTILINE)
 
 
 def scan(cells: list[tuple[int, str]]) -> NotebookScan:
@@ -610,8 +663,10 @@ def scan(cells: list[tuple[int, str]]) -> NotebookScan:
     parsed, unread, total = [], [], 0
     for number, source in cells:
         total += len(source)
-        if total > MAX_CODE_CHARS or len(source) > MAX_CELL_CHARS \
-                or len(_MAGIC_LINE.findall(source, 0, MAX_CELL_CHARS)) > MAX_MAGIC_LINES:
+        if total > MAX_CODE_CHARS or len(source) > MAX_CELL_CHARS or (
+                not _is_python(source) and (
+                    len(source) > MAX_REWRITTEN_CHARS
+                    or len(_MAGIC_LINE.findall(source)) > MAX_MAGIC_LINES)):
             unread.append(Finding(number, 1, source[:60].split("\n")[0],
                                   "a cell too large for the grader to read, or with too many "
                                   "magics: split the notebook's code into ordinary cells"))
