@@ -117,7 +117,7 @@ class Finding:
 class _Binding:
     """What a top-level name is bound to, as far as the text shows."""
 
-    kind: str                     # "course", "import", "def" or "value"
+    kind: str     # "course", "import", "def", "value", or "held" (put into a container)
     where: Finding
     refs: set[str] = field(default_factory=set)     # names the bound code or value reads
     calls: set[str] = field(default_factory=set)    # names it calls (followed if notebook code)
@@ -203,22 +203,50 @@ class _Cell:
         return Finding(self.number, line, text[:100], why)
 
 
-def _imported(cells: list[_Cell]) -> dict[str, str]:
+#: names that ``from PACKAGE import NAME`` binds to a module in the libraries a notebook uses
+SUBMODULE_NAMES = frozenset({
+    "keras", "layers", "losses", "optimizers", "activations", "ops", "backend", "utils", "nn",
+    "math", "linalg", "random", "config", "models", "metrics", "callbacks", "initializers",
+    "regularizers", "saving", "distribute", "experimental", "data", "io", "image", "signal",
+    "raw_ops", "compat", "v1", "v2", "testing", "fft", "lib", "core", "python", "pyplot",
+    "ndimage", "special", "stats", "applications", "datasets", "preprocessing", "src",
+    "framework", "eager", "autograph", "ma", "polynomial", "strings", "sparse", "train",
+    "types", "dtypes", "constraints", "mixed_precision", "tree", "export", "quantizers"})
+
+
+class _Imported(dict):
+    """Names bound to a module, or to something of one (name -> the top-level module), and
+    which of them are modules themselves (``modular``), as far as the text shows."""
+
+    def __init__(self):
+        super().__init__()
+        self.modular: set[str] = set()
+        #: names bound only to a literal list, tuple, set or dict that holds some: setting one
+        #: of its items changes the container, not a module
+        self.holders: set[str] = set()
+
+
+def _imported(cells: list[_Cell]) -> _Imported:
     """Names bound to a module, or to something of a module, by an import or an alias: the
     top-level module each comes from ("" where an alias does not say)."""
-    names: dict[str, str] = {}
+    names = _Imported()
     for cell in cells:
         for node in ast.walk(cell.tree):
             if isinstance(node, ast.Import):
                 names.update({(a.asname or a.name).split(".")[0]: a.name.split(".")[0]
                               for a in node.names})
+                names.modular.update((a.asname or a.name).split(".")[0] for a in node.names)
             elif isinstance(node, ast.ImportFrom):
                 names.update({a.asname or a.name: (node.module or "").split(".")[0]
                               for a in node.names})
+                names.modular.update(a.asname or a.name for a in node.names
+                                     if a.name in SUBMODULE_NAMES)
     # aliases (m = np.linalg; T = type(x); for m in (np, tf): ...), followed once each along
     # the edges source name -> bound name: linear in the notebook's size
     edges: dict[str, list[str]] = {}
     todo = list(names)
+    holders: set[str] = set()  # names only ever bound to a literal container
+    others: set[str] = set()
     for cell in cells:
         for node in ast.walk(cell.tree):
             pairs = []
@@ -231,9 +259,13 @@ def _imported(cells: list[_Cell]) -> dict[str, str]:
             for target, value in pairs:
                 always, sources = _alias_sources(value)
                 bound = [n.id for n in _leaves(target) if isinstance(n, ast.Name)]
+                holding = isinstance(value, (ast.Tuple, ast.List, ast.Set, ast.Dict)) \
+                    and not isinstance(node, (ast.For, ast.comprehension))
+                (holders if holding else others).update(bound)
                 for name in bound:
                     if always and name not in names:
                         names[name] = ""  # a class: its attributes are everyone's
+                        names.modular.add(name)
                         todo.append(name)
                     for source in sources:
                         edges.setdefault(source, []).append(name)
@@ -242,16 +274,26 @@ def _imported(cells: list[_Cell]) -> dict[str, str]:
         for name in edges.pop(source, []):
             if name not in names:
                 names[name] = names[source]
+                if source in names.modular:
+                    names.modular.add(name)
                 todo.append(name)
+    names.holders = holders - others
     return names
 
 
 def _alias_sources(value: ast.AST) -> tuple[bool, set[str]]:
     """(whether ``value`` is always something to guard, such as a class from ``type()``; the
     names whose module it is, or holds, something of, if they are one)."""
-    if isinstance(value, (ast.Tuple, ast.List, ast.Set)):
-        parts = [_alias_sources(v) for v in value.elts]
+    if isinstance(value, (ast.Tuple, ast.List, ast.Set, ast.Dict, ast.IfExp, ast.BoolOp,
+                          ast.Starred, ast.NamedExpr)):
+        elts = {ast.Dict: lambda v: [e for e in v.values if e is not None],
+                ast.IfExp: lambda v: [v.body, v.orelse], ast.BoolOp: lambda v: v.values,
+                ast.Starred: lambda v: [v.value], ast.NamedExpr: lambda v: [v.value],
+                }.get(type(value), lambda v: v.elts)(value)
+        parts = [_alias_sources(v) for v in elts]
         return any(p[0] for p in parts), {n for p in parts for n in p[1]}
+    if isinstance(value, ast.Subscript):  # an item of a container that holds a module
+        return _alias_sources(value.value)
     if isinstance(value, ast.Call) and isinstance(value.func, ast.Name):
         if value.func.id == "type":
             return True, set()
@@ -337,6 +379,18 @@ def _tampering(cell: _Cell, modules: dict[str, str]) -> list[Finding]:
                                               "or the grader's machinery"))
         elif isinstance(node, ast.Call):
             out += _call_problems(cell, node)
+            out += _module_passed(cell, node, modules)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            defaults = [d for d in [*node.args.defaults, *node.args.kw_defaults]
+                        if d is not None and _guarded_modules(d, modules)]
+            if defaults:
+                out.append(cell.finding(node, "a module as a default argument: the function "
+                                              "can change it"))
+        returned = (node.body if isinstance(node, ast.Lambda) else
+                    node.value if isinstance(node, (ast.Return, ast.Yield)) else None)
+        if returned is not None and _guarded_modules(returned, modules):
+                out.append(cell.finding(node, "a function that returns a module: whoever calls "
+                                          "it can change the module"))
         targets: list[ast.AST] = []
         if isinstance(node, (ast.Assign, ast.Delete)):
             targets = list(node.targets)
@@ -349,8 +403,11 @@ def _tampering(cell: _Cell, modules: dict[str, str]) -> list[Finding]:
                 if not isinstance(part, (ast.Attribute, ast.Subscript)):
                     continue
                 root, _ = _root(part)
+                own_item = isinstance(part, ast.Subscript) and isinstance(part.value, ast.Name) \
+                    and part.value.id in getattr(modules, "holders", ())
                 guarded = [n.id for n in ast.walk(part) if isinstance(n, ast.Name)
-                           and n.id in modules and modules[n.id] not in SETTINGS_MODULES]
+                           and n.id in modules and modules[n.id] not in SETTINGS_MODULES
+                           and not (own_item and n is part.value)]
                 if any(isinstance(n, ast.Attribute) and _DUNDER.match(n.attr)
                        for n in ast.walk(part)):
                     out.append(cell.finding(node, "changes something reached through a dunder "
@@ -364,6 +421,39 @@ def _tampering(cell: _Cell, modules: dict[str, str]) -> list[Finding]:
                     out.append(cell.finding(node, "changes an attribute or item of something "
                                                   "the text does not name"))
     return out
+
+
+#: calls that only look at what they are given (getattr with a computed name is seen apart)
+_LOOKING = frozenset({"print", "display", "repr", "str", "type", "isinstance", "issubclass",
+                      "hasattr", "getattr", "id", "dir", "help", "len", "bool"})
+
+
+def _guarded_modules(value: ast.AST, modules: dict[str, str]) -> list[str]:
+    """Names of modules (or of what was imported) that ``value`` is, or holds, as a bare name
+    (``tf``, ``[tf][0]``, ``(np, tf)``; not ``np.nan``, which is data)."""
+    if isinstance(value, ast.Name):
+        found = [value.id] if value.id in getattr(modules, "modular", modules) else []
+    elif isinstance(value, ast.Subscript):
+        found = _guarded_modules(value.value, modules)
+    elif isinstance(value, (ast.Tuple, ast.List, ast.Set, ast.Dict, ast.IfExp, ast.BoolOp,
+                            ast.Starred, ast.NamedExpr)):
+        found = [n for child in ast.iter_child_nodes(value)
+                 for n in _guarded_modules(child, modules)]
+    else:
+        found = []
+    return [n for n in found if modules.get(n) not in SETTINGS_MODULES]
+
+
+def _module_passed(cell: _Cell, node: ast.Call, modules: dict[str, str]) -> list[Finding]:
+    """A module given to a function (``_p(tf)``): the function can change it."""
+    if isinstance(node.func, ast.Name) and node.func.id in _LOOKING:
+        return []
+    given = [n for arg in [*node.args, *(k.value for k in node.keywords)]
+             for n in _guarded_modules(arg, modules)]
+    if not given:
+        return []
+    return [cell.finding(node, f"passes {given[0]}, a module or something imported, to a "
+                               "function that can change it")]
 
 
 def _magic_code(node: ast.AST) -> list[str] | None:
@@ -523,6 +613,28 @@ def _bindings(cells: list[_Cell]) -> dict[str, list[_Binding]]:
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 value([n.id for t in targets for n in _leaves(t) if isinstance(n, ast.Name)],
                       node.value)
+                # an item or attribute set (``fs[0] = f``) puts the value into its container
+                held = [_root(n)[0] for t in targets for n in _leaves(t)
+                        if isinstance(n, (ast.Subscript, ast.Attribute))]
+                statement_value([n.id for n in held if isinstance(n, ast.Name)], node.value,
+                                where, "held")
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) \
+                and isinstance(node.value.func, ast.Attribute):
+            # a method given values (``fs.append(f)``, ``d.setdefault(k, f)``) may keep them
+            holder = _root(node.value.func.value)[0]
+            if isinstance(holder, ast.Name):
+                given = ast.Tuple(elts=[*node.value.args,
+                                        *(k.value for k in node.value.keywords)], ctx=ast.Load())
+                statement_value([holder.id], given, where, "held")
+        elif isinstance(node, ast.Match):
+            # names a pattern captures are bound to (parts of) the subject
+            captured = {n for case in node.cases for part in ast.walk(case.pattern)
+                        for n in (getattr(part, "name", None), getattr(part, "rest", None))
+                        if isinstance(n, str)}
+            statement_value(sorted(captured), node.subject, where)
+            for case in node.cases:
+                for child in case.body:
+                    statement(child, cell, False)
         elif isinstance(node, (ast.For, ast.AsyncFor)):
             value([n.id for n in _leaves(node.target) if isinstance(n, ast.Name)], node.iter)
         elif isinstance(node, (ast.With, ast.AsyncWith)):
@@ -538,10 +650,10 @@ def _bindings(cells: list[_Cell]) -> dict[str, list[_Binding]]:
                     if isinstance(part, ast.NamedExpr) and isinstance(part.target, ast.Name):
                         statement_value([part.target.id], part.value, cell.finding(part, ""))
 
-    def statement_value(names, expr, where) -> None:
+    def statement_value(names, expr, where, kind="value") -> None:
         read, called = _names_read(expr)
         for name in names:
-            bind(name, _Binding("value", where, refs=read, calls=called, top=False))
+            bind(name, _Binding(kind, where, refs=read, calls=called, top=False))
 
     for cell in cells:
         for node in cell.tree.body:
@@ -609,29 +721,43 @@ class NotebookScan:
         top = [b for b in bindings if b.top]
         return top[-1:] + [b for b in bindings if not b.top]
 
-    def course_code(self, name: str, before: int | None = None) -> list[str]:
-        """How ``name`` (an exercise's function) reaches the course's code, in the notebook's
-        text: through what it is bound to, the names its code reads, and the learner's own
-        functions, classes and values those are bound to, as in force before cell ``before``."""
-        if self.unread:
-            return [f"the grader could not read {self.unread[0]}"]
-        problems, seen, todo = [], set(), [(name, name)]
+    def reached(self, name: str, before: int | None = None):
+        """``(binding, name, path)`` for every binding that ``name`` reaches as in force before
+        cell ``before``: what it is bound to, then the names its code reads and the learner's
+        own functions it calls, each followed once."""
+        seen, todo = set(), [(name, name)]
         while todo:
             current, path = todo.pop()
             if current in seen:
                 continue
             seen.add(current)
             for binding in self.in_force(current, before):
-                if binding.kind == "course" and _is_code(binding.module):
-                    via = "" if current == name else f" (through {path})"
-                    problems.append(f"{binding.where.code!r} in cell {binding.where.cell} makes "
-                                    f"{current!r} the course's {binding.module}{via}")
-                elif binding.kind in ("def", "value"):
+                yield binding, current, path
+                if binding.kind in ("def", "value", "held"):
                     following = set(binding.refs)
                     following |= {c for c in binding.calls
                                   if any(b.kind == "def" for b in self.in_force(c, before))}
                     todo += [(n, f"{path} -> {n}") for n in sorted(following - seen)]
+
+    def course_code(self, name: str, before: int | None = None) -> list[str]:
+        """How ``name`` (an exercise's function) reaches the course's code, in the notebook's
+        text: through what it is bound to, the names its code reads, and the learner's own
+        functions, classes and values those are bound to, as in force before cell ``before``."""
+        if self.unread:
+            return [f"the grader could not read {self.unread[0]}"]
+        problems = []
+        for binding, current, path in self.reached(name, before):
+            if binding.kind == "course" and _is_code(binding.module):
+                via = "" if current == name else f" (through {path})"
+                problems.append(f"{binding.where.code!r} in cell {binding.where.cell} makes "
+                                f"{current!r} the course's {binding.module}{via}")
         return problems
+
+    def cells_of(self, name: str, before: int | None = None) -> set[int]:
+        """The cells whose code ``name`` runs or reads (see :meth:`reached`): where the
+        learner's code for an exercise is, wherever the notebook holds it."""
+        return {binding.where.cell for binding, _, _ in self.reached(name, before)
+                if binding.kind in ("def", "value")}
 
 
 def _is_python(source: str) -> bool:
