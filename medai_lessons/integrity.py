@@ -576,17 +576,61 @@ def _function_names(code: str) -> list[str]:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
 
 
-def _answer_cell(nb: dict, ex: _Exercise) -> str | None:
-    """The learner's answer to ``ex``: the answer cell with the exercise's grade_id, else any
-    answer cell that defines the function (a learner may have broken the metadata)."""
-    cells = [c for c in nb.get("cells", []) if isinstance(c, dict)]
-    for c in cells:
-        if _is_answer(c) and _nbgrader(c).get("grade_id") == ex.grade_id:
-            return _source(c)
-    for c in cells:
-        if c.get("cell_type") == "code" and _defines(_source(c), ex.name):
-            return _source(c)
+def _answer_position(nb: dict, ex: _Exercise) -> int | None:
+    cells = nb.get("cells", [])
+    for n, c in enumerate(cells):
+        if isinstance(c, dict) and _is_answer(c) and _nbgrader(c).get("grade_id") == ex.grade_id:
+            return n
+    for n, c in enumerate(cells):
+        if isinstance(c, dict) and c.get("cell_type") == "code" and _defines(_source(c), ex.name):
+            return n
     return None
+
+
+def _as_kernel_notebook(nb: dict):
+    """The submission's readable code cells as nbformat cells at their positions (cells no
+    notebook editor writes become empty markdown cells), for the grader's own reading."""
+    from nbformat import from_dict
+
+    cells = []
+    for c in nb.get("cells", []):
+        ok = isinstance(c, dict) and c.get("cell_type") == "code"
+        meta = c.get("metadata") if ok else None
+        meta = meta if isinstance(meta, dict) else {}
+        tags = meta.get("tags")
+        kept = {"nbgrader": _nbgrader(c) if ok else {},
+                "tags": [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []}
+        cells.append(from_dict({"cell_type": "code" if ok else "markdown",
+                                "source": _source(c) if ok else "", "metadata": kept}))
+    return from_dict({"cells": cells})
+
+
+def _answers(nb: dict, exercises: list[_Exercise], given: set, k: int) -> dict[str, str | None]:
+    """Each exercise's code in a submission: its answer cell, followed by every other cell the
+    grader would run for it, as the notebook's text shows (the learner's helpers, or the whole
+    answer moved to a cell of its own); not the cells every learner was given, and not other
+    exercises' answer cells (each is compared under its own exercise)."""
+    from medai_lessons.grading.execute import is_test_cell, kernel_cells
+    from medai_lessons.grading.notebook_scan import scan
+
+    positions = {ex.name: _answer_position(nb, ex) for ex in exercises}
+    kernel_nb = _as_kernel_notebook(nb)
+    found = scan(kernel_cells(kernel_nb))
+    sources = {n: src for n, src in kernel_cells(kernel_nb)}
+    answer_cells = {p + 1 for p in positions.values() if p is not None}
+    out: dict[str, str | None] = {}
+    for ex in exercises:
+        at = positions[ex.name]
+        test = None if at is None else next(  # the exercise's tests: the first after its answer
+            (n + 1 for n, c in enumerate(kernel_nb.cells) if n > at and is_test_cell(c)), None)
+        extra = [] if found.unread else sorted(
+            n for n in found.cells_of(ex.name, test) - answer_cells
+            if not set(_kgram_hashes(normalise(sources[n]).symbols, k).tolist()) <= given)
+        parts = [] if at is None else [_source(nb["cells"][at])]
+        parts += [f"# cell {n} of the notebook, which {ex.name} uses\n{sources[n]}"
+                  for n in extra]
+        out[ex.name] = "\n\n".join(parts) if parts else None
+    return out
 
 
 def _read_submission(path: Path) -> tuple[dict | None, str | None]:
@@ -633,22 +677,6 @@ def build_report(root: Path, chapter: str, threshold: float = THRESHOLD,
             "`nbgrader zip_collect` put them there).")
     report = IntegrityReport(chapter, root, threshold, min_tokens, k, window)
     exercises = chapter_exercises(source_nb)
-    submitted: dict[str, dict[str, str | None]] = {}  # student -> exercise -> answer cell
-    for folder in folders:
-        student = folder.parent.name
-        path = folder / f"{chapter}.ipynb"
-        nb, why = _read_submission(path)
-        if not why:
-            try:
-                submitted[student] = {ex.name: _answer_cell(nb, ex) for ex in exercises}
-            except Exception as exc:  # damage the checks above cannot foresee: this one only
-                why = (f"{path.name} has cells the report cannot read ({type(exc).__name__}: "
-                       f"{exc}); open it in JupyterLab to see what is wrong")
-        if why:
-            report.unreadable[student] = why
-        else:
-            report.students.append(student)
-
     # Code every learner was given: starter code of the answers, the chapter's other cells.
     given = set()
     for c in source_nb.get("cells", []):
@@ -656,6 +684,22 @@ def build_report(root: Path, chapter: str, threshold: float = THRESHOLD,
             given |= set(_kgram_hashes(normalise(starter_code(_source(c))).symbols, k).tolist())
     for ex in exercises:
         given |= set(_kgram_hashes(normalise(ex.starter).symbols, k).tolist())
+
+    submitted: dict[str, dict[str, str | None]] = {}  # student -> exercise -> its code
+    for folder in folders:
+        student = folder.parent.name
+        path = folder / f"{chapter}.ipynb"
+        nb, why = _read_submission(path)
+        if not why:
+            try:
+                submitted[student] = _answers(nb, exercises, given, k)
+            except Exception as exc:  # damage the checks above cannot foresee: this one only
+                why = (f"{path.name} has cells the report cannot read ({type(exc).__name__}: "
+                       f"{exc}); open it in JupyterLab to see what is wrong")
+        if why:
+            report.unreadable[student] = why
+        else:
+            report.students.append(student)
 
     for ex in exercises:
         er = ExerciseReport(ex.name)

@@ -42,7 +42,7 @@ from medai_lessons.integrity import (
     build_report,
     normalise,
 )
-from nbtools import answered, cell, notebook, read
+from nbtools import answered, cell, nbg, notebook, read
 
 pytestmark = pytest.mark.slow  # a release is generated (about 10 s)
 
@@ -84,6 +84,19 @@ LOOPS = '''def mlp_backward(params, cache, y):
         W1 += np.outer(X[i], hid_err)
         b1 += hid_err
     return {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
+'''
+
+# A third honest answer, in matrix form (quin's, beside code of other cells).
+QUIN = '''def mlp_backward(params, cache, y):
+    """Gradients of the mean binary cross-entropy with respect to W1, b1, W2 and b2."""
+    hidden, prob = cache["A1"], np.ravel(cache["P"])
+    target = np.ravel(np.asarray(y, dtype=float))
+    err = np.expand_dims((prob - target) / target.size, 1)
+    hid_err = np.einsum("nk,jk->nj", err, params["W2"]) * (1.0 - hidden * hidden)
+    result = dict(W2=np.einsum("nj,nk->jk", hidden, err), b2=np.einsum("nk->k", err))
+    result["W1"] = np.einsum("ni,nj->ij", cache["X"], hid_err)
+    result["b1"] = np.einsum("nj->j", hid_err)
+    return result
 '''
 
 # One student's own answer, which a second student hands in under other names.
@@ -218,12 +231,44 @@ def klass(tmp_path_factory):
             "exercise": next(e for e in report.exercises if e.exercise == "mlp_backward")}
 
 
+@pytest.fixture(scope="module")
+def moved(tmp_path_factory):
+    """A class whose copies are kept out of the answer cell, in cells the learner added (the
+    answer cell is what a reader of the notebook looks at; the grader runs whatever the name
+    is bound to before the exercise's tests), beside an honest answer with cells the answer
+    does not use."""
+    course = GradingCourse.create(tmp_path_factory.mktemp("moved") / "course", COURSE, [CH])
+    release = read(course.generate(CH) / f"{CH}.ipynb")
+    reference_copy = rename(reference_source(), {"y": "target", "X": "inputs", "A1": "hid"})
+    at = next(n for n, c in enumerate(release.cells) if nbg(c).get("grade_id") == ANSWER)
+    olga = submission(release, None)  # the answer cell left as the release's stub
+    olga.cells.insert(at + 1, nbformat.v4.new_code_cell(reference_copy))
+    pete = submission(release, cell(release, ANSWER).source.replace(
+        "# YOUR CODE HERE\n    raise NotImplementedError()", "return _backward(params, cache, y)"))
+    pete.cells.insert(at, nbformat.v4.new_code_cell(
+        "import numpy as np\n\n" + reference_copy.replace("def mlp_backward(", "def _backward(")))
+    # An honest answer, and a copy of the reference in a cell the answer never uses, and one
+    # that rebinds the name only after the exercise's tests.
+    quin = submission(release, QUIN)
+    quin.cells.insert(at + 1, nbformat.v4.new_code_cell(
+        reference_copy.replace("def mlp_backward(", "def unused_backward(")))
+    quin.cells.append(nbformat.v4.new_code_cell(reference_copy))
+    for student, nb in {"alice": submission(release, HONEST), "olga": olga, "pete": pete,
+                        "quin": quin}.items():
+        nbformat.write(nb, course.root / f"{student}.ipynb")
+        course.submit(CH, student, course.root / f"{student}.ipynb")
+    report = build_report(course.root, CH)
+    return {"root": course.root,
+            "exercise": next(e for e in report.exercises if e.exercise == "mlp_backward")}
+
+
 def pairs_of(exercise, student):
     return {(p.b.who if p.a.who == student else p.a.who): p for p in exercise.pairs
             if student in (p.a.who, p.b.who)}
 
 
-@pytest.mark.parametrize("code", [HONEST, LOOPS, SHARED], ids=["honest", "loops", "shared"])
+@pytest.mark.parametrize("code", [HONEST, LOOPS, SHARED, QUIN],
+                         ids=["honest", "loops", "shared", "quin"])
 def test_the_honest_answers_are_right_answers(code):
     """The class's own answers pass the course's checker: they are what honest learners hand
     in, not strawmen that differ from the reference only by being wrong."""
@@ -256,6 +301,28 @@ def test_students_sharing_one_answer_are_flagged_as_a_pair(klass):
     assert SOLUTION in pairs_of(ex, "emma") and pairs_of(ex, "emma")["finn"] in ex.to_read
     # Their own answer is not the reference's.
     assert REFERENCE not in pairs and SOLUTION not in pairs
+
+
+@pytest.mark.parametrize("student", ["olga", "pete"])
+def test_a_copy_outside_the_answer_cell_is_flagged(moved, student):
+    """The answer cell left as the stub (olga) or reduced to a call (pete): the code the grader
+    runs for the exercise is in a cell the learner added, and that cell is compared."""
+    ex = moved["exercise"]
+    assert student in ex.compared and student not in ex.unanswered
+    pair = pairs_of(ex, student)[REFERENCE]
+    assert pair.score >= 0.85, pair.score
+    assert "which mlp_backward uses" in pair.a.code
+
+
+def test_cells_the_exercise_does_not_use_are_not_compared(moved):
+    """quin's copy of the reference under another name, and the copy that rebinds the name
+    after the exercise's tests, are not part of the answer the tests graded: her code is her
+    answer cell alone (read from a pair that any shared token lists)."""
+    assert not pairs_of(moved["exercise"], "quin")
+    low = build_report(moved["root"], CH, threshold=0.01, min_tokens=1)
+    ex = next(e for e in low.exercises if e.exercise == "mlp_backward")
+    quin = {a.code for p in ex.pairs for a in (p.a, p.b) if a.who == "quin"}
+    assert quin == {QUIN}, quin
 
 
 def test_two_copies_of_the_reference_are_alike_through_it_not_read_twice(klass):
