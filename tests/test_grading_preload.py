@@ -23,6 +23,8 @@ FACTS = """
 import os, socket, sys
 status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
 print("preloaded", "tensorflow" in sys.modules)
+import gc
+print("frozen", gc.get_freeze_count())
 print("pid", os.getpid())
 print("caps", status["CapEff"].strip(), status["CapPrm"].strip(), status["CapBnd"].strip())
 print("no_new_privs", status["NoNewPrivs"].strip())
@@ -65,6 +67,9 @@ def test_each_kernel_is_forked_preloaded_into_namespaces_of_its_own():
     for text in (first, second):
         facts = _facts(text)
         assert facts["preloaded"] == "True", text        # it was forked, not started afresh
+        # the imports' objects are set aside from the cyclic collector (each collection of the
+        # kernel would walk TensorFlow's several hundred thousand objects again)
+        assert int(facts["frozen"]) > 100_000, text
         assert facts["pid"] == "1", text                 # first process of its own namespace
         assert facts["caps"] == " ".join(["0000000000000000"] * 3), text
         assert facts["no_new_privs"] == "1", text
@@ -83,6 +88,7 @@ def test_the_same_kernel_started_afresh_when_preloading_is_off():
     text, _ = _run(FACTS, preload=False)
     facts = _facts(text)
     assert facts["preloaded"] == "False" and facts["caps"].startswith("0000000000000000"), text
+    assert facts["frozen"] == "0", text
 
 
 def test_a_wall_clock_stop_ends_the_kernel_and_everything_it_started():

@@ -208,6 +208,17 @@ def _kernel_child(request: dict, run_dir: str, scratch: int) -> None:
     os._exit(code)
 
 
+def _freeze_imports() -> None:
+    """Set what the imports made aside from the cyclic garbage collector: every collection of
+    a process that imported TensorFlow otherwise walks its several hundred thousand objects
+    again (a tenth of a second or more each time), and in a forked kernel that walk also
+    copies the pages they lie on. They live as long as the process anyway."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def zygote_main(control: str, run_dir: str, scratch: int, modules: list[str]) -> int:
     """The zygote's loop: import ``modules``, then fork a kernel for every request, one at a
     time: the next is forked only when the last one's process namespace is gone."""
@@ -222,6 +233,7 @@ def zygote_main(control: str, run_dir: str, scratch: int, modules: list[str]) ->
     for name in modules:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+    _freeze_imports()
     with contextlib.suppress(FileNotFoundError):
         os.unlink(control)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
