@@ -380,7 +380,8 @@ def table(rows: list[GradeRow]) -> list[str]:
 def time_summary(rows: list[GradeRow]) -> str | None:
     """Where the graded submissions' time went, on average: the kernel's start (its imports
     included), the cells run in it, the tests run here, nbgrader's other steps, and the CPU
-    seconds of the kernel (where the sandbox counts them) and of the grader."""
+    seconds of the kernel (where the sandbox counts them), of the grader, and of the process
+    that runs the learners' models for the checks (as it measures its requests)."""
     timed = [r.phases for r in rows if r.graded and r.phases.get("executor")]
     if not timed:
         return None
@@ -396,7 +397,8 @@ def time_summary(rows: list[GradeRow]) -> str | None:
              f"tests in the grader {mean('tests in the grader'):.1f} s",
              f"nbgrader's other steps {other:.1f} s"]
     cpu = [f"{name} {value:.1f} s" for name, value in
-           (("kernel", mean("kernel CPU")), ("grader", mean("grader CPU"))) if value is not None]
+           (("kernel", mean("kernel CPU")), ("grader", mean("grader CPU")),
+            ("model runner", mean("model runner CPU"))) if value is not None]
     return (f"Where a submission's time went (mean of {len(timed)}): " + ", ".join(parts)
             + (f"; CPU: {', '.join(cpu)}" if cpu else "") + ".")
 

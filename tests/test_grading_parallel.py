@@ -181,6 +181,8 @@ def test_each_run_says_where_a_submissions_time_went(classes):
         assert all(float(found[i]) > 0 for i in (2, 3, 4)), found[0]
         assert float(found[5]) >= 0, found[0]
         assert found[7] and "grader" in found[7], found[0]
+        # the learners' models run in a process of their own, counted apart (ch01 has none)
+        assert re.search(r"model runner (\d+\.\d) s", found[7]), found[0]
         if os.geteuid() == 0:  # the sandbox counts its kernel's CPU in a control group
             assert re.search(r"kernel (\d+\.\d) s", found[7])[1] != "0.0", found[0]
 

@@ -155,14 +155,18 @@ def run_job(job: GradingJob) -> JobResult:
                                sandbox=job.sandbox)
         try:
             from medai_lessons.grading import execute
+            from medai_lessons.grading.runner import runner
 
             execute.LAST_PHASES.clear()
             graded, cpu = time.monotonic(), time.process_time()
+            models = runner().cpu_total
             with _captured(handler), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 course.autograde(job.chapter, job.student)
             result.phases = {"nbgrader": time.monotonic() - graded,
-                             "grader CPU": time.process_time() - cpu, **execute.LAST_PHASES}
+                             "grader CPU": time.process_time() - cpu,
+                             "model runner CPU": runner().cpu_total - models,
+                             **execute.LAST_PHASES}
             _read_back(course, job, result, root)
             result.ok = True
         except Exception as exc:  # noqa: BLE001 - one submission's failure is its result
