@@ -305,6 +305,9 @@ def test_a_notebook_too_large_to_read_is_said_so_and_costs_little():
         [notebook_scan._Cell(1, chain)])  # every alias followed, backwards as written
     huge = _scan("x = 1\n" * 400_000)
     assert huge.tampering and "too large" in huge.tampering[0].why
+    # cells each under a cell's limit, over the notebook's in all: the cells past it are unread
+    many = _scan(*["y = 2\n" * 40_000] * 5)
+    assert [f.cell for f in many.unread] == [6], [str(f) for f in many.unread]
     assert huge.course_code("sigmoid") and "could not read" in huge.course_code("sigmoid")[0]
     magics = _scan("%time x = 1\n" * 500)
     assert magics.tampering and "too many" in magics.tampering[0].why

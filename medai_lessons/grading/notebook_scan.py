@@ -773,8 +773,10 @@ def _with_inner(cell: _Cell) -> list[_Cell]:
 
 
 #: the most code the grader reads (an honest chapter notebook has under 100 kB), of a cell, and
-#: the most magic or shell lines of a cell (IPython rewrites each at some cost)
-MAX_CODE_CHARS = 2_000_000
+#: the most magic or shell lines of a cell (IPython rewrites each at some cost). At these caps
+#: the costliest notebooks measured take the grader about 5 s of CPU to read (a megabyte of
+#: cells each just under the limits for rewritten cells, or of chained aliases)
+MAX_CODE_CHARS = 1_000_000
 MAX_CELL_CHARS = 300_000
 MAX_MAGIC_LINES = 50
 #: a cell that is not plain Python goes through IPython's rewriting, whose cost grows with the
