@@ -140,16 +140,15 @@ def python_source(cell_source: str) -> str:
         return cell_source
 
 
-def _root(node: ast.AST) -> tuple[ast.AST, bool]:
-    """The start of an attribute chain (``a`` of ``a.b[0].c``) and whether a call is on it."""
-    called = False
+def _root(node: ast.AST) -> ast.AST:
+    """The start of a chain of attributes, items and calls (``a`` of ``a.b[0].c()``)."""
     while True:
         if isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
             node = node.value
         elif isinstance(node, ast.Call):
-            called, node = True, node.func
+            node = node.func
         else:
-            return node, called
+            return node
 
 
 def _chain_root_name(node: ast.AST) -> str | None:
@@ -402,7 +401,7 @@ def _tampering(cell: _Cell, modules: dict[str, str]) -> list[Finding]:
             for part in _leaves(target):
                 if not isinstance(part, (ast.Attribute, ast.Subscript)):
                     continue
-                root, _ = _root(part)
+                root = _root(part)
                 own_item = isinstance(part, ast.Subscript) and isinstance(part.value, ast.Name) \
                     and part.value.id in getattr(modules, "holders", ())
                 guarded = [n.id for n in ast.walk(part) if isinstance(n, ast.Name)
@@ -614,14 +613,14 @@ def _bindings(cells: list[_Cell]) -> dict[str, list[_Binding]]:
                 value([n.id for t in targets for n in _leaves(t) if isinstance(n, ast.Name)],
                       node.value)
                 # an item or attribute set (``fs[0] = f``) puts the value into its container
-                held = [_root(n)[0] for t in targets for n in _leaves(t)
+                held = [_root(n) for t in targets for n in _leaves(t)
                         if isinstance(n, (ast.Subscript, ast.Attribute))]
                 statement_value([n.id for n in held if isinstance(n, ast.Name)], node.value,
                                 where, "held")
         elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) \
                 and isinstance(node.value.func, ast.Attribute):
             # a method given values (``fs.append(f)``, ``d.setdefault(k, f)``) may keep them
-            holder = _root(node.value.func.value)[0]
+            holder = _root(node.value.func.value)
             if isinstance(holder, ast.Name):
                 given = ast.Tuple(elts=[*node.value.args,
                                         *(k.value for k in node.value.keywords)], ctx=ast.Load())
