@@ -138,6 +138,10 @@ TAMPERING = {
     "a submodule passed": "from tensorflow import keras as K\ndef _p(m):\n    m.x = 1\n"
                           "_p(K)\n",
     "passed as a default": "def _p(m=tf):\n    m.GradientTape = None\n_p()\n",
+    # a red-team helper, round 10: a class reached through getattr and a dunder name
+    "a class through getattr": "_T = getattr(tf.GradientTape(), '__class__')\n"
+                               "_T.gradient = None\n",
+    "a class through getattr, set at once": "getattr(np.zeros(1), '__class__').x = 1\n",
 }
 
 
@@ -319,6 +323,26 @@ def test_a_notebook_too_large_to_read_is_said_so_and_costs_little():
     deep = _scan("x = '" + "a." * 9000 + "a'\n")
     assert time.process_time() - started < 30
     assert deep.course_code("sigmoid") == []  # read, no crash
+
+def test_following_a_name_looks_up_each_names_bindings_once(monkeypatch):
+    """A red-team helper, round 10: 20,000 nested bindings of a name that call a function
+    rebound 20,000 times cost the grader 350 s of CPU for one submission (each call looked up
+    all the function's bindings again). The walk looks each name up once, and a chain of
+    20,000 aliases is spelled out only when it is reported."""
+    cell = "def g(): return 0\nif True:\n" + " f=g()\n g=1\n" * 20_000
+    scan = _scan(cell, "def sigmoid(z, _f=f):\n    return z\n")
+    looked_up = []
+    original = notebook_scan.NotebookScan.in_force
+    monkeypatch.setattr(notebook_scan.NotebookScan, "in_force",
+                        lambda self, name, before=None: looked_up.append(name)
+                        or original(self, name, before))
+    assert scan.course_code("sigmoid") == [] and scan.cells_of("sigmoid") == {2, 3}
+    assert len(looked_up) == len(set(looked_up)) * 2, sorted(set(looked_up))  # once per walk
+    chain = "import medai_lessons.metrics as a0\n" + "".join(
+        f"a{i} = a{i - 1}\n" for i in range(1, 20_000)) + "sigmoid = a19999.sigmoid_of\n"
+    problems = _scan(chain).course_code("sigmoid")
+    assert len(problems) == 1 and "sigmoid -> a19999 -> a19998" in problems[0], problems[:1]
+
 
 def test_the_kernel_runs_the_probes_it_started_with(monkeypatch):
     # bound when the agent is imported (guard.install, before the notebook's first cell): a

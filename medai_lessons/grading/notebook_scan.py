@@ -294,7 +294,10 @@ def _alias_sources(value: ast.AST) -> tuple[bool, set[str]]:
     if isinstance(value, ast.Subscript):  # an item of a container that holds a module
         return _alias_sources(value.value)
     if isinstance(value, ast.Call) and isinstance(value.func, ast.Name):
-        if value.func.id == "type":
+        if value.func.id == "type" or (  # a class, as getattr(x, "__class__") gives it
+                value.func.id == "getattr" and len(value.args) >= 2
+                and isinstance(value.args[1], ast.Constant)
+                and _DUNDER.match(str(value.args[1].value))):
             return True, set()
         if value.func.id in ("getattr", "iter", "list", "tuple", "reversed") and value.args:
             return _alias_sources(value.args[0])
@@ -416,7 +419,8 @@ def _tampering(cell: _Cell, modules: dict[str, str]) -> list[Finding]:
                                                   "is a module or something imported"))
                 elif not isinstance(root, ast.Name) or any(
                         isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
-                        and n.func.id in ("type", "next", "iter") for n in ast.walk(part)):
+                        and n.func.id in ("type", "next", "iter", "getattr")
+                        for n in ast.walk(part)):
                     out.append(cell.finding(node, "changes an attribute or item of something "
                                                   "the text does not name"))
     return out
@@ -723,20 +727,38 @@ class NotebookScan:
     def reached(self, name: str, before: int | None = None):
         """``(binding, name, path)`` for every binding that ``name`` reaches as in force before
         cell ``before``: what it is bound to, then the names its code reads and the learner's
-        own functions it calls, each followed once."""
-        seen, todo = set(), [(name, name)]
+        own functions it calls, each followed once. Linear in the bindings it meets (each
+        name's bindings are looked up once; ``path()`` spells the way there on demand)."""
+        in_force: dict[str, list[_Binding]] = {}
+        parent: dict[str, str | None] = {name: None}
+
+        def bindings(n: str) -> list[_Binding]:
+            if n not in in_force:
+                in_force[n] = self.in_force(n, before)
+            return in_force[n]
+
+        def path(n: str) -> str:
+            steps = []
+            while n is not None:
+                steps.append(n)
+                n = parent[n]
+            return " -> ".join(reversed(steps))
+
+        seen, todo = set(), [name]
         while todo:
-            current, path = todo.pop()
+            current = todo.pop()
             if current in seen:
                 continue
             seen.add(current)
-            for binding in self.in_force(current, before):
+            for binding in bindings(current):
                 yield binding, current, path
                 if binding.kind in ("def", "value", "held"):
                     following = set(binding.refs)
                     following |= {c for c in binding.calls
-                                  if any(b.kind == "def" for b in self.in_force(c, before))}
-                    todo += [(n, f"{path} -> {n}") for n in sorted(following - seen)]
+                                  if any(b.kind == "def" for b in bindings(c))}
+                    for n in sorted(following - seen):
+                        parent.setdefault(n, current)
+                        todo.append(n)
 
     def course_code(self, name: str, before: int | None = None) -> list[str]:
         """How ``name`` (an exercise's function) reaches the course's code, in the notebook's
@@ -747,7 +769,7 @@ class NotebookScan:
         problems = []
         for binding, current, path in self.reached(name, before):
             if binding.kind == "course" and _is_code(binding.module):
-                via = "" if current == name else f" (through {path})"
+                via = "" if current == name else f" (through {path(current)})"
                 problems.append(f"{binding.where.code!r} in cell {binding.where.cell} makes "
                                 f"{current!r} the course's {binding.module}{via}")
         return problems
