@@ -341,6 +341,26 @@ def _step(d_fake_real_swapped=False, d_vars_of=None, g_vars_of=None, numpy_noise
     return train_step
 
 
+def step_forging_the_optimizer_log(generator, discriminator, g_opt, d_opt, real_images,
+                                   latent_dim):
+    """A red-team helper, round 10: the generator updated by hand (plain SGD, which the exact
+    case cannot tell from g_opt's), and the entry the check looks for written into whatever
+    list the optimizer it was given holds."""
+    d_loss, _ = _step(skip_generator=True)(generator, discriminator, g_opt, d_opt, real_images,
+                                           latent_dim)
+    z = tf.random.normal([real_images.shape[0], latent_dim])
+    g_vars = generator.trainable_variables
+    with tf.GradientTape() as tape:
+        g_loss = g_loss_keras(discriminator(generator(z, training=True), training=True))
+    for v, g in zip(g_vars, tape.gradient(g_loss, g_vars), strict=True):
+        v.assign_sub(0.5 * g)
+    for holder in (g_opt, type(g_opt)):
+        for value in list(getattr(holder, "__dict__", {}).values()):
+            if isinstance(value, list):
+                value.append(("g_opt", [id(v) for v in g_vars]))
+    return d_loss, g_loss
+
+
 EXACT = "a tiny GAN, latent_dim=3, images (5, 5, 1), batch 4, plain SGD (learning rate 0.5)"
 STEP_MISTAKES = [
     ("labels swapped", _step(d_fake_real_swapped=True), EXACT, "computed before the"),
@@ -351,6 +371,8 @@ STEP_MISTAKES = [
      _step(g_vars_of=lambda g, d: g.trainable_variables + d.trainable_variables), EXACT,
      "the discriminator must not change"),
     ("no generator update", _step(skip_generator=True), EXACT, "g_opt.apply_gradients"),
+    ("generator updated by hand, optimizer log forged", step_forging_the_optimizer_log, EXACT,
+     "g_opt.apply_gradients"),
     ("only d_loss returned", _step(returns_one=True), EXACT, "return d_loss, g_loss"),
     ("NumPy noise", _step(numpy_noise=True), "compiled with tf.function, called twice",
      "draw the noise with tf.random.normal"),

@@ -40,7 +40,6 @@ from medai_lessons.grading.core import (
 )
 from medai_lessons.grading.probes import (
     _tiny_gan,
-    _WatchedOptimizer,  # noqa: F401 - checkers' tests use it from here
     loss_value_and_gradients,
     train_step_probe,
 )

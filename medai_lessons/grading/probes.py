@@ -102,37 +102,42 @@ def own_implementation_report(func) -> list[str]:
 
 # --- chapter 5 --------------------------------------------------------------------------------
 
-class _WatchedOptimizer:
-    """An optimizer that notes which variables it is asked to update, then updates them."""
+def _watched_optimizer(inner, name: str, log: list):
+    """An optimizer that notes which variables it is asked to update, then updates them. The
+    log and the name are held by the methods' closure, not by the object the learner's
+    function is given (a red-team helper, round 10, appended the entry a check looks for to an
+    attribute that held the log)."""
 
-    def __init__(self, inner, name: str, log: list):
-        self._inner, self._name, self._log = inner, name, log
+    def note(variables) -> None:
+        log.append((name, [id(v) for v in variables]))
 
-    def _note(self, variables) -> None:
-        self._log.append((self._name, [id(v) for v in variables]))
+    class Watched:
+        __slots__ = ()
 
-    def apply_gradients(self, grads_and_vars, *args, **kwargs):
-        pairs = list(grads_and_vars)
-        self._note([v for g, v in pairs if g is not None])
-        return self._inner.apply_gradients(pairs, *args, **kwargs)
+        def apply_gradients(self, grads_and_vars, *args, **kwargs):
+            pairs = list(grads_and_vars)
+            note([v for g, v in pairs if g is not None])
+            return inner.apply_gradients(pairs, *args, **kwargs)
 
-    def apply(self, grads, trainable_variables=None, *args, **kwargs):
-        grads = list(grads)
-        if trainable_variables is not None:
-            trainable_variables = list(trainable_variables)
-            pairs = zip(grads, trainable_variables, strict=False)
-            self._note([v for g, v in pairs if g is not None])
-        else:
-            self._note(list(self._inner.variables))
-        return self._inner.apply(grads, trainable_variables, *args, **kwargs)
+        def apply(self, grads, trainable_variables=None, *args, **kwargs):
+            grads = list(grads)
+            if trainable_variables is not None:
+                trainable_variables = list(trainable_variables)
+                pairs = zip(grads, trainable_variables, strict=False)
+                note([v for g, v in pairs if g is not None])
+            else:
+                note(list(inner.variables))
+            return inner.apply(grads, trainable_variables, *args, **kwargs)
 
-    def minimize(self, loss, var_list, tape=None):
-        var_list = list(var_list)
-        self._note(var_list)
-        return self._inner.minimize(loss, var_list, tape=tape)
+        def minimize(self, loss, var_list, tape=None):
+            var_list = list(var_list)
+            note(var_list)
+            return inner.minimize(loss, var_list, tape=tape)
 
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
+        def __getattr__(self, attr):
+            return getattr(inner, attr)
+
+    return Watched()
 
 
 def _tiny_gan(latent_dim: int, image_shape, seed: int, noise_free: bool):
@@ -203,7 +208,7 @@ def train_step_probe(train_step, spec: dict) -> dict:
     def optimizer(name):
         inner = (keras.optimizers.SGD(learning_rate=spec["lr"]) if spec["optimizer"] == "sgd"
                  else keras.optimizers.Adam(spec["lr"]))
-        return _WatchedOptimizer(inner, name, log) if spec.get("watch", True) else inner
+        return _watched_optimizer(inner, name, log) if spec.get("watch", True) else inner
 
     g_opt, d_opt = optimizer("g_opt"), optimizer("d_opt")
     step = tf.function(train_step) if spec.get("compile") else train_step
