@@ -187,6 +187,10 @@ def test_code_that_could_change_a_probe_is_seen(attack):
     "model.get_layer('d').trainable = False\nmodel.layers[0].trainable = True\n",
     "class S:\n    def __call__(self, z):\n        return z\n    __len__ = staticmethod(len)\n",
     "%matplotlib inline\n",
+    # a red-team helper, round 10: a cell with a magic and many lines holding ! or ? that
+    # IPython does not rewrite is read (it was unread, which failed every own-implementation
+    # test of the notebook)
+    "%matplotlib inline\n" + "if 1 != 2:\n    print('why? 5 % 2')  # really?\n" * 60,
     # lines the module rules of round 10 must leave alone
     "from tensorflow.nn import relu\nlayer = keras.layers.Dense(3, activation=relu)\n",
     "def loss(y):\n    return tf.reduce_mean(y) if y is not None else np.nan\n",
@@ -256,6 +260,10 @@ COURSE_CODE = {
                       "sigmoid = d['s']\n",
     "set as an attribute": "import medai_lessons.metrics as sv\nclass Box:\n    pass\n"
                            "Box.f = sv.sigmoid_of\nsigmoid = Box.f\n",
+    # a red-team helper, round 10: a def nested in a function that declares its name global
+    "a nested def of a global name": "import medai_lessons.metrics as sv\ndef _install():\n"
+                                     "    global sigmoid\n    def sigmoid(z):\n"
+                                     "        return sv.sigmoid_of(z)\n_install()\n",
 }
 
 
@@ -336,7 +344,7 @@ def test_following_a_name_looks_up_each_names_bindings_once(monkeypatch):
     monkeypatch.setattr(notebook_scan.NotebookScan, "in_force",
                         lambda self, name, before=None: looked_up.append(name)
                         or original(self, name, before))
-    assert scan.course_code("sigmoid") == [] and scan.cells_of("sigmoid") == {2, 3}
+    assert scan.course_code("sigmoid") == [] and set(scan.cells_of("sigmoid")) == {2, 3}
     assert len(looked_up) == len(set(looked_up)) * 2, sorted(set(looked_up))  # once per walk
     chain = "import medai_lessons.metrics as a0\n" + "".join(
         f"a{i} = a{i - 1}\n" for i in range(1, 20_000)) + "sigmoid = a19999.sigmoid_of\n"

@@ -599,6 +599,14 @@ def _bindings(cells: list[_Cell]) -> dict[str, list[_Binding]]:
                     continue
                 if isinstance(part, (ast.Import, ast.ImportFrom)):
                     continue
+                if isinstance(part, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) \
+                        and part.name in inner_declared:  # a nested def of a global name
+                    read, called = _names_read(part)
+                    bind(part.name, _Binding(
+                        "def", cell.finding(part, ""), top=False,
+                        refs={local_imports.get(n, n)
+                              for n in (read | called) - _local_names(part)}))
+                    continue
                 elif isinstance(part, (ast.Assign, ast.AnnAssign, ast.AugAssign)) \
                         and part.value is not None:
                     targets = part.targets if isinstance(part, ast.Assign) else [part.target]
@@ -774,11 +782,15 @@ class NotebookScan:
                                 f"{current!r} the course's {binding.module}{via}")
         return problems
 
-    def cells_of(self, name: str, before: int | None = None) -> set[int]:
-        """The cells whose code ``name`` runs or reads (see :meth:`reached`): where the
-        learner's code for an exercise is, wherever the notebook holds it."""
-        return {binding.where.cell for binding, _, _ in self.reached(name, before)
-                if binding.kind in ("def", "value")}
+    def cells_of(self, name: str, before: int | None = None) -> dict[int, set[str]]:
+        """The cells whose code ``name`` runs or reads (see :meth:`reached`), each with the
+        names bound there on the way: where the learner's code for an exercise is, wherever
+        the notebook holds it."""
+        out: dict[int, set[str]] = {}
+        for binding, current, _ in self.reached(name, before):
+            if binding.kind in ("def", "value"):
+                out.setdefault(binding.where.cell, set()).add(current)
+        return out
 
 
 def _is_python(source: str) -> bool:
@@ -803,8 +815,14 @@ MAX_MAGIC_LINES = 50
 #: a cell that is not plain Python goes through IPython's rewriting, whose cost grows with the
 #: cell's size times its magic lines: such cells are read only up to this size
 MAX_REWRITTEN_CHARS = 20_000
-#: any line IPython may rewrite (``%``, ``!`` or ``?`` anywhere in it)
-_MAGIC_LINE = re.compile(r"^.*[%!?].*$", re.MULTILINE)
+#: a line IPython may rewrite: one that starts with an escape (``%``, ``!``, ``?`` or an
+#: autocall's ``,``, ``;``, ``/``), assigns a magic's or a shell command's output
+#: (``a = %time f()``, ``files = !ls``), or asks for help at its end (``np.tanh?``); not
+#: ``!=`` or a ``%`` or ``?`` inside an expression, a string or a comment (a red-team helper,
+#: round 10: 51 lines of ``if a != b:`` below ``%matplotlib inline`` made a cell unread, and
+#: every own-implementation test of the notebook failed)
+MAGIC_LINE = re.compile(r"^(?:[ \t]*[%!?,;/]|[^#\n]*=[ \t]*[%!][^=]|[^#\n]*\?[ \t]*$).*$",
+                        re.MULTILINE)
 
 
 def scan(cells: list[tuple[int, str]]) -> NotebookScan:
@@ -815,7 +833,7 @@ def scan(cells: list[tuple[int, str]]) -> NotebookScan:
         if total > MAX_CODE_CHARS or len(source) > MAX_CELL_CHARS or (
                 not _is_python(source) and (
                     len(source) > MAX_REWRITTEN_CHARS
-                    or len(_MAGIC_LINE.findall(source)) > MAX_MAGIC_LINES)):
+                    or len(MAGIC_LINE.findall(source)) > MAX_MAGIC_LINES)):
             unread.append(Finding(number, 1, source[:60].split("\n")[0],
                                   "a cell too large for the grader to read, or with too many "
                                   "magics: split the notebook's code into ordinary cells"))
