@@ -93,9 +93,31 @@ class Tokens:
 
 
 def _python_lines(code: str) -> str:
-    """The code without IPython's magics and shell lines (they are not Python)."""
-    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line
-                     for line in code.splitlines())
+    """The code as the kernel reads it: Python as it is (a line that starts with ``%`` inside
+    brackets is Python's modulo); a cell with magics without its magic and shell lines when
+    that leaves Python, else as IPython rewrites it (within the grader's limits for such
+    cells; past them, without those lines)."""
+    import ast
+
+    from medai_lessons.grading import notebook_scan
+
+    def parses(text: str) -> bool:
+        try:
+            ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return False
+        return True
+
+    if parses(code):
+        return code
+    blanked = "\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                        for line in code.splitlines())
+    if parses(blanked):  # the magics are whole lines: left out, they add nothing to compare
+        return blanked
+    if len(code) <= notebook_scan.MAX_REWRITTEN_CHARS and \
+            len(notebook_scan.MAGIC_LINE.findall(code)) <= notebook_scan.MAX_MAGIC_LINES:
+        return notebook_scan.python_source(code)
+    return blanked
 
 
 def _raw_tokens(code: str) -> list[tokenize.TokenInfo]:
@@ -128,7 +150,11 @@ def normalise(code: str) -> Tokens:
               and body[1].string == "NotImplementedError"):
             meaningful = [t for t in meaningful if t.type in (tokenize.INDENT, tokenize.DEDENT)]
         for t in meaningful:
-            if symbol := _symbol(t):  # stray whitespace that tokenize reports counts for nothing
+            inner = _code_in_string(t)
+            if inner is not None:  # exec("""...""") holds code: compared as code
+                symbols.extend(inner)
+                lines.extend([t.start[0]] * len(inner))
+            elif symbol := _symbol(t):  # stray whitespace that tokenize reports counts for nothing
                 symbols.append(symbol)
                 lines.append(t.start[0])
 
@@ -139,6 +165,29 @@ def normalise(code: str) -> Tokens:
             statement = []
     flush(statement)
     return Tokens(symbols, lines)
+
+
+def _code_in_string(tok: tokenize.TokenInfo) -> list[str] | None:
+    """The normalised tokens of the code a string literal holds (a text of several lines that
+    parses as Python and is more than expressions: ``exec(\"\"\"def f(x): ...\"\"\")``), or
+    None for any other token."""
+    import ast
+
+    if tok.type != tokenize.STRING or len(tok.string) < 40:
+        return None
+    try:
+        value = ast.literal_eval(tok.string)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    if not isinstance(value, str) or "\n" not in value.strip() or len(value) > MAX_ANSWER_CHARS:
+        return None
+    try:
+        tree = ast.parse(value)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    if all(isinstance(node, ast.Expr) for node in tree.body):
+        return None  # prose that happens to parse, or plain expressions
+    return normalise(value).symbols
 
 
 def _symbol(tok: tokenize.TokenInfo) -> str:
@@ -617,15 +666,21 @@ def _answers(nb: dict, exercises: list[_Exercise], given: set, k: int) -> dict[s
     kernel_nb = _as_kernel_notebook(nb)
     found = scan(kernel_cells(kernel_nb))
     sources = {n: src for n, src in kernel_cells(kernel_nb)}
-    answer_cells = {p + 1 for p in positions.values() if p is not None}
+    answering: dict[int, set[str]] = {}  # answer cell -> the exercises it answers
+    for name, at in positions.items():
+        if at is not None:
+            answering.setdefault(at + 1, set()).add(name)
     out: dict[str, str | None] = {}
     for ex in exercises:
         at = positions[ex.name]
         test = None if at is None else next(  # the exercise's tests: the first after its answer
             (n + 1 for n, c in enumerate(kernel_nb.cells) if n > at and is_test_cell(c)), None)
-        extra = [] if found.unread else sorted(
-            n for n in found.cells_of(ex.name, test) - answer_cells
-            if not set(_kgram_hashes(normalise(sources[n]).symbols, k).tolist()) <= given)
+        # another exercise's answer cell counts when this exercise uses code of it other than
+        # that exercise's own function (a helper, or a copy, kept there)
+        extra = sorted(
+            n for n, names in found.cells_of(ex.name, test).items()
+            if (at is None or n != at + 1) and not names <= answering.get(n, set())
+            and not set(_kgram_hashes(normalise(sources[n]).symbols, k).tolist()) <= given)
         parts = [] if at is None else [_source(nb["cells"][at])]
         parts += [f"# cell {n} of the notebook, which {ex.name} uses\n{sources[n]}"
                   for n in extra]

@@ -253,8 +253,25 @@ def moved(tmp_path_factory):
     quin.cells.insert(at + 1, nbformat.v4.new_code_cell(
         reference_copy.replace("def mlp_backward(", "def unused_backward(")))
     quin.cells.append(nbformat.v4.new_code_cell(reference_copy))
+    # A red-team helper, round 10: the copy kept in another exercise's answer cell (rita), bound
+    # by a def nested in a function that declares the name global (sam), run from a string
+    # (tess), or in the answer cell behind lines a line-by-line reading took for magics (uma).
+    stub_call = "# YOUR CODE HERE\n    raise NotImplementedError()"
+    rita = submission(release, cell(release, ANSWER).source.replace(
+        stub_call, "return _backprop(params, cache, y)"))
+    relu = cell(rita, "ans_relu")
+    relu.source = relu.source.replace(stub_call, "return np.maximum(x, 0)") + "\n\n" + \
+        reference_copy.replace("def mlp_backward(", "def _backprop(")
+    sam = submission(release, None)
+    sam.cells.insert(at + 1, nbformat.v4.new_code_cell(
+        "def _install():\n    global mlp_backward\n" + textwrap.indent(reference_copy, "    ")
+        + "\n_install()\n"))
+    tess = submission(release, f"exec({reference_copy!r})\n")
+    uma = submission(release, '_ = (1\n%len("""\n"""))\n' + reference_copy)
+    vera = submission(release, '%matplotlib inline\n_ = (1\n%len("""\n"""))\n' + reference_copy)
     for student, nb in {"alice": submission(release, HONEST), "olga": olga, "pete": pete,
-                        "quin": quin}.items():
+                        "quin": quin, "rita": rita, "sam": sam, "tess": tess,
+                        "uma": uma, "vera": vera}.items():
         nbformat.write(nb, course.root / f"{student}.ipynb")
         course.submit(CH, student, course.root / f"{student}.ipynb")
     report = build_report(course.root, CH)
@@ -303,7 +320,7 @@ def test_students_sharing_one_answer_are_flagged_as_a_pair(klass):
     assert REFERENCE not in pairs and SOLUTION not in pairs
 
 
-@pytest.mark.parametrize("student", ["olga", "pete"])
+@pytest.mark.parametrize("student", ["olga", "pete", "rita", "sam"])
 def test_a_copy_outside_the_answer_cell_is_flagged(moved, student):
     """The answer cell left as the stub (olga) or reduced to a call (pete): the code the grader
     runs for the exercise is in a cell the learner added, and that cell is compared."""
@@ -312,6 +329,14 @@ def test_a_copy_outside_the_answer_cell_is_flagged(moved, student):
     pair = pairs_of(ex, student)[REFERENCE]
     assert pair.score >= 0.85, pair.score
     assert "which mlp_backward uses" in pair.a.code
+
+
+@pytest.mark.parametrize("student", ["tess", "uma", "vera"])
+def test_a_copy_disguised_from_a_line_by_line_reading_is_flagged(moved, student):
+    """Code run from a string is compared as code; lines that start with % inside brackets
+    are Python, not magics to leave out (vera's cell also has a real magic)."""
+    pair = pairs_of(moved["exercise"], student)[REFERENCE]
+    assert pair.score >= 0.85, pair.score
 
 
 def test_cells_the_exercise_does_not_use_are_not_compared(moved):
