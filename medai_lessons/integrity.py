@@ -97,22 +97,13 @@ def _python_lines(code: str) -> str:
     brackets is Python's modulo); a cell with magics without its magic and shell lines when
     that leaves Python, else as IPython rewrites it (within the grader's limits for such
     cells; past them, without those lines)."""
-    import ast
-
     from medai_lessons.grading import notebook_scan
 
-    def parses(text: str) -> bool:
-        try:
-            ast.parse(text)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return False
-        return True
-
-    if parses(code):
+    if notebook_scan.is_python(code):
         return code
     blanked = "\n".join("" if line.lstrip().startswith(("%", "!")) else line
                         for line in code.splitlines())
-    if parses(blanked):  # the magics are whole lines: left out, they add nothing to compare
+    if notebook_scan.is_python(blanked):  # magics as whole lines: left out, nothing to compare
         return blanked
     if len(code) <= notebook_scan.MAX_REWRITTEN_CHARS and \
             len(notebook_scan.MAGIC_LINE.findall(code)) <= notebook_scan.MAX_MAGIC_LINES:

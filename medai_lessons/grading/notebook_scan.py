@@ -125,13 +125,19 @@ class _Binding:
     top: bool = True      # a statement of a cell (the last one of a name is the one in force)
 
 
+def is_python(source: str) -> bool:
+    """Whether ``source`` parses as Python as it is (a cell without magics)."""
+    try:
+        ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
+
+
 def python_source(cell_source: str) -> str:
     """A cell's text as Python (IPython's magics and shell escapes become calls)."""
-    try:
-        ast.parse(cell_source)
+    if is_python(cell_source):
         return cell_source  # already Python: IPython would run it as it is
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        pass
     try:
         from IPython.core.inputtransformer2 import TransformerManager
 
@@ -793,14 +799,6 @@ class NotebookScan:
         return out
 
 
-def _is_python(source: str) -> bool:
-    try:
-        ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    return True
-
-
 def _with_inner(cell: _Cell) -> list[_Cell]:
     return [cell] + [c for inner in cell.inner for c in _with_inner(inner)]
 
@@ -831,7 +829,7 @@ def scan(cells: list[tuple[int, str]]) -> NotebookScan:
     for number, source in cells:
         total += len(source)
         if total > MAX_CODE_CHARS or len(source) > MAX_CELL_CHARS or (
-                not _is_python(source) and (
+                not is_python(source) and (
                     len(source) > MAX_REWRITTEN_CHARS
                     or len(MAGIC_LINE.findall(source)) > MAX_MAGIC_LINES)):
             unread.append(Finding(number, 1, source[:60].split("\n")[0],
