@@ -369,6 +369,42 @@ def mlp_backward_transposed_dW1(params, cache, y):
     return _backward(params, cache, y, transpose_dW1=True)
 
 
+def _nudged(params, cache, y, stencil):
+    """Gradients estimated from the loss of nudged parameters, the learner's own forward pass
+    on cache['X']: ``stencil`` is a list of (step multiple, weight) and a step."""
+    X, y = cache["X"], np.asarray(y, dtype=float)
+    steps, h = stencil
+
+    def loss(p):
+        P = 1 / (1 + np.exp(-(np.tanh(X @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]).ravel()))
+        return -np.mean(y * np.log(P) + (1 - y) * np.log(1 - P))
+
+    grads = {}
+    for key, value in params.items():
+        grads[key] = np.zeros_like(value)
+        for i in np.ndindex(value.shape):
+            for k, weight in steps:
+                nudged = {name: v.copy() for name, v in params.items()}
+                nudged[key][i] += k * h
+                grads[key][i] += weight * loss(nudged) / h
+    return grads
+
+
+def mlp_backward_central_differences(params, cache, y):
+    return _nudged(params, cache, y, ([(1, 0.5), (-1, -0.5)], 1e-5))
+
+
+def mlp_backward_five_point_stencil(params, cache, y):
+    return _nudged(params, cache, y, ([(2, -1 / 12), (1, 8 / 12), (-1, -8 / 12),
+                                       (-2, 1 / 12)], 3e-4))
+
+
+def mlp_backward_float32(params, cache, y):
+    as32 = {k: np.asarray(v, dtype=np.float32) for k, v in cache.items()}
+    return _backward({k: v.astype(np.float32) for k, v in params.items()}, as32,
+                     np.asarray(y, dtype=np.float32))
+
+
 TOL = " (tolerance"  # assert_close appends the tolerance to the case name
 SMALL_VECTOR = "a small vector: "
 
@@ -433,6 +469,14 @@ WRONG_VERSIONS = [
      "seeded network #0 on 5 samples: dW1 against a numerical gradient", "relative error"),
     (check_mlp_backward, mlp_backward_transposed_dW1, "seeded network #0 on 5 samples: dW1",
      "transposed"),
+    (check_mlp_backward, mlp_backward_central_differences,
+     "seeded network #0 on 5 samples: dW1 against backpropagation's exact value",
+     "chain rule"),
+    (check_mlp_backward, mlp_backward_five_point_stencil,
+     "seeded network #0 on 5 samples: dW1 against backpropagation's exact value",
+     "nudged parameters"),
+    (check_mlp_backward, mlp_backward_float32,
+     "seeded network #0 on 5 samples: dW1 against backpropagation's exact value", "float64"),
 ]
 
 
@@ -514,6 +558,29 @@ def mlp_backward_einsum(params, cache, y):
             "W2": (A1.T @ dZ2)[:, None], "b2": np.array([dZ2.sum()])}
 
 
+def mlp_backward_chain_rule_through_P(params, cache, y):
+    """dL/dP times dP/dZ2, instead of the simplified (P - y) / n."""
+    X, A1, P = cache["X"], cache["A1"], cache["P"]
+    n = len(y)
+    dP = -(y / P - (1 - y) / (1 - P)) / n
+    dZ2 = (dP * P * (1 - P))[:, None]
+    dZ1 = (dZ2 @ params["W2"].T) / np.cosh(cache["Z1"]) ** 2
+    return {"W1": X.T @ dZ1, "b1": dZ1.sum(0), "W2": A1.T @ dZ2, "b2": dZ2.sum(0)}
+
+
+def mlp_backward_sample_by_sample(params, cache, y):
+    grads = {k: np.zeros_like(v) for k, v in params.items()}
+    n = len(y)
+    for i in range(n):
+        dz2 = (cache["P"][i] - y[i]) / n
+        grads["W2"] += cache["A1"][i][:, None] * dz2
+        grads["b2"] += dz2
+        dz1 = dz2 * params["W2"][:, 0] * (1 - cache["A1"][i] ** 2)
+        grads["W1"] += np.outer(cache["X"][i], dz1)
+        grads["b1"] += dz1
+    return grads
+
+
 CORRECT_VARIANTS = [
     (check_sigmoid, sigmoid_via_tanh),
     (check_sigmoid, sigmoid_logaddexp),
@@ -528,6 +595,8 @@ CORRECT_VARIANTS = [
     (check_gradient_descent, gd_list_of_lists),
     (check_mlp_forward, mlp_forward_extra_cache),
     (check_mlp_backward, mlp_backward_einsum),
+    (check_mlp_backward, mlp_backward_chain_rule_through_P),
+    (check_mlp_backward, mlp_backward_sample_by_sample),
 ]
 
 
