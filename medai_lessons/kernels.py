@@ -16,6 +16,7 @@ JupyterLab's kernel menu.
 from __future__ import annotations
 
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,11 +49,21 @@ def install(user: bool = False,
     if not user and prefix is None:
         prefix = sys.prefix
     done = []
-    for kernel in KERNELS:
-        path = install_kernelspec(user=user, prefix=None if prefix is None else str(prefix),
-                                  kernel_name=kernel.name, display_name=kernel.display_name,
-                                  env=dict(kernel.env))
-        done.append((kernel, Path(path)))
+    # ipykernel stages each spec in a folder of its own under the temporary folder and removes
+    # only the spec, leaving an empty ``tmp*_kernels`` folder behind for every install: staged
+    # under a folder of ours instead, nothing is left
+    with tempfile.TemporaryDirectory(prefix="medai-kernelspecs-") as staging:
+        default, tempfile.tempdir = tempfile.tempdir, staging
+        try:
+            for kernel in KERNELS:
+                path = install_kernelspec(user=user,
+                                          prefix=None if prefix is None else str(prefix),
+                                          kernel_name=kernel.name,
+                                          display_name=kernel.display_name,
+                                          env=dict(kernel.env))
+                done.append((kernel, Path(path)))
+        finally:
+            tempfile.tempdir = default
     return done
 
 

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import nbformat
 import pytest
@@ -47,6 +48,18 @@ def test_install_writes_two_kernelspecs_with_their_environments(prefix):
         assert specs[name] == str(kernels / name), "Jupyter finds it in the prefix"
     gpu_hidden = {k.name: "CUDA_VISIBLE_DEVICES" in k.env for k in KERNELS}
     assert gpu_hidden == {"medai-cpu": True, "medai-gpu": False}
+
+
+def test_install_leaves_nothing_in_the_temporary_folder(tmp_path, monkeypatch, capsys):
+    """ipykernel stages a spec under the temporary folder and removes only the spec: two
+    empty ``tmp*_kernels`` folders were left behind by every install."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    assert main(["kernels", "install", "--prefix", str(tmp_path / "prefix")]) == 0
+    assert sorted(p.name for p in scratch.iterdir()) == []
+    assert tempfile.gettempdir() == str(scratch), "the temporary folder is as it was"
+    assert (tmp_path / "prefix" / "share" / "jupyter" / "kernels" / "medai-gpu").is_dir()
 
 
 def test_kernels_list_shows_the_policy(prefix, capsys):

@@ -33,7 +33,11 @@ def test_notebook_executes_clean_in_fast_mode(chapter, tmp_path):
         if "tags" in c.metadata:
             c.metadata["tags"] = [t for t in c.metadata["tags"] if t != "raises-exception"]
     nbformat.write(nb, notebook)
-    env = dict(os.environ, MEDAI_FAST="1")
+    # nbval stops its kernel with a kill, before TensorFlow removes the files it writes for
+    # each function it converts (``__autograph_generated_file*.py``): a temporary folder of
+    # the test's own takes them
+    (tmp_path / "tmp").mkdir()
+    env = dict(os.environ, MEDAI_FAST="1", TMPDIR=str(tmp_path / "tmp"))
     env.pop("MPLBACKEND", None)  # the kernel draws inline, as in JupyterLab
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
