@@ -142,6 +142,31 @@ TAMPERING = {
     "a class through getattr": "_T = getattr(tf.GradientTape(), '__class__')\n"
                                "_T.gradient = None\n",
     "a class through getattr, set at once": "getattr(np.zeros(1), '__class__').x = 1\n",
+    # code from a string through timeit, which no rule read: a string without "(" or "." is
+    # not read as code, nor one that is computed
+    "timeit's setup": "import timeit\ntimeit.timeit(setup='import sys', number=1)\n",
+    "timeit's Timer": "from timeit import Timer\nTimer('x = 1; import sys').timeit(1)\n",
+    "timeit on a computed string": "import timeit as t\ns = 'imp' + 'ort sys'\n"
+                                   "t.timeit(stmt=s, number=1)\n",
+    # a loader's code-loading flag by position or through **
+    "allow_pickle by position": "np.load('x.npy', None, True)\n",
+    "allow_pickle through **": "np.load('x.npy', **{'allow_' + 'pickle': True})\n",
+    "read_array's allow_pickle by position": "np.lib.format.read_array(open('x', 'rb'), True)\n",
+    "safe_mode by position": "keras.saving.load_model('m.keras', None, True, False)\n",
+    "safe_mode through ** from a name": "from keras.models import load_model\n"
+                                        "kw = dict(safe_mode=False)\nload_model('m', **kw)\n",
+    # modules that other libraries hold, which unpickle or import by name
+    "joblib of scikit-learn": "from sklearn.utils import parallel\n"
+                              "parallel.joblib.load('x.pkl')\n",
+    "joblib imported from scikit-learn": "from sklearn.utils.parallel import joblib\n",
+    "pkgutil of scikit-learn": "from sklearn.utils import discovery\n"
+                               "m = discovery.pkgutil.resolve_name('s' + 'ys')\n",
+    "pydoc of SciPy": "from scipy._lib import _docscrape\n"
+                      "m = _docscrape.pydoc.locate('s' + 'ys')\n",
+    "pandas' pickle_compat": "import pandas as pd\npd.compat.pickle_compat.loads(b'')\n",
+    "site of TensorFlow": "tf._site.addsitedir('.')\n",
+    "multiprocessing of Keras": "from keras.src.callbacks import callback_list as c\n"
+                                "c.concurrent.futures.process.multiprocessing.reduction\n",
 }
 
 
@@ -199,6 +224,10 @@ def test_code_that_could_change_a_probe_is_seen(attack):
     "import matplotlib.pyplot as plt\ndef show(p=plt):\n    p.title('x')\nshow(plt)\n",
     "rows = np.zeros((2, 2))\nrow = rows[0]\nrow[0] = 1.0\n",
     "def pick(a, b):\n    return a or b\nw = pick(1, 2)\n",
+    # the loaders with their options written as keywords
+    "x = np.load('x.npz')\ny = np.load('x.npy', mmap_mode='r')\n",
+    "m = keras.saving.load_model('m.keras', {'Scale': int}, compile=False)\n",
+    "import json\nwith open('x.json') as f:\n    cfg = json.load(f)\n",
 ])
 def test_honest_code_is_not_taken_for_tampering(honest):
     scan = _scan(honest)

@@ -51,8 +51,11 @@ ALLOWED_IMPORTS = frozenset({
     "fractions", "heapq", "bisect", "copy", "warnings", "textwrap", "pprint", "json", "abc",
     "numbers", "ast", "__future__", "os", "pathlib", "glob", "csv", "gzip", "zipfile",
     "hashlib", "base64", "platform", "shutil", "tempfile", "io", "logging", "traceback",
-    "contextlib", "timeit",
+    "contextlib",
 })
+#: standard modules that run code given as text, with what to use instead
+RUNS_TEXT = {"timeit": "runs code given as text (time a line with the %timeit magic, whose "
+                       "code is read like the cell's)"}
 #: parts of allowed modules that import code by name (logging's configuration factories)
 DENIED_MODULES = frozenset({"logging.config"})
 
@@ -65,6 +68,11 @@ DENIED_ATTRIBUTES = frozenset({
     "run_cell", "user_ns", "dynlib", "_dynlib", "CDLL", "cdll", "pythonapi", "load_library",
     "load_op_library", "attrgetter", "methodcaller", "get_type_hints", "ForwardRef",
     "modules", "_PROBES", "dictConfig", "fileConfig", "listen",
+    # modules that other libraries hold and that load code from data or import by name:
+    # joblib and pickle_compat unpickle, multiprocessing's reduction too, pkgutil and pydoc
+    # import a module named by a string, site runs the .pth files of a folder
+    "joblib", "pickle_compat", "multiprocessing", "pkgutil", "pydoc", "_site", "addsitedir",
+    "addpackage",
 })
 
 #: what of ``os`` starts a process or writes through a file descriptor (``os.environ``,
@@ -96,6 +104,11 @@ ALLOWED_DUNDERS = frozenset({"__init__", "__call__", "__name__", "__qualname__",
 
 #: keyword arguments that load code from data
 DENIED_KEYWORDS = frozenset({"allow_pickle", "safe_mode"})
+#: loaders with such an argument, and how many of their arguments come before it
+#: (``np.load(file, mmap_mode, allow_pickle)``, NumPy's ``read_array(fp, allow_pickle)``,
+#: ``keras.saving.load_model(filepath, custom_objects, compile, safe_mode)``): passed by
+#: position, or through ``**``, it would not be seen
+LOADERS = {"load": 2, "read_array": 1, "load_model": 3}
 
 _DUNDER = re.compile(r"^__\w+__$")
 
@@ -506,6 +519,8 @@ def _passed_as_argument(node: ast.Name, parents: dict[int, ast.AST]) -> bool:
 
 def _import_problem(cell: _Cell, node: ast.AST, module: str) -> list[Finding]:
     top = module.split(".")[0]
+    if top in RUNS_TEXT:
+        return [cell.finding(node, f"imports {module}, which {RUNS_TEXT[top]}")]
     if top not in ALLOWED_IMPORTS:
         return [cell.finding(node, f"imports {module}, which is not one of the libraries a "
                                    "notebook of this course uses")]
@@ -521,6 +536,13 @@ def _call_problems(cell: _Cell, node: ast.Call) -> list[Finding]:
     for kw in node.keywords:
         if kw.arg in DENIED_KEYWORDS:
             out.append(cell.finding(node, f"{kw.arg}= loads code from data"))
+    name = node.func.attr if isinstance(node.func, ast.Attribute) else \
+        node.func.id if isinstance(node.func, ast.Name) else None
+    if name in LOADERS and (len(node.args) > LOADERS[name]
+                            or any(kw.arg is None for kw in node.keywords)):
+        out.append(cell.finding(node, f"{name}() given its options by position or through **, "
+                                      "where one of them loads code from data: write them as "
+                                      "keywords"))
     if isinstance(node.func, ast.Name) and node.func.id == "getattr" and len(node.args) >= 2:
         name = node.args[1]
         if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
