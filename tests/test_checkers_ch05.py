@@ -361,6 +361,29 @@ def step_forging_the_optimizer_log(generator, discriminator, g_opt, d_opt, real_
     return d_loss, g_loss
 
 
+def _by_hand(opt, variables, loss, tape) -> None:
+    grads = tape.gradient(loss, variables)
+    for v, g in zip(variables, grads, strict=True):
+        v.assign_sub(float(opt.learning_rate) * g)
+    opt.apply_gradients(zip([tf.zeros_like(g) for g in grads], variables, strict=True))
+
+
+def step_by_hand_with_idle_optimizers(generator, discriminator, g_opt, d_opt, real_images,
+                                      latent_dim):
+    """Both networks stepped by hand at the optimizers' learning rate (w - lr * g), and each
+    optimizer called once with zero gradients: with plain SGD nothing tells it from the
+    optimizers' step (it passed until the Adam case checked the size of a first Adam step)."""
+    z = tf.random.normal([real_images.shape[0], latent_dim])
+    with tf.GradientTape() as tape:
+        d_loss = d_loss_keras(discriminator(real_images, training=True),
+                              discriminator(generator(z, training=True), training=True))
+    _by_hand(d_opt, discriminator.trainable_variables, d_loss, tape)
+    with tf.GradientTape() as tape:
+        g_loss = g_loss_keras(discriminator(generator(z, training=True), training=True))
+    _by_hand(g_opt, generator.trainable_variables, g_loss, tape)
+    return d_loss, g_loss
+
+
 EXACT = "a tiny GAN, latent_dim=3, images (5, 5, 1), batch 4, plain SGD (learning rate 0.5)"
 STEP_MISTAKES = [
     ("labels swapped", _step(d_fake_real_swapped=True), EXACT, "computed before the"),
@@ -374,6 +397,8 @@ STEP_MISTAKES = [
     ("generator updated by hand, optimizer log forged", step_forging_the_optimizer_log, EXACT,
      "g_opt.apply_gradients"),
     ("only d_loss returned", _step(returns_one=True), EXACT, "return d_loss, g_loss"),
+    ("stepped by hand, optimizers idle", step_by_hand_with_idle_optimizers,
+     "the reference DCGAN (latent_dim=8), Adam", r"through [gd]_opt\.apply_gradients"),
     ("NumPy noise", _step(numpy_noise=True), "compiled with tf.function, called twice",
      "draw the noise with tf.random.normal"),
 ]

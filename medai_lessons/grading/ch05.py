@@ -541,6 +541,27 @@ def _check_real_networks(train_step, latent_dim: int, seed: int) -> None:
         if unchanged:
             fail(exercise, case, expected=f"every trainable weight of the {model.name} updated",
                  got=f"unchanged: {unchanged[:3]}", hint=_STEP_HINT)
+        _check_first_adam_step(model, after, spec["lr"], exercise, case)
+
+
+def _check_first_adam_step(model, after, lr: float, exercise: str, case: str) -> None:
+    """Adam's first step moves every weight whose gradient is not zero by lr * |g| / (|g| +
+    epsilon): about the learning rate, never more, whatever the gradient's size. A step taken
+    by hand (w - lr * g) is far smaller; two steps can be up to twice as large."""
+    steps = np.concatenate([np.abs(np.asarray(a, np.float64) - v.numpy()).ravel()
+                            for v, a in zip(model.trainable_variables, after, strict=True)])
+    moved = steps[steps > 0]
+    median = float(np.median(moved))
+    if moved.max() > 1.05 * lr or median < 0.5 * lr:
+        opt = "d_opt" if model.name == "discriminator" else "g_opt"
+        fail(exercise, case,
+             expected=f"one step of the Adam optimizer it was given: on a first step every "
+                      f"weight of the {model.name} moves by about the learning rate ({lr:g}), "
+                      "never more",
+             got=f"steps from {moved.min():.2e} to {moved.max():.2e} (median {median:.2e})",
+             hint=f"update the {model.name} once, through {opt}.apply_gradients(...): the "
+                  "step must be the optimizer's, whichever optimizer the caller passes, not "
+                  "one written by hand.")
 
 
 def check_train_step(train_step, strict: bool = False) -> None:
