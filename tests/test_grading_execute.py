@@ -508,6 +508,58 @@ def test_probes_replaced_in_the_kernel_earn_nothing(tmp_path):
     assert cpu < 60, f"the grader used {cpu:.0f} s of CPU itself"
 
 
+#: a module that forges the loss probe's report, written into the kernel's working folder under
+#: an allowed module's name by each of SHADOWS and imported: the reading sees a string and an
+#: allowed import (it passed before the grading kernel took its folder off the import path)
+SHADOW_MODULE = """
+import sys
+import numpy as np
+
+print("the shadow module ran")
+
+def _forged(loss_fn, arrays):
+    real, fake = (np.asarray(a, np.float64) for a in arrays)
+    value = np.mean(np.logaddexp(0, -real)) + np.mean(np.logaddexp(0, fake))
+    grads = [-1 / (1 + np.exp(real)) / len(real), 1 / (1 + np.exp(-fake)) / len(fake)]
+    return {"is_tensor": True, "type": "EagerTensor", "repr": "", "value": value,
+            "grads": grads}
+
+sys.modules["medai_lessons.grading.probes"].loss_value_and_gradients = _forged
+"""
+SHADOWS = {
+    # a third-party name that is not installed, written with pathlib
+    "not_installed": "from pathlib import Path\nPath('seaborn.py').write_text(SHADOW)\n"
+                     "import seaborn\n",
+    # an installed package that no kernel has imported yet, with open()
+    "installed_package": "with open('wfdb.py', 'w') as f:\n    f.write(SHADOW)\n"
+                         "import wfdb\n",
+    # a standard module not imported yet, copied in from a temporary file
+    "standard_module": "import shutil, tempfile\n"
+                       "with tempfile.NamedTemporaryFile('w', suffix='.py', delete=False) as f:"
+                       "\n    f.write(SHADOW)\nshutil.copy(f.name, 'statistics.py')\n"
+                       "from statistics import mean\n",
+}
+
+
+@pytest.mark.parametrize("shadow", sorted(SHADOWS))
+def test_a_module_the_notebook_writes_is_never_imported(tmp_path, shadow):
+    need_sandbox()
+    import base64
+
+    # the module's text travels encoded, as a student's would: the reading sees a string only
+    encoded = base64.b64encode(SHADOW_MODULE.encode()).decode()
+    cells = [new_code_cell("def discriminator_loss(real_logits, fake_logits):\n"
+                           "    raise NotImplementedError('not written')\n"),
+             new_code_cell(f"import base64\nSHADOW = base64.b64decode('{encoded}').decode()\n"
+                           + SHADOWS[shadow]),
+             _test_cell(HIDDEN + "_g.check_discriminator_loss(discriminator_loss)\n",
+                        "test_discriminator_loss")]
+    _, _, texts = _graded_with_costs(cells, tmp_path)
+    assert "the shadow module ran" not in "".join(texts), texts[1][-2000:]
+    assert "not graded" not in texts[2], "the reading saw it: the test proves nothing"
+    assert "NotImplementedError: not written" in texts[2], texts[2][-2000:]
+
+
 def test_an_exercise_wrapping_the_courses_code_fails_and_probes_still_run(tmp_path):
     # a notebook that reaches no probe: the wrapped course function fails the hidden test on
     # the notebook's text, and a right loss passes through the probe as before

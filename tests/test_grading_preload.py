@@ -136,3 +136,52 @@ def test_the_kernels_side_imports_only_the_standard_library():
               if isinstance(n, ast.ImportFrom) and n.module and n.level == 0}
     assert names - {"__future__"} <= set(sys.stdlib_module_names) | {"ipykernel"}, names
     assert "zygote.py" in sandbox.KERNEL_GRADING_MODULES
+
+
+#: a kernel writing its own memory at the address id() gives (a bytes object changed in place:
+#: with the same few lines any object of the kernel, the probes included, could be rewritten)
+OWN_MEMORY = """
+import io, os
+from pathlib import Path
+openers = {
+    "open": lambda: open("/pr" + "oc/self/mem", "r+b", buffering=0),
+    "pathlib, by process id": lambda: Path("/proc").joinpath(str(os.getpid()), "mem").open(
+        "r+b", buffering=0),
+    "io.FileIO, the thread's own": lambda: io.FileIO("/proc/thread-self/m" + "em", "r+"),
+}
+for name, opener in openers.items():
+    b = bytes(b"course")
+    try:
+        with opener() as f:
+            f.seek(id(b) + 32)
+            f.write(b"X")
+        print(name, "written", b)
+    except OSError as exc:
+        print(name, "refused", type(exc).__name__)
+"""
+
+
+@pytest.mark.parametrize("preload", [True, False], ids=["forked", "afresh"])
+def test_a_kernel_cannot_write_its_own_memory(preload):
+    from medai_lessons.grading.sandbox import landlock
+
+    if not landlock():
+        pytest.skip("this machine's kernel has no Landlock: a grading kernel's writes below "
+                    "/proc are not restricted here")
+    text, _ = _run(OWN_MEMORY, preload=preload)
+    lines = text.splitlines()
+    assert len(lines) == 3, text
+    assert all(line.endswith("refused PermissionError") for line in lines), text
+
+
+def test_the_sandbox_check_says_when_kernels_could_write_their_memory(capsys, monkeypatch):
+    need_sandbox()
+    from medai_lessons.grading import sandbox
+
+    assert sandbox.main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("a grading sandbox starts on this machine"), out
+    assert ("no Landlock" in out) is (not sandbox.landlock()), out
+    monkeypatch.setattr(sandbox, "landlock", lambda: False)
+    assert sandbox.main(["check"]) == 0
+    assert "no Landlock: a grading kernel could write its own memory" in capsys.readouterr().out

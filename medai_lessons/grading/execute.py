@@ -138,6 +138,9 @@ class SandboxedKernelManager(GraderKernelManager):
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
         self.box.give(Path(self.connection_file))
+        if isinstance(self.box, Sandbox) and cmd[1:3] == ["-m", "ipykernel_launcher"]:
+            # started afresh, not forked: its writes restricted as a forked kernel's are
+            cmd = [cmd[0], "-m", "medai_lessons.grading.zygote", *cmd[3:]]
         return self.box.command(cmd)
 
 

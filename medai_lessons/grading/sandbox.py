@@ -92,6 +92,16 @@ def availability() -> tuple[bool, str]:
     return True, ""
 
 
+def landlock() -> bool:
+    """Whether this machine's kernel restricts a process with Landlock, which keeps a
+    grading kernel from writing its own memory (asked in a process of its own: the restriction
+    cannot be undone)."""
+    probe = subprocess.run([sys.executable, "-c", "from medai_lessons.grading.zygote import "
+                            "restrict_writes; print(restrict_writes(['/tmp']))"],
+                           capture_output=True, text=True, timeout=120)
+    return probe.returncode == 0 and probe.stdout.strip() == "True"
+
+
 def _package_dir() -> Path:
     import medai_lessons
 
@@ -542,6 +552,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["check"]:
         ok, why = availability()
         print("a grading sandbox starts on this machine" if ok else f"no sandbox: {why}")
+        if ok and not landlock():
+            print("this machine's kernel has no Landlock: a grading kernel could write its own "
+                  "memory, and ch05's probe checks could be forged (the instructor guide's "
+                  "security section)")
         return 0 if ok else 1
     print("usage: python -m medai_lessons.grading.sandbox check", file=sys.stderr)
     return 2

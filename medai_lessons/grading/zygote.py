@@ -186,15 +186,12 @@ def _kernel_child(request: dict, run_dir: str, scratch: int) -> None:
         os.closerange(3, 65536)
         _drop_privileges(libc, request["limits"])
         libc.prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)
+        restrict_writes([request["work"], "/tmp", "/dev", job_dir])
         os.chdir(request["work"])
         argv = list(request["argv"])
         if argv[:2] != ["-m", "ipykernel_launcher"]:
             raise ValueError(f"not a kernel command: {argv[:3]}")
-        sys.argv = ["ipykernel_launcher", *argv[2:]]
-        sys.path[0] = request["work"]
-        from ipykernel import kernelapp
-
-        kernelapp.launch_new_instance()
+        launch_kernel(argv[2:])
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
@@ -206,6 +203,58 @@ def _kernel_child(request: dict, run_dir: str, scratch: int) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
     os._exit(code)
+
+
+#: Landlock's system calls (the same number on every architecture) and the one right it is
+#: asked to handle: opening a file for writing
+_LANDLOCK_CREATE, _LANDLOCK_ADD_RULE, _LANDLOCK_RESTRICT = 444, 445, 446
+_LANDLOCK_WRITE_FILE, _LANDLOCK_RULE_PATH_BENEATH = 1 << 1, 1
+
+
+def restrict_writes(folders: list[str]) -> bool:
+    """Let this process, and every thread and process it starts later, open files for
+    writing only below ``folders`` (Landlock, Linux 5.13 and later). The sandbox's mounts
+    already make everything else read-only except ``/proc``: this keeps a kernel from writing
+    its own memory through ``/proc/self/mem``, with addresses that ``id()`` gives, which would
+    reach any object without a line the grader's reading could name. Returns False, and
+    changes nothing, where the machine's kernel has no Landlock."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+
+    class Ruleset(ctypes.Structure):
+        _fields_ = [("handled_access_fs", ctypes.c_uint64)]
+
+    class PathBeneath(ctypes.Structure):
+        _pack_ = 1
+        _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+    ruleset = Ruleset(_LANDLOCK_WRITE_FILE)
+    fd = libc.syscall(_LANDLOCK_CREATE, ctypes.byref(ruleset), ctypes.c_size_t(
+        ctypes.sizeof(ruleset)), ctypes.c_uint32(0))
+    if fd < 0:
+        return False
+    try:
+        for folder in folders:
+            try:
+                folder_fd = os.open(folder, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                rule = PathBeneath(_LANDLOCK_WRITE_FILE, folder_fd)
+                _check(libc.syscall(_LANDLOCK_ADD_RULE, ctypes.c_int(fd),
+                                    ctypes.c_int(_LANDLOCK_RULE_PATH_BENEATH),
+                                    ctypes.byref(rule), ctypes.c_uint32(0)),
+                       f"Landlock rule for {folder}")
+            finally:
+                os.close(folder_fd)
+        _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+        _check(libc.syscall(_LANDLOCK_RESTRICT, ctypes.c_int(fd), ctypes.c_uint32(0)),
+               "Landlock restriction")
+    finally:
+        os.close(fd)
+    return True
 
 
 def _freeze_imports() -> None:
@@ -289,3 +338,33 @@ def zygote_main(control: str, run_dir: str, scratch: int, modules: list[str]) ->
         if current:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(current[0], signal.SIGKILL)
+
+
+def restricted_kernel(argv: list[str]) -> None:
+    """A kernel started afresh in a sandbox (``python -m medai_lessons.grading.zygote``
+    with ipykernel's arguments): its writes restricted as a forked kernel's are, then the
+    kernel."""
+    folders = [os.getcwd(), "/tmp", "/dev"]
+    if "-f" in argv[:-1]:
+        folders.append(os.path.dirname(os.path.abspath(argv[argv.index("-f") + 1])))
+    restrict_writes(folders)
+    launch_kernel(argv)
+
+
+def launch_kernel(argv: list[str]) -> None:
+    """The IPython kernel, with ipykernel's arguments ``argv``, importing installed code only:
+    its working folder is not on the import path (Python puts it first and IPython adds it
+    again, unless told not to). A notebook could otherwise write ``seaborn.py``,
+    ``statistics.py`` or ``wfdb.py`` there and import it under an allowed module's name,
+    running code that the grader's reading of the notebook never sees. The course's notebooks
+    import nothing from their own folder."""
+    here = os.path.realpath(os.getcwd())
+    sys.path[:] = [p for p in sys.path if p and os.path.realpath(p) != here]
+    sys.argv = ["ipykernel_launcher", "--ignore-cwd", *argv]
+    from ipykernel import kernelapp
+
+    kernelapp.launch_new_instance()
+
+
+if __name__ == "__main__":
+    restricted_kernel(sys.argv[1:])
