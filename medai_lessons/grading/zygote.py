@@ -217,7 +217,9 @@ def restrict_writes(folders: list[str]) -> bool:
     already make everything else read-only except ``/proc``: this keeps a kernel from writing
     its own memory through ``/proc/self/mem``, with addresses that ``id()`` gives, which would
     reach any object without a line the grader's reading could name. Returns False, and
-    changes nothing, where the machine's kernel has no Landlock."""
+    changes nothing, where the machine's kernel has no Landlock or refuses a rule (the kernel
+    then runs as it would without it: `python -m medai_lessons.grading.sandbox check` says
+    so)."""
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
@@ -252,6 +254,8 @@ def restrict_writes(folders: list[str]) -> bool:
         _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
         _check(libc.syscall(_LANDLOCK_RESTRICT, ctypes.c_int(fd), ctypes.c_uint32(0)),
                "Landlock restriction")
+    except OSError:
+        return False
     finally:
         os.close(fd)
     return True
