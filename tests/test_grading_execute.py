@@ -442,6 +442,16 @@ import medai_lessons.grading.probes as probes
 from medai_lessons.metrics import sigmoid_of as sigmoid
 probes.own_implementation_report = lambda func: []
 """
+#: the loss probe's report forged: the expected value and gradients of the discriminator loss,
+#: computed without the learner's function
+FORGER = """
+def _forged(loss_fn, arrays):
+    real, fake = (np.asarray(a, np.float64) for a in arrays)
+    value = np.mean(np.logaddexp(0, -real)) + np.mean(np.logaddexp(0, fake))
+    grads = [-1 / (1 + np.exp(real)) / len(real), 1 / (1 + np.exp(-fake)) / len(fake)]
+    return {"is_tensor": True, "type": "EagerTensor", "repr": "", "value": value,
+            "grads": grads}
+"""
 #: a loss that only raises, with the loss probe replaced by one that computes the expected
 #: value and gradients itself (round 7: it passed), reached another way than by its name
 FORGED_LOSS_PROBE = """
@@ -450,14 +460,7 @@ import numpy as np
 
 def discriminator_loss(real_logits, fake_logits):
     raise NotImplementedError("not written")
-
-def _forged(loss_fn, arrays):
-    real, fake = (np.asarray(a, np.float64) for a in arrays)
-    value = np.mean(np.logaddexp(0, -real)) + np.mean(np.logaddexp(0, fake))
-    grads = [-1 / (1 + np.exp(real)) / len(real), 1 / (1 + np.exp(-fake)) / len(fake)]
-    return {"is_tensor": True, "type": "EagerTensor", "repr": "", "value": value,
-            "grads": grads}
-
+""" + FORGER + """
 m = sys.modules["medai_lessons.grading." + "probes"]
 m.loss_value_and_gradients = _forged
 """
@@ -516,14 +519,7 @@ import sys
 import numpy as np
 
 print("the shadow module ran")
-
-def _forged(loss_fn, arrays):
-    real, fake = (np.asarray(a, np.float64) for a in arrays)
-    value = np.mean(np.logaddexp(0, -real)) + np.mean(np.logaddexp(0, fake))
-    grads = [-1 / (1 + np.exp(real)) / len(real), 1 / (1 + np.exp(-fake)) / len(fake)]
-    return {"is_tensor": True, "type": "EagerTensor", "repr": "", "value": value,
-            "grads": grads}
-
+""" + FORGER + """
 sys.modules["medai_lessons.grading.probes"].loss_value_and_gradients = _forged
 """
 SHADOWS = {
