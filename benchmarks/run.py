@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from medai_lessons.benchmarking import OUT_ENV, cpu_name, goal_met  # noqa: E402
 from medai_lessons.course import GradingCourse, chapters  # noqa: E402
+from medai_lessons.kernels import kernel_manager_config  # noqa: E402
 
 COURSE = ROOT / "course"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -89,9 +90,12 @@ def execute(notebook: Path, fast: bool, metrics_file: Path | None = None) -> flo
     else:
         os.environ.pop(OUT_ENV, None)
     try:
+        # over IPC where it can, as `medai-course check` runs: no warning about TCP
+        settings = {"config": config} if (config := kernel_manager_config()) else {}
         start = time.perf_counter()
         NotebookClient(nb, kernel_name="python3", timeout=900,
-                       resources={"metadata": {"path": str(notebook.parent)}}).execute()
+                       resources={"metadata": {"path": str(notebook.parent)}},
+                       **settings).execute()
         return time.perf_counter() - start
     finally:
         os.environ.clear()
