@@ -274,6 +274,62 @@ def plot_calibration(y_true, probabilities: Mapping[str, Sequence[float]], n_bin
     return _finish(fig, ax, title)
 
 
+
+def plot_operating_points(points, marks: Mapping[str, float] | None = None,
+                          title: str | None = None):
+    """Sensitivity and specificity at every threshold, on a logit axis (it spreads out the
+    thresholds near 0 and 1 where a good model puts most patients), with a dashed line at
+    each named threshold of ``marks`` (``{name: threshold}``; the legend shows the name up to
+    its first " (" and the threshold).
+
+    ``points`` is what :func:`medai_lessons.metrics.operating_points` returns (``thresholds``,
+    ``sensitivity``, ``specificity``). A logit axis cannot show 0 or 1: thresholds there are
+    drawn at 1e-6 and 1 - 1e-6.
+    """
+    marks = _named(marks or {}, "marks", "name: threshold", "{'screening': 0.12}")
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    shown = np.clip(np.asarray(points.thresholds, dtype=float), 1e-6, 1 - 1e-6)
+    ax.plot(shown, points.sensitivity, drawstyle="steps-post", label="sensitivity")
+    ax.plot(shown, points.specificity, drawstyle="steps-post", label="specificity")
+    colours = ("tab:red", "grey", "tab:green", "tab:purple", "tab:brown")
+    for k, (name, t) in enumerate(marks.items()):
+        ax.axvline(np.clip(t, 1e-6, 1 - 1e-6), color=colours[k % len(colours)], ls="--",
+                   lw=1.2, label=f"{name.split(' (')[0]}: {t:.3g}")
+    ax.set_xscale("logit")
+    ticks = [0.001, 0.01, 0.1, 0.5, 0.9, 0.99, 0.999]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("threshold on the predicted probability (logit scale)")
+    ax.set_ylabel("sensitivity or specificity")
+    ax.legend(fontsize=8, loc="center left")
+    return _finish(fig, ax, title)
+
+
+def plot_decision_curve(thresholds, curves: Mapping[str, Sequence[float]],
+                        prevalence: float, marks: Mapping[str, float] | None = None,
+                        title: str | None = None):
+    """A decision curve: the net benefit of each strategy in ``curves`` (``{name: net
+    benefit at each of thresholds}``; the first is drawn bold, e.g. the model, then "treat
+    all" and "treat none") against the threshold probability, with a dotted line at each
+    threshold of ``marks`` that falls inside the range shown. The net benefit cannot exceed
+    the ``prevalence`` (every diseased patient treated, nobody else), which bounds the y axis.
+    """
+    curves = _named(curves, "curves", "strategy: net benefits", "{'model': [...]}")
+    thresholds = np.asarray(thresholds, dtype=float)
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    for k, (name, values) in enumerate(curves.items()):
+        ax.plot(thresholds, np.asarray(values, dtype=float), lw=2 if k == 0 else 1.2,
+                label=name)
+    for t in (marks or {}).values():
+        if thresholds.min() < t < thresholds.max():
+            ax.axvline(t, color="grey", ls=":", lw=1)
+    ax.set_ylim(-0.05, prevalence + 0.05)
+    ax.set_xlabel("threshold probability $p_t$ (a false positive costs $p_t / (1 - p_t)$ of a "
+                  "true positive's gain)")
+    ax.set_ylabel("net benefit (per patient)")
+    ax.legend(fontsize=8)
+    return _finish(fig, ax, title)
+
 # --- medical images and signals --------------------------------------------------------------
 
 

@@ -270,6 +270,42 @@ def evaluate_classifier(y_true, scores, threshold=0.5):
     return {key: report[key] for key in EVALUATION_KEYS}
 
 
+
+def threshold_table(y_true, scores, thresholds, evaluate=None, prevalence: float = 0.01,
+                    missed: str = "missed"):
+    """One row per named threshold (``{name: threshold}``) of what it means for these
+    patients: the threshold, sensitivity and specificity each with its exact 95 % confidence
+    interval (Clopper-Pearson, :func:`medai_lessons.metrics.proportion_ci`), the missed
+    diseased patients (the column named ``missed``, e.g. "missed cancers") and the false
+    alarms, and the PPV at ``prevalence`` (Bayes' rule), as a DataFrame indexed by name.
+
+    ``evaluate(y_true, scores, threshold)`` gives the sensitivity and specificity (chapter 6
+    passes the learner's ``evaluate_classifier``; by default the course's); the counts and
+    intervals are the course's.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from medai_lessons import metrics
+
+    evaluate = evaluate or evaluate_classifier
+    scores = np.asarray(scores, dtype=float)
+
+    def interval(k, n):
+        return "{:.3f}-{:.3f}".format(*metrics.proportion_ci(k, n))
+
+    rows = {}
+    for name, t in thresholds.items():
+        r = evaluate(y_true, scores, t)
+        tp, fp, tn, fn = metrics.confusion_counts(y_true, scores >= t)
+        rows[name] = {"threshold": round(float(t), 4),
+                      "sensitivity": round(r["sensitivity"], 3), "95 % CI": interval(tp, tp + fn),
+                      "specificity": round(r["specificity"], 3), "95 % CI ": interval(tn, tn + fp),
+                      missed: fn, "false alarms": fp,
+                      f"PPV at {100 * prevalence:g} % prevalence": round(metrics.ppv_from_prevalence(
+                          r["sensitivity"], r["specificity"], prevalence), 3)}
+    return pd.DataFrame(rows).T
+
 # --- chapter 6: training the network, and choosing how without the test part ----------------
 
 

@@ -653,3 +653,31 @@ def test_youden_threshold_refuses_percentages_on_the_grid_of_probabilities():
     assert metrics.youden_threshold(y, [10, 20, 80, 90], grid=[15, 50, 85]) == 50
     assert metrics.youden_threshold(y, [10, 20, 80, 90]) == 80
     assert metrics.youden_threshold(y, [0.1, 0.2, 0.8, 0.9]) == 0.8
+
+
+def test_plot_operating_points_draws_both_curves_on_a_logit_axis_with_the_marks():
+    points = metrics.operating_points([0, 0, 1, 1, 1], [0.0, 0.3, 0.6, 0.9, 1.0])
+    fig = plotting.plot_operating_points(points, {"screening (sens >= 0.98)": 0.3,
+                                                  "confirming": 1.0}, title="t")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "logit" and ax.get_title() == "t"
+    sens, spec = ax.get_lines()[:2]
+    assert np.all(np.isfinite(sens.get_xdata())) and sens.get_xdata().max() == 1 - 1e-6
+    np.testing.assert_array_equal(spec.get_ydata(), points.specificity)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["sensitivity", "specificity", "screening: 0.3", "confirming: 1"]
+    plt.close(fig)
+
+
+def test_plot_decision_curve_marks_only_thresholds_inside_the_range():
+    grid = np.linspace(0.05, 0.5, 10)
+    fig = plotting.plot_decision_curve(grid, {"model": grid * 0 + 0.1, "treat all": 0.3 - grid,
+                                              "treat none": np.zeros(10)},
+                                       prevalence=0.3, marks={"a": 0.2, "b": 0.9})
+    ax = fig.axes[0]
+    assert [line.get_linewidth() for line in ax.get_lines()[:3]] == [2, 1.2, 1.2]
+    assert len(ax.get_lines()) == 4                      # three curves and the mark at 0.2
+    assert ax.get_ylim() == pytest.approx((-0.05, 0.35))
+    with pytest.raises(TypeError, match="dict"):
+        plotting.plot_decision_curve(grid, [grid], prevalence=0.3)
+    plt.close("all")

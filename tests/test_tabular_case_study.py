@@ -228,6 +228,46 @@ def test_evaluation_is_nan_where_undefined():
     assert np.isnan(result["ppv"]) and result["sensitivity"] == 0.0 and result["npv"] == 0.5
 
 
+
+def test_threshold_table_counts_intervals_and_ppv_by_hand():
+    from scipy.stats import binomtest
+
+    from medai_lessons.tabular import threshold_table
+
+    #            diseased: scores 0.9 0.8 0.6 0.3     healthy: 0.7 0.4 0.2 0.1 0.05 0.01
+    y = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+    s = np.array([0.9, 0.8, 0.6, 0.3, 0.7, 0.4, 0.2, 0.1, 0.05, 0.01])
+    table = threshold_table(y, s, {"low (screen)": 0.25, "high": 0.75}, prevalence=0.1,
+                            missed="missed cancers")
+    assert list(table.index) == ["low (screen)", "high"]
+    low, high = table.loc["low (screen)"], table.loc["high"]
+    # at 0.25: tp 4, fn 0, fp 2 (0.7, 0.4), tn 4; at 0.75: tp 2, fn 2, fp 0, tn 6
+    assert (low["missed cancers"], low["false alarms"]) == (0, 2)
+    assert (high["missed cancers"], high["false alarms"]) == (2, 0)
+    assert (low["sensitivity"], low["specificity"]) == (1.0, round(4 / 6, 3))
+    assert (high["sensitivity"], high["specificity"]) == (0.5, 1.0)
+    ci = binomtest(2, 4).proportion_ci(method="exact")
+    assert high["95 % CI"] == f"{ci.low:.3f}-{ci.high:.3f}"
+    ci = binomtest(4, 6).proportion_ci(method="exact")
+    assert low["95 % CI "] == f"{ci.low:.3f}-{ci.high:.3f}"
+    # PPV at 10 % prevalence: 1 * 0.1 / (1 * 0.1 + (1/3) * 0.9) = 0.25
+    assert low["PPV at 10 % prevalence"] == 0.25
+    assert high["PPV at 10 % prevalence"] == 1.0
+
+
+def test_threshold_table_takes_sensitivity_and_specificity_from_the_evaluate_given():
+    from medai_lessons.tabular import threshold_table
+
+    y, s = np.array([1, 0, 1, 0]), np.array([0.9, 0.1, 0.8, 0.7])
+
+    def own(y_true, scores, threshold):      # a learner's function with a different answer
+        return {"sensitivity": 0.25, "specificity": 0.75}
+
+    table = threshold_table(y, s, {"t": 0.5}, evaluate=own)
+    assert (table.loc["t", "sensitivity"], table.loc["t", "specificity"]) == (0.25, 0.75)
+    assert table.loc["t", "false alarms"] == 1          # the counts stay the course's
+
+
 # --- build_mlp -------------------------------------------------------------------------------
 
 
