@@ -294,6 +294,7 @@ def threshold_table(y_true, scores, thresholds, evaluate=None, prevalence: float
     def interval(k, n):
         return "{:.3f}-{:.3f}".format(*metrics.proportion_ci(k, n))
 
+    ppv_column = f"PPV at {100 * prevalence:g} % prevalence"
     rows = {}
     for name, t in thresholds.items():
         r = evaluate(y_true, scores, t)
@@ -302,7 +303,7 @@ def threshold_table(y_true, scores, thresholds, evaluate=None, prevalence: float
                       "sensitivity": round(r["sensitivity"], 3), "95 % CI": interval(tp, tp + fn),
                       "specificity": round(r["specificity"], 3), "95 % CI ": interval(tn, tn + fp),
                       missed: fn, "false alarms": fp,
-                      f"PPV at {100 * prevalence:g} % prevalence": round(metrics.ppv_from_prevalence(
+                      ppv_column: round(metrics.ppv_from_prevalence(
                           r["sensitivity"], r["specificity"], prevalence), 3)}
     return pd.DataFrame(rows).T
 
