@@ -108,7 +108,7 @@ TAMPERING = {
     "a magic with options": "%timeit -n1 np.array = len\n",
     "a cell magic": "%%capture\nimport gc\n",
     "%run": "%run m.py\n",
-    "%load_ext": "%load_ext autoreload\n",
+    "%load_ext": "%load_ext my_extension\n",
     "logging's configuration": "from logging import config\n",
     "a help line that calls": "%pinfo np.array(1); import gc\n",
     "an annotation evaluated": "import typing\ndef f(x: \"__import__('sys')\"): pass\n"
@@ -167,6 +167,19 @@ TAMPERING = {
     "site of TensorFlow": "tf._site.addsitedir('.')\n",
     "multiprocessing of Keras": "from keras.src.callbacks import callback_list as c\n"
                                 "c.concurrent.futures.process.multiprocessing.reduction\n",
+    # the magics read by their whole argument: anything beyond what they may take is refused
+    "%env that sets a variable": "%env LD_PRELOAD=/tmp/x.so\n",
+    "%env that expands an expression": "%env {__import__('os').getcwd()}\n",
+    "%load_ext of another module": "%load_ext mine\n",
+    "%load_ext with a second module": "%load_ext autoreload mine\n",
+    "%autoreload with more after it": "%autoreload 2; x = 1\n",
+    "%history written to a file": "%history -f x.py\n",
+    "%history appended to a file": "%history -n -f x.py\n",
+    # shell lines and %pip start a process: refused whatever the command
+    "a shell line": "!nvidia-smi\n",
+    "a shell line's output": "gpus = !nvidia-smi -L\n",
+    "%pip list": "%pip list\n",
+    "%pip install": "%pip install .\n",
 }
 
 
@@ -228,6 +241,11 @@ def test_code_that_could_change_a_probe_is_seen(attack):
     "x = np.load('x.npz')\ny = np.load('x.npy', mmap_mode='r')\n",
     "m = keras.saving.load_model('m.keras', {'Scale': int}, compile=False)\n",
     "import json\nwith open('x.json') as f:\n    cfg = json.load(f)\n",
+    # magics that start no process and run no code of the notebook's
+    "%env\n%env CUDA_VISIBLE_DEVICES\n",
+    "%load_ext autoreload\n%autoreload 2\n",
+    "%reload_ext autoreload\n%autoreload\n",
+    "%history -n\n%history -n -l 5\n%history 1-3\n",
 ])
 def test_honest_code_is_not_taken_for_tampering(honest):
     scan = _scan(honest)

@@ -182,6 +182,20 @@ def _chain_root_name(node: ast.AST) -> str | None:
 CODE_MAGICS = frozenset({"time", "timeit", "capture"})
 _NO_CODE_MAGICS = frozenset({"matplotlib", "pinfo", "pinfo2", "psearch", "whos", "who",
                              "pwd", "precision"})
+#: magics that start no process and run no code of the notebook's, each with the whole
+#: argument it may take: showing the environment, reloading changed modules (nothing a grading
+#: kernel can write is on its import path), the session's history (not written to a file).
+#: Anything else after them (``%env A=1``, ``%load_ext mine``, ``%history -f x``) is read as
+#: before. Shell lines (``!nvidia-smi``) and ``%pip`` stay refused: a process started there
+#: runs the code of a library or an environment variable (``LD_PRELOAD``) that the notebook
+#: set beforehand, where the reading cannot see it.
+_ARGUMENT_MAGICS = {
+    "env": re.compile(r"\w*"),
+    "load_ext": re.compile(r"autoreload"),
+    "reload_ext": re.compile(r"autoreload"),
+    "autoreload": re.compile(r"[0-3]?"),
+    "history": re.compile(r"( *(-[nopt]|-l *\d+|-g *\w*|\d+(-\d+)?))*"),
+}
 #: the options of ``%timeit``/``%time``/``%%capture`` before the code (``-n 10 -r 3 -q``)
 _MAGIC_OPTIONS = re.compile(r"^(\s*-[A-Za-z]+(\s+[\d.]+)?)*\s*")
 
@@ -490,6 +504,9 @@ def _magic_code(node: ast.AST) -> list[str] | None:
                                   for a in node.args)):
         return None
     name, *texts = (a.value for a in node.args)
+    if node.func.attr == "run_line_magic" and name in _ARGUMENT_MAGICS and len(texts) == 1 \
+            and _ARGUMENT_MAGICS[name].fullmatch(texts[0].strip()):
+        return []
     if name in _NO_CODE_MAGICS and node.func.attr == "run_line_magic" \
             and ";" not in "".join(texts) and "(" not in "".join(texts):
         return []
