@@ -174,6 +174,57 @@ def test_a_kernel_cannot_write_its_own_memory(preload):
     assert all(line.endswith("refused PermissionError") for line in lines), text
 
 
+#: what a process the kernel starts runs to change one byte of the kernel's memory (at the
+#: address in MEDAI_TARGET): process_vm_writev, or ptrace's attach and poke
+WRITE_PARENT = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.restype = ctypes.c_long
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+target, parent = int(os.environ["MEDAI_TARGET"]), os.getppid()
+if os.environ["MEDAI_HOW"] == "vm":
+    class V(ctypes.Structure):
+        _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+    x = ctypes.create_string_buffer(b"X", 1)
+    libc.process_vm_writev(parent, ctypes.byref(V(ctypes.addressof(x), 1)), 1,
+                           ctypes.byref(V(target, 1)), 1, 0)
+elif libc.ptrace(16, parent, None, None) == 0:            # PTRACE_ATTACH
+    os.waitpid(parent, 0x40000000)                        # stopped (__WALL)
+    word = libc.ptrace(2, parent, ctypes.c_void_p(target), None)   # PTRACE_PEEKDATA
+    word = (word & ~0xFF) | ord("X")
+    libc.ptrace(5, parent, ctypes.c_void_p(target), ctypes.c_void_p(word))  # PTRACE_POKEDATA
+    libc.ptrace(17, parent, None, None)                   # PTRACE_DETACH
+"""
+
+#: a kernel's code starting such a process: a Python program writing with process_vm_writev
+#: or with ptrace, and a forked copy of the kernel writing with process_vm_writev
+OTHER_PROCESS = """
+import os, subprocess, sys
+open("/tmp/child.py", "w").write(WRITE_PARENT)
+def forked():
+    pid = os.fork()
+    if pid == 0:
+        exec(WRITE_PARENT, {})
+        os._exit(0)
+    os.waitpid(pid, 0)
+program = lambda: subprocess.run([sys.executable, "/tmp/child.py"], timeout=60)
+for name, how, start in (("program", "vm", program), ("program", "ptrace", program),
+                         ("fork", "vm", forked)):
+    b = bytes(bytearray(b"course"))       # an object of its own, not the constant
+    os.environ.update(MEDAI_TARGET=str(id(b) + 32), MEDAI_HOW=how)
+    start()
+    print(name, how, "written" if b.startswith(b"X") else "refused", b)
+""".replace("WRITE_PARENT", repr(WRITE_PARENT))
+
+
+@pytest.mark.parametrize("preload", [True, False], ids=["forked", "afresh"])
+def test_a_process_the_kernel_starts_cannot_write_the_kernels_memory(preload):
+    text, _ = _run(OTHER_PROCESS, preload=preload)
+    assert text.splitlines() == ["program vm refused b'course'",
+                                 "program ptrace refused b'course'",
+                                 "fork vm refused b'course'"], text
+
+
 def test_the_sandbox_check_says_when_kernels_could_write_their_memory(capsys, monkeypatch):
     need_sandbox()
     from medai_lessons.grading import sandbox
@@ -182,6 +233,10 @@ def test_the_sandbox_check_says_when_kernels_could_write_their_memory(capsys, mo
     out = capsys.readouterr().out
     assert out.startswith("a grading sandbox starts on this machine"), out
     assert ("no Landlock" in out) is (not sandbox.landlock()), out
+    assert ("no seccomp filter" in out) is (not sandbox.process_filter()), out
     monkeypatch.setattr(sandbox, "landlock", lambda: False)
+    monkeypatch.setattr(sandbox, "process_filter", lambda: False)
     assert sandbox.main(["check"]) == 0
-    assert "no Landlock: a grading kernel could write its own memory" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "no Landlock: a grading kernel could write its own memory" in out
+    assert "no seccomp filter on this machine" in out

@@ -102,6 +102,16 @@ def landlock() -> bool:
     return probe.returncode == 0 and probe.stdout.strip() == "True"
 
 
+def process_filter() -> bool:
+    """Whether a grading kernel's processes can be refused the system calls that write
+    another process's memory (a seccomp filter; asked in a process of its own: the filter
+    cannot be undone)."""
+    probe = subprocess.run([sys.executable, "-c", "from medai_lessons.grading.zygote import "
+                            "deny_process_access; print(deny_process_access())"],
+                           capture_output=True, text=True, timeout=120)
+    return probe.returncode == 0 and probe.stdout.strip() == "True"
+
+
 def _package_dir() -> Path:
     import medai_lessons
 
@@ -556,6 +566,10 @@ def main(argv: list[str] | None = None) -> int:
             print("this machine's kernel has no Landlock: a grading kernel could write its own "
                   "memory, and ch05's probe checks could be forged (the instructor guide's "
                   "security section)")
+        if ok and not process_filter():
+            print("no seccomp filter on this machine (or this processor): a process a grading "
+                  "kernel starts could write the kernel's memory, and ch05's probe checks "
+                  "could be forged (the instructor guide's security section)")
         return 0 if ok else 1
     print("usage: python -m medai_lessons.grading.sandbox check", file=sys.stderr)
     return 2

@@ -187,6 +187,7 @@ def _kernel_child(request: dict, run_dir: str, scratch: int) -> None:
         _drop_privileges(libc, request["limits"])
         libc.prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)
         restrict_writes([request["work"], "/tmp", "/dev", job_dir])
+        deny_process_access()
         os.chdir(request["work"])
         argv = list(request["argv"])
         if argv[:2] != ["-m", "ipykernel_launcher"]:
@@ -259,6 +260,59 @@ def restrict_writes(folders: list[str]) -> bool:
     finally:
         os.close(fd)
     return True
+
+
+#: per architecture (``uname -m``): its seccomp audit id and the numbers of the system calls
+#: that reach another process's memory or file descriptors: ptrace, process_vm_readv,
+#: process_vm_writev, pidfd_getfd
+_PROCESS_ACCESS_CALLS = {"x86_64": (0xC000003E, (101, 310, 311, 438)),
+                         "aarch64": (0xC00000B7, (117, 270, 271, 438))}
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
+_SECCOMP_RET_ALLOW, _SECCOMP_RET_EPERM = 0x7FFF0000, 0x00050000 | 1
+_BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_JGE_K, _BPF_RET_K = 0x20, 0x15, 0x35, 0x06
+
+
+def deny_process_access() -> bool:
+    """Refuse this process, and every process it starts later, the system calls that read or
+    write another process's memory or take its file descriptors (a seccomp filter: they fail
+    with EPERM). A kernel is dumpable (it needs its own ``/proc/self``), so a process it starts
+    could otherwise write the kernel's memory with ``process_vm_writev`` or ``ptrace``, where
+    Landlock does not reach: a library that starts a helper program or a Python worker (with
+    ``LD_PRELOAD`` or ``PYTHONPATH`` set by the notebook beforehand) would run code the
+    reading never saw, and change any object of the kernel, the probes included. System calls
+    of another architecture's numbering (32-bit calls on x86-64, x32) are refused too. Returns
+    False, and changes nothing, on an architecture not listed or where the machine refuses
+    the filter."""
+    import ctypes
+
+    arch = _PROCESS_ACCESS_CALLS.get(os.uname().machine)
+    if arch is None:
+        return False
+    audit_arch, calls = arch
+
+    class Instruction(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
+                    ("k", ctypes.c_uint32)]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Instruction))]
+
+    # 0: load the architecture; 1: another one -> refuse; 3: load the call's number;
+    # 4: x32 numbering -> refuse; then one comparison per call; allow; refuse
+    deny = 5 + len(calls) + 1
+    code = [(_BPF_LD_W_ABS, 0, 0, 4), (_BPF_JEQ_K, 1, 0, audit_arch),
+            (_BPF_RET_K, 0, 0, _SECCOMP_RET_EPERM), (_BPF_LD_W_ABS, 0, 0, 0),
+            (_BPF_JGE_K, deny - 5, 0, 0x40000000)]
+    code += [(_BPF_JEQ_K, deny - (5 + i) - 1, 0, nr) for i, nr in enumerate(calls)]
+    code += [(_BPF_RET_K, 0, 0, _SECCOMP_RET_ALLOW), (_BPF_RET_K, 0, 0, _SECCOMP_RET_EPERM)]
+    instructions = (Instruction * len(code))(*[Instruction(*c) for c in code])
+    program = Program(len(code), instructions)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong,
+                           ctypes.c_ulong]
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, None, 0, 0) != 0:
+        return False
+    return libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(program), 0, 0) == 0
 
 
 def _freeze_imports() -> None:
@@ -346,12 +400,13 @@ def zygote_main(control: str, run_dir: str, scratch: int, modules: list[str]) ->
 
 def restricted_kernel(argv: list[str]) -> None:
     """A kernel started afresh in a sandbox (``python -m medai_lessons.grading.zygote``
-    with ipykernel's arguments): its writes restricted as a forked kernel's are, then the
-    kernel."""
+    with ipykernel's arguments): its writes and its access to other processes restricted as a
+    forked kernel's are, then the kernel."""
     folders = [os.getcwd(), "/tmp", "/dev"]
     if "-f" in argv[:-1]:
         folders.append(os.path.dirname(os.path.abspath(argv[argv.index("-f") + 1])))
     restrict_writes(folders)
+    deny_process_access()
     launch_kernel(argv)
 
 
