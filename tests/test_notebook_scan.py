@@ -175,6 +175,22 @@ TAMPERING = {
     "%autoreload with more after it": "%autoreload 2; x = 1\n",
     "%history written to a file": "%history -f x.py\n",
     "%history appended to a file": "%history -n -f x.py\n",
+    # a red-team helper, round 11: NumPy, TensorFlow and Keras reached through a settings
+    # module (pandas, matplotlib, tqdm), changed there or handed to a function that changes them
+    "numpy through pandas": "import pandas as pd\npd.core.common.np.array = len\n",
+    "numpy through matplotlib": "import matplotlib\nmatplotlib.cbook.np.array = len\n",
+    "tensorflow through tqdm": "from tqdm import keras as tqdm_keras\n"
+                               "tqdm_keras.keras.src.backend.tensorflow.core.tf.function = len\n",
+    "an alias of numpy through pandas": "import pandas as pd\nx = pd.core.common.np\n"
+                                        "x.array = len\n",
+    "numpy through seaborn": "import seaborn as sns\nsns.utils.np.mean = len\n",
+    "a module handed to a function": "def patch(m):\n    m.solve = len\npatch(np.linalg)\n",
+    "numpy through pandas handed to a function": "import pandas as pd\ndef patch(m):\n"
+                                                 "    m.array = len\npatch(pd.core.common.np)\n",
+    "a class handed to a constructor": "class P:\n    def __init__(self, c):\n"
+                                       "        c.call = len\nP(keras.layers.Dense)\n",
+    "a class handed by keyword": "def patch(c):\n    c.gradient = len\n"
+                                 "patch(c=tf.GradientTape)\n",
     # shell lines and %pip start a process: refused whatever the command
     "a shell line": "!nvidia-smi\n",
     "a shell line's output": "gpus = !nvidia-smi -L\n",
@@ -241,6 +257,13 @@ def test_code_that_could_change_a_probe_is_seen(attack):
     "x = np.load('x.npz')\ny = np.load('x.npy', mmap_mode='r')\n",
     "m = keras.saving.load_model('m.keras', {'Scale': int}, compile=False)\n",
     "import json\nwith open('x.json') as f:\n    cfg = json.load(f)\n",
+    # the settings of the settings modules, and data handed to functions
+    "import matplotlib as mpl\nmpl.rcParams['axes.grid'] = True\n",
+    "from matplotlib import rcParams\nrcParams['font.size'] = 9\n",
+    "from os import environ\nenviron['X'] = '1'\n",
+    "import logging\nlogging.getLogger('tensorflow').disabled = True\n",
+    "x = np.zeros(3, dtype=np.float32)\ny = np.full(2, np.nan)\n"
+    "z = np.issubdtype(x.dtype, np.floating)\nt = tf.cast([1], tf.float32)\n",
     # magics that start no process and run no code of the notebook's
     "%env\n%env CUDA_VISIBLE_DEVICES\n",
     "%load_ext autoreload\n%autoreload 2\n",

@@ -90,6 +90,13 @@ OS_DENIED = frozenset({
 SETTINGS_MODULES = frozenset({"matplotlib", "pandas", "seaborn", "tqdm", "warnings", "os",
                               "logging", "pathlib"})
 
+#: what of a settings module an honest notebook changes (``pd.options.display.max_rows``,
+#: ``plt.rcParams[...]``, ``os.environ[...]``, ``logging.getLogger(...).disabled``, or
+#: ``rcParams`` imported by name): anything else reached through such a module
+#: (``pd.core.common.np``, ``matplotlib.cbook.np``, ``tqdm.keras.keras``) can be NumPy,
+#: TensorFlow or Keras themselves
+SETTINGS_NAMES = frozenset({"options", "rcParams", "environ", "getLogger"})
+
 #: names whose use runs or reaches code the text does not show
 DENIED_NAMES = frozenset({
     "__import__", "exec", "eval", "compile", "vars", "locals", "get_ipython", "breakpoint",
@@ -450,6 +457,10 @@ def _tampering(cell: _Cell, modules: dict[str, str]) -> list[Finding]:
                 elif guarded:
                     out.append(cell.finding(node, f"changes something of {guarded[0]}, which "
                                                   "is a module or something imported"))
+                elif isinstance(root, ast.Name) and modules.get(root.id) in SETTINGS_MODULES \
+                        and not _a_setting(part, root):
+                    out.append(cell.finding(node, f"changes something reached through "
+                                                  f"{root.id} other than its settings"))
                 elif not isinstance(root, ast.Name) or any(
                         isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
                         and n.func.id in ("type", "next", "iter", "getattr")
@@ -457,6 +468,18 @@ def _tampering(cell: _Cell, modules: dict[str, str]) -> list[Finding]:
                     out.append(cell.finding(node, "changes an attribute or item of something "
                                                   "the text does not name"))
     return out
+
+
+def _a_setting(part: ast.AST, root: ast.Name) -> bool:
+    """Whether ``part``, reached from a name bound to a settings module (or to something of
+    one), is one of its settings: the name is one of :data:`SETTINGS_NAMES`, or the
+    attribute right after it is."""
+    if root.id in SETTINGS_NAMES:
+        return True
+    node, above = part, None
+    while node is not root:
+        above, node = node, (node.func if isinstance(node, ast.Call) else node.value)
+    return isinstance(above, ast.Attribute) and above.attr in SETTINGS_NAMES
 
 
 #: calls that only look at what they are given (getattr with a computed name is seen apart)
@@ -480,12 +503,38 @@ def _guarded_modules(value: ast.AST, modules: dict[str, str]) -> list[str]:
     return [n for n in found if modules.get(n) not in SETTINGS_MODULES]
 
 
+#: attribute names that are, or that lead to, a library's module: a chain through one of them
+#: given to a function (``patch(np.linalg)``, ``patch(pd.core.common.np)``) gives it a module
+_MODULE_ATTRIBUTES = SUBMODULE_NAMES | {"np", "numpy", "tf", "tensorflow", "keras", "scipy",
+                                        "sklearn", "common", "cbook", "utils", "nanops"}
+
+
+def _module_chain(value: ast.AST, modules: dict[str, str]) -> list[str]:
+    """A chain of attributes of an imported name (``np.linalg``, ``keras.layers.Dense``,
+    ``pd.core.common.np``; not ``np.nan`` or ``tf.float32``, which are data) that is, or
+    holds, a module or a class, as the text shows: an attribute that names a module, or a
+    capitalised last attribute (a class; ``logging.ERROR``, all capitals, is a constant)."""
+    if not isinstance(value, ast.Attribute):
+        return []
+    root = _chain_root_name(value)
+    if root is None or root not in modules:
+        return []
+    attrs, node = [], value
+    while isinstance(node, ast.Attribute):
+        attrs.append(node.attr)
+        node = node.value
+    if any(a in _MODULE_ATTRIBUTES for a in attrs) or (attrs[0][:1].isupper()
+                                                       and not attrs[0].isupper()):
+        return [f"{root}.{'.'.join(reversed(attrs))}"]
+    return []
+
+
 def _module_passed(cell: _Cell, node: ast.Call, modules: dict[str, str]) -> list[Finding]:
     """A module given to a function (``_p(tf)``): the function can change it."""
     if isinstance(node.func, ast.Name) and node.func.id in _LOOKING:
         return []
     given = [n for arg in [*node.args, *(k.value for k in node.keywords)]
-             for n in _guarded_modules(arg, modules)]
+             for n in _guarded_modules(arg, modules) + _module_chain(arg, modules)]
     if not given:
         return []
     return [cell.finding(node, f"passes {given[0]}, a module or something imported, to a "
