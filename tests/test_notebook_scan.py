@@ -36,8 +36,12 @@ def test_the_courses_own_notebooks_read_clean(chapter):
                for node in ast.parse(c.source).body
                if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
     assert answers, "no answer functions found"
+    from medai_lessons.grading import EXERCISES, LIBRARY_EQUIVALENTS
+
     for name in answers:
         assert scan.course_code(name) == [], name
+        assert scan.library_code(name, LIBRARY_EQUIVALENTS.get(name, ())) == [], name
+    assert set(LIBRARY_EQUIVALENTS) <= set(EXERCISES)
 
 
 #: each way of changing what a probe in the kernel reports, in several forms
@@ -366,6 +370,62 @@ def test_an_exercise_that_reaches_the_courses_code_is_seen(form):
 
 def test_an_own_implementation_is_not_taken_for_the_courses(own):
     assert _scan(own).course_code("sigmoid") == []
+
+
+#: a red-team helper, round 11: an exercise answered by a library's function that computes
+#: all of it (ch07's kaplan_meier and concordance_index by scikit-survival's earned full marks)
+LIBRARY_CODE = {
+    "imported, called in the body": ("kaplan_meier",
+                                     "from sksurv.nonparametric import kaplan_meier_estimator\n"
+                                     "def kaplan_meier(time, event):\n"
+                                     "    return kaplan_meier_estimator(event == 1, time)\n"),
+    "a module's attribute": ("concordance_index",
+                             "import sksurv.metrics as sm\n"
+                             "def concordance_index(time, event, risk):\n"
+                             "    c = sm.concordance_index_censored(event == 1, time, risk)\n"
+                             "    return c[0]\n"),
+    "imported in the body": ("softmax", "def softmax(z):\n"
+                                        "    from scipy.special import softmax as s\n"
+                                        "    return s(z, axis=1)\n"),
+    "an alias": ("sigmoid", "import scipy.special\nsigmoid = scipy.special.expit\n"),
+    "imported as the name": ("softmax", "from scipy.special import softmax\n"),
+    "through a helper": ("conv2d", "from scipy import signal\n"
+                                   "def _one(x, k):\n    return signal.correlate2d(x, k, 'valid')\n"
+                                   "def conv2d(x, w, b):\n"
+                                   "    return _one(x[0, :, :, 0], w[:, :, 0, 0])\n"),
+    "TensorFlow's gradient": ("mlp_backward", "def mlp_backward(params, x, y):\n"
+                                              "    with tf.GradientTape() as tape:\n"
+                                              "        loss = f(params, x, y)\n"
+                                              "    return tape.gradient(loss, params)\n"),
+    "a Keras layer": ("gru_cell", "def gru_cell(x, h, p):\n"
+                                  "    return keras.layers.GRUCell(4)(x, [h])[0]\n"),
+}
+
+
+@pytest.mark.parametrize("form", LIBRARY_CODE)
+def test_an_exercise_that_calls_a_library_implementation_is_seen(form):
+    from medai_lessons.grading import LIBRARY_EQUIVALENTS
+
+    exercise, code = LIBRARY_CODE[form]
+    problems = _scan(code).library_code(exercise, LIBRARY_EQUIVALENTS[exercise])
+    assert problems, form
+    assert _scan(code).library_code(exercise, ()) == []
+
+
+@pytest.mark.parametrize(("exercise", "own"), [
+    ("kaplan_meier", "def kaplan_meier(time, event):\n    times = np.unique(time[event == 1])\n"
+                     "    return times, np.ones(len(times))\n"
+                     "from sksurv.nonparametric import kaplan_meier_estimator\n"
+                     "print(kaplan_meier_estimator(e == 1, t))   # compared afterwards\n"),
+    ("softmax", "def softmax(z):\n    e = np.exp(z - z.max(axis=1, keepdims=True))\n"
+                "    return e / e.sum(axis=1, keepdims=True)\n"),
+    ("mlp_backward", "def mlp_backward(params, cache, y):\n    grads = {}\n"
+                     "    grads['W2'] = cache['A1'].T @ (cache['P'] - y)\n    return grads\n"),
+])
+def test_an_own_implementation_is_not_taken_for_a_librarys(exercise, own):
+    from medai_lessons.grading import LIBRARY_EQUIVALENTS
+
+    assert _scan(own).library_code(exercise, LIBRARY_EQUIVALENTS[exercise]) == []
 
 
 def test_only_what_is_bound_before_the_test_counts():

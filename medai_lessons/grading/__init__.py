@@ -37,6 +37,34 @@ EXERCISES = {}
 #: by a test that calls every function of the course's pure modules on each exercise's sample
 #: arguments): a grading kernel's copy of the package holds them as stubs, like the references
 SAME_AS_REFERENCE: dict[str, tuple] = {}
+#: exercise name -> library functions (by their last name) that compute the whole exercise: an
+#: answer that calls one is not the learner's own (``tf.nn.softmax`` for ``softmax``,
+#: scikit-survival's ``kaplan_meier_estimator`` for ``kaplan_meier``). Exercises that ask for
+#: a library (chapter 6's scikit-learn) or allow one (``np.tanh`` for ``tanh``) are not here.
+LIBRARY_EQUIVALENTS: dict[str, frozenset] = {
+    "sigmoid": frozenset({"expit", "sigmoid"}),
+    "relu": frozenset({"relu"}),
+    "mse": frozenset({"mean_squared_error", "MeanSquaredError"}),
+    "binary_cross_entropy": frozenset({"log_loss", "binary_crossentropy",
+                                       "BinaryCrossentropy"}),
+    "mlp_backward": frozenset({"GradientTape", "gradient", "grad", "approx_fprime",
+                               "check_grad"}),
+    "conv2d": frozenset({"conv2d", "Conv2D", "convolve2d", "correlate2d", "fftconvolve",
+                         "oaconvolve"}),
+    "max_pool2d": frozenset({"max_pool2d", "max_pool", "MaxPooling2D", "block_reduce",
+                             "maximum_filter"}),
+    "avg_pool2d": frozenset({"avg_pool2d", "avg_pool", "AveragePooling2D", "block_reduce",
+                             "uniform_filter"}),
+    "softmax": frozenset({"softmax", "log_softmax", "Softmax"}),
+    "weighted_binary_cross_entropy": frozenset({"weighted_cross_entropy_with_logits",
+                                                "binary_crossentropy", "BinaryCrossentropy",
+                                                "log_loss"}),
+    "gru_cell": frozenset({"GRUCell", "GRU"}),
+    "lstm_cell": frozenset({"LSTMCell", "LSTM"}),
+    "kaplan_meier": frozenset({"kaplan_meier_estimator", "KaplanMeierFitter"}),
+    "concordance_index": frozenset({"concordance_index_censored", "concordance_index_ipcw",
+                                    "concordance_index"}),
+}
 
 
 def _register() -> None:
@@ -56,6 +84,7 @@ _register()
 
 __all__ = [
     "EXERCISES",
+    "LIBRARY_EQUIVALENTS",
     "SAME_AS_REFERENCE",
     "assert_own_implementation",
     "check_binary_cross_entropy",

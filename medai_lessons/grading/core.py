@@ -385,6 +385,14 @@ def assert_own_implementation(func: Callable, exercise: str, sample_args: tuple 
             fail(exercise, "own implementation", got=problem[:300],
                  hint="the exercise asks for your own implementation: remove the course's "
                       "code from it and write the computation yourself.")
+        from medai_lessons.grading import LIBRARY_EQUIVALENTS
+
+        for problem in (scan.library_code(exercise, LIBRARY_EQUIVALENTS.get(exercise, ()),
+                                          before) if scan is not None else []):
+            fail(exercise, "own implementation", got=problem[:300],
+                 hint="the exercise asks you to compute it yourself: a library function that "
+                      "does the whole computation is not your own implementation (use it "
+                      "afterwards to check yours).")
         if scan is not None and scan.tampering:
             return  # the kernel's report could be forged there: the text decided
         for problem in remote.run_probe(func, own_implementation_report):

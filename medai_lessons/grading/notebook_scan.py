@@ -143,6 +143,7 @@ class _Binding:
     calls: set[str] = field(default_factory=set)    # names it calls (followed if notebook code)
     module: str = ""
     top: bool = True      # a statement of a cell (the last one of a name is the one in force)
+    attrs: set[str] = field(default_factory=set)    # attribute names the code or value reads
 
 
 def is_python(source: str) -> bool:
@@ -664,7 +665,7 @@ def _bindings(cells: list[_Cell]) -> dict[str, list[_Binding]]:
             read, called = _names_read(expr)
             for name in names:
                 bind(name, _Binding("value", where, refs=read, calls=called,
-                                    top=top))
+                                    top=top, attrs=_attributes(expr)))
 
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             _bind_import(node, cell, bind, top)
@@ -687,7 +688,8 @@ def _bindings(cells: list[_Cell]) -> dict[str, list[_Binding]]:
                 if part is not node and isinstance(part, (ast.Import, ast.ImportFrom)):
                     _bind_import(part, cell, bind_local, False)
             refs = {local_imports.get(n, n) for n in (read | called) - _local_names(node)}
-            bind(node.name, _Binding("def", where, refs=refs, top=top))
+            bind(node.name, _Binding("def", where, refs=refs, top=top,
+                                     attrs=_attributes(node)))
             for part in ast.walk(node):  # what a function binds beyond itself
                 if part is node:
                     continue
@@ -697,7 +699,7 @@ def _bindings(cells: list[_Cell]) -> dict[str, list[_Binding]]:
                         and part.name in inner_declared:  # a nested def of a global name
                     read, called = _names_read(part)
                     bind(part.name, _Binding(
-                        "def", cell.finding(part, ""), top=False,
+                        "def", cell.finding(part, ""), top=False, attrs=_attributes(part),
                         refs={local_imports.get(n, n)
                               for n in (read | called) - _local_names(part)}))
                     continue
@@ -758,12 +760,19 @@ def _bindings(cells: list[_Cell]) -> dict[str, list[_Binding]]:
     def statement_value(names, expr, where, kind="value") -> None:
         read, called = _names_read(expr)
         for name in names:
-            bind(name, _Binding(kind, where, refs=read, calls=called, top=False))
+            bind(name, _Binding(kind, where, refs=read, calls=called, top=False,
+                                attrs=_attributes(expr)))
 
     for cell in cells:
         for node in cell.tree.body:
             statement(node, cell, True)
     return out
+
+
+def _attributes(node: ast.AST) -> set[str]:
+    """The attribute names ``node`` reads (``kaplan_meier_estimator`` of
+    ``snp.kaplan_meier_estimator(t, e)``)."""
+    return {part.attr for part in ast.walk(node) if isinstance(part, ast.Attribute)}
 
 
 def _local_names(node: ast.AST) -> set[str]:
@@ -874,6 +883,36 @@ class NotebookScan:
                 via = "" if current == name else f" (through {path(current)})"
                 problems.append(f"{binding.where.code!r} in cell {binding.where.cell} makes "
                                 f"{current!r} the course's {binding.module}{via}")
+        return problems
+
+    def library_code(self, name: str, functions, before: int | None = None) -> list[str]:
+        """How ``name`` (an exercise's function) reaches one of ``functions``, a library's
+        functions that compute the whole exercise (by their last name, e.g.
+        ``kaplan_meier_estimator``): an attribute its code reads, or a name imported from a
+        library, along the same ways as :meth:`course_code`."""
+        functions = set(functions)
+        if not functions:
+            return []
+        problems = []
+
+        def imported(n: str) -> list[_Binding]:
+            return [b for b in self.in_force(n, before) if b.kind == "import"
+                    and b.module.rsplit(".", 1)[-1] in functions]
+
+        for binding, current, path in self.reached(name, before):
+            via = "" if current == name else f" (through {path(current)})"
+            if binding.kind == "import" and binding.module.rsplit(".", 1)[-1] in functions:
+                problems.append(f"{binding.where.code!r} in cell {binding.where.cell} makes "
+                                f"{current!r} the library's {binding.module}{via}")
+            elif binding.kind in ("def", "value", "held"):
+                for attr in sorted(binding.attrs & functions):
+                    problems.append(f"{current!r} (cell {binding.where.cell}) calls the "
+                                    f"library's {attr}{via}")
+                for n in sorted(binding.calls | binding.refs):
+                    for b in imported(n):
+                        shown = n.split(".<import>.")[-1]   # an import in the function
+                        problems.append(f"{current!r} (cell {binding.where.cell}) calls "
+                                        f"{b.module} (imported as {shown!r}){via}")
         return problems
 
     def cells_of(self, name: str, before: int | None = None) -> dict[int, set[str]]:
