@@ -50,6 +50,9 @@ class CheckReport:
     problem: str = ""  # the run stopped early (a dead kernel)
     #: lines for which autograding would not run the probe checks (grading.notebook_scan)
     refused_lines: list[str] = field(default_factory=list)
+    #: exercises whose function calls a library's implementation of the whole exercise, which
+    #: the hidden tests do not accept as the learner's own (grading.LIBRARY_EQUIVALENTS)
+    library_lines: list[str] = field(default_factory=list)
 
     def _with(self, *statuses: str) -> list[ExerciseResult]:
         return [r for r in self.results if r.status in statuses]
@@ -86,6 +89,10 @@ class CheckReport:
                        "would not be graded, because of these lines (remove them before you "
                        "submit):")
             out += [f"  - {line}" for line in self.refused_lines[:10]]
+        if self.library_lines:
+            out.append("The hidden tests will not count these as your own implementation (a "
+                       "library function does the whole computation: use it to check yours):")
+            out += [f"  - {line}" for line in self.library_lines[:10]]
         out.append("These are the visible tests; grading adds hidden ones with stricter cases."
                    if self.ok else
                    "Fix the failed exercises (the message says which case and gives a hint), "
@@ -196,7 +203,12 @@ def check_notebook(path: Path | str, timeout: int = 120, kernel_name: str | None
                          "notebook of the course, e.g. <workspace>/<chapter>/<chapter>.ipynb")
     probes_used = any(name in c.source for c in nb.cells if _nbgrader(c).get("grade")
                       for name in notebook_scan.PROBE_CHECKS)
-    refused = notebook_scan.scan(kernel_cells(nb)).tampering if probes_used else []
+    from medai_lessons.grading import LIBRARY_EQUIVALENTS
+
+    scan = notebook_scan.scan(kernel_cells(nb))
+    refused = scan.tampering if probes_used else []
+    library = [problem for exercise, functions in LIBRARY_EQUIVALENTS.items()
+               for problem in scan.library_code(exercise, functions)]
     nb, _ = ClearHiddenTests().preprocess(nb, {})
     for c in nb.cells:      # as in autograding: graded and answer cells always run
         if is_graded_or_answer(c) and SKIP_TAG in c.metadata.get("tags", []):
@@ -208,7 +220,8 @@ def check_notebook(path: Path | str, timeout: int = 120, kernel_name: str | None
     client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, allow_errors=True,
                             interrupt_on_timeout=True, skip_cells_with_tag=SKIP_TAG,
                             resources={"metadata": {"path": str(path.parent)}}, **settings)
-    report = CheckReport(notebook=path, refused_lines=[str(f) for f in refused])
+    report = CheckReport(notebook=path, refused_lines=[str(f) for f in refused],
+                         library_lines=library)
     if log:
         log(f"Running the visible tests of {path} with the '{kernel_name}' kernel in fast mode "
             "(your file is not changed)...")

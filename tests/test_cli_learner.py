@@ -216,3 +216,20 @@ def test_check_lists_the_lines_for_which_autograding_would_not_run_a_probe(tmp_p
     for path in (clean, other):
         assert main(["check", str(path)]) == 0
         assert "would not be graded" not in capsys.readouterr().out
+
+
+def test_check_names_an_exercise_answered_by_a_librarys_implementation(tmp_path, capsys):
+    # the hidden tests refuse it as the learner's own: the learner hears it before submitting
+    library = small_notebook(tmp_path / "library.ipynb", "assert softmax is not None",
+                             answer="from scipy.special import softmax as s\n"
+                                    "def softmax(z):\n    return s(z, axis=1)\n"
+                                    "def double(x):\n    return 2 * x")
+    assert main(["check", str(library)]) == 0
+    out = capsys.readouterr().out
+    assert "will not count these as your own" in out, out
+    assert "'softmax' (cell 1) calls scipy.special.softmax (imported as 's')" in out, out
+    own = small_notebook(tmp_path / "own.ipynb", "assert softmax is not None",
+                         answer="def softmax(z):\n    e = np.exp(z)\n    return e / e.sum()\n"
+                                "def double(x):\n    return 2 * x")
+    assert main(["check", str(own)]) == 0
+    assert "your own" not in capsys.readouterr().out
