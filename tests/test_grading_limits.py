@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import nbformat
+import pytest
 from nbformat.v4 import new_code_cell, new_output
 from traitlets.config import Config
 
@@ -74,10 +77,92 @@ def test_nbgraders_line_limit_still_applies_and_minus_one_means_no_limit():
     assert out.outputs[0].text == text
 
 
-def test_markdown_cells_pass_unchanged():
-    cell = nbformat.v4.new_markdown_cell("m" * 100_000)
+def test_markdown_cells_pass_unchanged_up_to_their_limit():
+    text = "An *answer* with `a < b`, $x^2$, a [link](https://example.org) and\n\n| a | b |\n" \
+           "|---|---|\n| 1 | 2 |\n\n<details><summary>more</summary>x</details>\n"
+    out, _ = LimitOutputSize().preprocess_cell(nbformat.v4.new_markdown_cell(text), {}, 0)
+    assert out.source == text
+    out, _ = LimitOutputSize().preprocess_cell(nbformat.v4.new_markdown_cell("m" * 100_000),
+                                               {}, 0)
+    assert out.source.startswith("m" * 20_000) and "80,000 characters of this cell cut" \
+        in out.source and len(out.source) < 20_100
+
+
+def test_the_courses_own_markdown_passes_unchanged():
+    from medai_lessons.course import chapters
+    from medai_lessons.grading.limits import clean_markdown
+    from medai_lessons.workspace import find_course_dir
+
+    course = find_course_dir()
+    for chapter in chapters(course):
+        nb = nbformat.read(course / "source" / chapter / f"{chapter}.ipynb", as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                assert len(cell.source) <= 20_000 and clean_markdown(cell.source) is None, \
+                    (chapter, cell.source[:200])
+
+
+#: a red-team helper, round 11: markdown and output metadata that ran a script in the feedback
+#: page and in the formgrader (where the instructor's session is)
+HOSTILE_MARKDOWN = {
+    "an image's handler": 'Answer. <img src=x onerror="document.title=1">',
+    "a script": "My answer.\n\n<script>document.title += 1</script>\n",
+    "an svg animation's handler": '<svg><animate onbegin="document.title+=1" '
+                                  'attributeName=x dur=1s /></svg>',
+    "an iframe's own page": '<iframe srcdoc="<script>parent.document.title+=1</script>"></iframe>',
+    "a javascript link": "[click](javascript:alert(1)) and <a href='javascript:alert(1)'>x</a>",
+    "a handler on an allowed tag": '<b onmouseover="alert(1)">bold</b>',
+    "a form": '<form action="https://x"><input name=q></form>',
+    # what the page's renderer cannot render at all (a missing attachment stopped the grading
+    # of the whole notebook) is shown as text
+    "a missing attachment": '![x](attachment:a.png) <img src=x onerror="alert(1)">',
+}
+
+
+def _rendered(nb) -> str:
+    from nbconvert import HTMLExporter
+
+    html, _ = HTMLExporter(template_name="classic").from_notebook_node(nb)
+    return html
+
+
+@pytest.mark.parametrize("form", HOSTILE_MARKDOWN)
+def test_a_markdown_cell_cannot_put_script_in_the_page(form):
+    cell = nbformat.v4.new_markdown_cell(HOSTILE_MARKDOWN[form])
     out, _ = LimitOutputSize().preprocess_cell(cell, {}, 0)
-    assert out.source == "m" * 100_000
+    assert out.source.startswith("<p><em>(HTML that a page must not run was removed")
+    page = _rendered(nbformat.v4.new_notebook(cells=[out])).lower()
+    # no handler inside a tag (shown as escaped text, `&lt;img onerror=...`, it is harmless)
+    assert not re.search(r"<[a-z][^<>]*\son(error|begin|load|mouseover)\s*=", page), form
+    for marker in ("<script>document", "<script>alert", "<iframe", 'href="javascript',
+                   "href='javascript", "<form", "<input", "<svg"):
+        assert marker not in page, (form, marker)
+
+
+@pytest.mark.parametrize(("mime", "key", "value"), [
+    ("image/png", "width", "1 onload=document.title+=1"),
+    ("image/png", "height", "2 onload=alert(1)"),
+    ("image/jpeg", "width", "1 onerror=alert(1)"),
+    ("image/png", "width", ["1", "onload=x"]),
+])
+def test_an_images_size_cannot_add_a_handler(mime, key, value):
+    image = new_output("display_data", data={mime: "iVBORw0KGgo=", "text/plain": "img"},
+                       metadata={mime: {key: value}})
+    fine = new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "i"},
+                      metadata={"image/png": {"width": 300, "height": "200"}})
+    out = _run(_cell(image, fine))
+    assert key not in out.outputs[0].metadata[mime]
+    assert out.outputs[1].metadata["image/png"] == {"width": 300, "height": "200"}
+    page = _rendered(nbformat.v4.new_notebook(cells=[out])).lower()
+    assert not re.search(r"<img[^<>]*\son(load|error)\s*=", page)
+
+
+def test_a_raw_cell_is_never_passed_to_the_page_as_html():
+    cell = nbformat.v4.new_raw_cell("<script>document.title += 1</script>",
+                                    metadata={"raw_mimetype": "text/html", "format": "text/html"})
+    out, _ = LimitOutputSize().preprocess_cell(cell, {}, 0)
+    assert "raw_mimetype" not in out.metadata and "format" not in out.metadata
+    assert "<script>document" not in _rendered(nbformat.v4.new_notebook(cells=[out]))
 
 
 def test_scripts_never_reach_a_browser():

@@ -10,7 +10,13 @@ beginning and its end and saying how much was cut), removes any other output (an
 larger than ten times that, and keeps at most ``max_cell_chars`` of all of a cell's outputs
 together. Errors are kept (grading reads that there is one) and cut the same way. HTML and SVG
 are sanitized and scripts removed (nbconvert's ``SanitizeHTML``), so that no output of a
-submission runs in an instructor's or a learner's browser.
+submission runs in an instructor's or a learner's browser. So are its markdown cells (the
+written answers, and any cell the learner added or changed), which the feedback page and the
+formgrader render as they are: a cell whose rendered HTML holds anything beyond the tags and
+attributes markdown itself makes (a script, an event handler, an ``iframe``, an ``svg``) is
+replaced by its cleaned HTML, and cut to ``max_markdown_chars``; a raw cell is never passed
+to HTML as it is; an image's width and height must be numbers (the HTML templates write them
+unquoted, so a text there could add an event handler).
 
 This module is imported by ``course/nbgrader_config.py`` (in nbgrader's process), never by a
 notebook's kernel.
@@ -21,9 +27,51 @@ from __future__ import annotations
 from nbgrader.preprocessors import LimitOutput
 from traitlets import Integer
 
+#: what rendered markdown may hold: the tags and attributes markdown makes, and links and
+#: images to the web, to data or to the cell's attachments (never ``javascript:``)
+MARKDOWN_TAGS = frozenset({
+    "p", "h1", "h2", "h3", "h4", "h5", "h6", "br", "hr", "img", "table", "thead", "tbody",
+    "tr", "th", "td", "pre", "code", "blockquote", "ul", "ol", "li", "em", "strong", "b", "i",
+    "a", "sup", "sub", "del", "s", "span", "div", "details", "summary", "dl", "dt", "dd",
+    "kbd"})
+MARKDOWN_ATTRIBUTES = {"a": ["href", "title"], "img": ["src", "alt", "title", "width", "height"],
+                       "th": ["align"], "td": ["align"], "ol": ["start"], "*": ["class", "id"]}
+MARKDOWN_PROTOCOLS = frozenset({"http", "https", "mailto", "data", "attachment"})
+
+
+def clean_markdown(source: str, attachments: dict | None = None) -> str | None:
+    """``None`` when the markdown renders to nothing beyond :data:`MARKDOWN_TAGS` and
+    :data:`MARKDOWN_ATTRIBUTES`; otherwise its rendered HTML with everything else removed (its
+    text, escaped, where it cannot be rendered at all: an attachment it names is missing)."""
+    import html as html_text
+
+    import bleach
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+
+    try:  # as the page's template renders it, the cell's attachments included
+        html = MarkdownWithMath(renderer=IPythonRenderer(
+            escape=False, attachments=attachments or {})).render(source)
+    except Exception:  # noqa: BLE001 - whatever the renderer refuses is shown as text
+        return f"<pre>{html_text.escape(source)}</pre>"
+    clean = bleach.clean(html, tags=MARKDOWN_TAGS, attributes=MARKDOWN_ATTRIBUTES,
+                         protocols=MARKDOWN_PROTOCOLS, strip=True)
+    return None if clean == html else clean
+
+
+def _dimension(value) -> bool:
+    """An image's width or height as the HTML templates can write it unquoted."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) or (
+        isinstance(value, str) and value.replace(".", "", 1).isdigit())
+
 
 class LimitOutputSize(LimitOutput):
-    """nbgrader's ``LimitOutput`` plus a limit of ``max_chars`` characters per output."""
+    """nbgrader's ``LimitOutput`` plus a limit of ``max_chars`` characters per output; the
+    submission's markdown and image sizes made safe to render."""
+
+    max_markdown_chars = Integer(
+        20_000,
+        help="maximum number of characters kept of a markdown cell (the course's longest is "
+             "under 5,000; rendering costs grow faster than the size)").tag(config=True)
 
     max_chars = Integer(
         20_000,
@@ -55,6 +103,22 @@ class LimitOutputSize(LimitOutput):
         from nbformat.v4 import new_output
 
         cell, resources = super().preprocess_cell(cell, resources, cell_index)
+        if cell.cell_type == "markdown":
+            source = cell.source
+            if len(source) > self.max_markdown_chars:
+                source = (source[:self.max_markdown_chars]
+                          + f"\n\n({len(source) - self.max_markdown_chars:,} characters of "
+                            "this cell cut by the course's grader)")
+            clean = clean_markdown(source, cell.get("attachments"))
+            if clean is not None:
+                source = ("<p><em>(HTML that a page must not run was removed from this cell "
+                          "by the course's grader)</em></p>\n" + clean)
+            cell.source = source
+            return cell, resources
+        if cell.cell_type == "raw":  # shown as text, never passed to the page as HTML
+            for key in ("raw_mimetype", "format"):
+                cell.metadata.pop(key, None)
+            return cell, resources
         if cell.cell_type != "code":
             return cell, resources
         from nbconvert.preprocessors.sanitize import SanitizeHTML
@@ -63,6 +127,11 @@ class LimitOutputSize(LimitOutput):
         cell.outputs = SanitizeHTML().sanitize_code_outputs(cell.outputs)
         used, kept = 0, []
         for output in cell.outputs:
+            for shown in list(output.get("metadata", {}).values()):
+                if isinstance(shown, dict):  # {"image/png": {"width": ..., "height": ...}}
+                    for key in ("width", "height"):
+                        if key in shown and not _dimension(shown[key]):
+                            del shown[key]
             if output.output_type == "error":  # grading reads only that there is one
                 output.evalue = self._cut(str(output.get("evalue", "")))
                 output.traceback = [self._cut(line) for line in output.get("traceback", [])[:60]]
