@@ -341,6 +341,15 @@ def _step(d_fake_real_swapped=False, d_vars_of=None, g_vars_of=None, numpy_noise
     return train_step
 
 
+def step_turning_eager(generator, discriminator, g_opt, d_opt, real_images, latent_dim):
+    """A red-team helper, round 11: NumPy noise, with TensorFlow told to run tf.function's
+    code eagerly, so that every call draws new noise (the call may also come before the
+    probe: the probe reports either)."""
+    tf.config.run_functions_eagerly(True)     # left on, as the attack left it
+    return _step(numpy_noise=True)(generator, discriminator, g_opt, d_opt, real_images,
+                                   latent_dim)
+
+
 def step_forging_the_optimizer_log(generator, discriminator, g_opt, d_opt, real_images,
                                    latent_dim):
     """A red-team helper, round 10: the generator updated by hand (plain SGD, which the exact
@@ -401,6 +410,8 @@ STEP_MISTAKES = [
      "the reference DCGAN (latent_dim=8), Adam", r"through [gd]_opt\.apply_gradients"),
     ("NumPy noise", _step(numpy_noise=True), "compiled with tf.function, called twice",
      "draw the noise with tf.random.normal"),
+    ("NumPy noise, run eagerly from inside", step_turning_eager,
+     "compiled with tf.function, called twice", "remove that call"),
 ]
 
 
@@ -471,3 +482,9 @@ def test_forged_training_observations_earn_nothing_and_cost_little(forge, monkey
     if forge in ("empty", "broadcast", "extra", "transposed"):
         assert "weight tensors, of shapes" in str(failure.value), str(failure.value)
     assert peak < 300 * 1024**2, f"the checker allocated {peak / 1024**2:.0f} MB"
+
+
+@pytest.fixture(autouse=True)
+def _compiled_again():
+    yield
+    tf.config.run_functions_eagerly(False)   # what step_turning_eager leaves on

@@ -195,6 +195,23 @@ TAMPERING = {
                                        "        c.call = len\nP(keras.layers.Dense)\n",
     "a class handed by keyword": "def patch(c):\n    c.gradient = len\n"
                                  "patch(c=tf.GradientTape)\n",
+    # a red-team helper, round 11 (second): a module reached through what a call returns,
+    # and tf.function told to run eagerly
+    "numpy from next()": "_numpy = next(m for m in [np])\n_numpy.array = len\n",
+    "numpy from a dict's get": "m = {'np': np}.get('np')\nm.array = len\n",
+    "numpy from a list's pop": "m = [np].pop()\nm.array = len\n",
+    "numpy from a copy of globals()": "m = dict(globals())['np']\nm.array = len\n",
+    "numpy as a default from a call": "def _install(module=[np].pop()):\n"
+                                      "    module.array = len\n_install()\n",
+    "numpy from a walrus and pop": "(m := [np].pop())\nm.array = len\n",
+    "tensorflow from a list's pop": "_tfm = [tf].pop()\n_tfm.function = len\n",
+    "globals() given to a function of one's own": "def f(g):\n    g['np'].array = len\n"
+                                                  "f(globals())\n",
+    "numpy from a partial": "import functools\np = functools.partial(lambda m: m, np)\n"
+                            "q = p()\nq.array = len\n",
+    "functions run eagerly": "tf.config.run_functions_eagerly(True)\n",
+    "functions run eagerly, by an alias": "c = tf.config\n"
+                                          "c.experimental_run_functions_eagerly(1)\n",
     # shell lines and %pip start a process: refused whatever the command
     "a shell line": "!nvidia-smi\n",
     "a shell line's output": "gpus = !nvidia-smi -L\n",
@@ -268,6 +285,12 @@ def test_code_that_could_change_a_probe_is_seen(attack):
     "import logging\nlogging.getLogger('tensorflow').disabled = True\n",
     "x = np.zeros(3, dtype=np.float32)\ny = np.full(2, np.nan)\n"
     "z = np.issubdtype(x.dtype, np.floating)\nt = tf.cast([1], tf.float32)\n",
+    # calls whose results are data, given module-made values; the course's globals() calls
+    "x = np.zeros(3)\nx.shape = (3, 1)\nt = tf.constant(np.ones(3))\n",
+    "model = keras.Sequential([keras.layers.Dense(1)])\nmodel.trainable = False\n",
+    "opt = keras.optimizers.Adam(1e-3)\nopt.learning_rate = 2e-4\n",
+    "from medai_lessons.notebook import learner_or_reference, whose\n"
+    "f = learner_or_reference('sigmoid', globals())\nprint(whose(f, 'sigmoid', globals()))\n",
     # magics that start no process and run no code of the notebook's
     "%env\n%env CUDA_VISIBLE_DEVICES\n",
     "%load_ext autoreload\n%autoreload 2\n",

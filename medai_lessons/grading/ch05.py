@@ -498,6 +498,12 @@ def _check_fresh_noise(train_step, seed: int) -> None:
     probe = _run_step(train_step, spec, exercise, case,
                       "the chapter's training loop compiles train_step with tf.function: use "
                       "TensorFlow operations (tf.random.normal, tf.GradientTape) inside it.")
+    if probe.get("eager"):
+        fail(exercise, case, expected="train_step compiled by tf.function",
+             got="TensorFlow was told to run tf.function's code eagerly "
+                 "(tf.config.run_functions_eagerly(True))",
+             hint="remove that call: the chapter's training loop compiles train_step, and it "
+                  "must work compiled.")
     (d1, _), (d2, _) = (_losses_from(probe, k, exercise, case) for k in (0, 1))
     if np.isclose(d1, d2, rtol=0, atol=1e-9):
         fail(exercise, case, expected="new noise at every call (different d_loss on the same "

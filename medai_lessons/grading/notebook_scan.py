@@ -73,6 +73,9 @@ DENIED_ATTRIBUTES = frozenset({
     # import a module named by a string, site runs the .pth files of a folder
     "joblib", "pickle_compat", "multiprocessing", "pkgutil", "pydoc", "_site", "addsitedir",
     "addpackage",
+    # TensorFlow told to run tf.function's code eagerly: the check that train_step works
+    # compiled would see Python run again at every call
+    "run_functions_eagerly", "experimental_run_functions_eagerly",
 })
 
 #: what of ``os`` starts a process or writes through a file descriptor (``os.environ``,
@@ -342,13 +345,31 @@ def _alias_sources(value: ast.AST) -> tuple[bool, set[str]]:
             return True, set()
         if value.func.id in ("getattr", "iter", "list", "tuple", "reversed") and value.args:
             return _alias_sources(value.args[0])
-        return False, set()
+    if isinstance(value, ast.Call):  # what a call is given, it may return (``[np].pop()``)
+        return False, _held_names(value)
     node = value
     while isinstance(node, ast.Attribute):
         if node.attr == "__class__":
             return True, set()
         node = node.value
     return False, ({node.id} if isinstance(node, ast.Name) else set())
+
+
+def _held_names(call: ast.Call) -> set[str]:
+    """The bare names (``np``, not ``np.zeros``) among what ``call`` is given: its arguments,
+    and its receiver when that is not a plain name or chain of attributes (``[np].pop()``,
+    ``{"m": np}.get("m")``, ``next(m for m in [np])``): the call may return any of them."""
+    parts: list[ast.AST] = [*call.args, *(k.value for k in call.keywords)]
+    receiver = call.func.value if isinstance(call.func, ast.Attribute) else None
+    if receiver is not None and _chain_root_name(receiver) is None:
+        parts.append(receiver)
+    names: set[str] = set()
+    for part in parts:
+        inner = {id(n.value) for n in ast.walk(part) if isinstance(n, ast.Attribute)}
+        inner |= {id(n.func) for n in ast.walk(part) if isinstance(n, ast.Call)}
+        names |= {n.id for n in ast.walk(part)
+                  if isinstance(n, ast.Name) and id(n) not in inner}
+    return names
 
 
 def _leaves(target: ast.AST):
@@ -394,7 +415,7 @@ def _tampering(cell: _Cell, modules: dict[str, str]) -> list[Finding]:
             elif node.id == "getattr" and not _called(node, parents):
                 out.append(cell.finding(node, "getattr passed on as a value can reach any "
                                               "attribute"))
-            elif node.id == "globals" and not _passed_as_argument(node, parents):
+            elif node.id == "globals" and not _passed_as_argument(node, parents, modules):
                 out.append(cell.finding(node, "globals() used other than passed to a function "
                                               "reaches every name of the kernel"))
         elif isinstance(node, ast.Attribute):
@@ -495,6 +516,8 @@ def _guarded_modules(value: ast.AST, modules: dict[str, str]) -> list[str]:
         found = [value.id] if value.id in getattr(modules, "modular", modules) else []
     elif isinstance(value, ast.Subscript):
         found = _guarded_modules(value.value, modules)
+    elif isinstance(value, ast.Call):
+        found = [n for n in _held_names(value) if n in getattr(modules, "modular", modules)]
     elif isinstance(value, (ast.Tuple, ast.List, ast.Set, ast.Dict, ast.IfExp, ast.BoolOp,
                             ast.Starred, ast.NamedExpr)):
         found = [n for child in ast.iter_child_nodes(value)
@@ -572,7 +595,11 @@ def _called(node: ast.Name, parents: dict[int, ast.AST]) -> bool:
     return isinstance(call, ast.Call) and call.func is node
 
 
-def _passed_as_argument(node: ast.Name, parents: dict[int, ast.AST]) -> bool:
+def _passed_as_argument(node: ast.Name, parents: dict[int, ast.AST],
+                        modules: dict[str, str]) -> bool:
+    """Whether ``globals()`` is given straight to a function of the course
+    (``learner_or_reference("sigmoid", globals())``): any other function could change any
+    name of the kernel through it (``f(globals())``, ``dict(globals())["np"]``)."""
     call = parents.get(id(node))
     if not (isinstance(call, ast.Call) and call.func is node and not call.args):
         return False
@@ -581,7 +608,7 @@ def _passed_as_argument(node: ast.Name, parents: dict[int, ast.AST]) -> bool:
         outer = parents.get(id(outer))
     return (isinstance(outer, ast.Call) and outer.func is not call
             and isinstance(outer.func, (ast.Name, ast.Attribute))
-            and _chain_root_name(outer.func) not in DENIED_NAMES | {"globals"})
+            and modules.get(_chain_root_name(outer.func) or "") == _PACKAGE)
 
 
 def _import_problem(cell: _Cell, node: ast.AST, module: str) -> list[Finding]:

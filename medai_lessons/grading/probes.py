@@ -211,11 +211,17 @@ def train_step_probe(train_step, spec: dict) -> dict:
         return _watched_optimizer(inner, name, log) if spec.get("watch", True) else inner
 
     g_opt, d_opt = optimizer("g_opt"), optimizer("d_opt")
+    # compiled means compiled: a notebook that told TensorFlow to run tf.function's code
+    # eagerly (before, or from inside train_step) is reported, not followed
+    eager = bool(tf.config.functions_run_eagerly())
+    if spec.get("compile"):
+        tf.config.run_functions_eagerly(False)
     step = tf.function(train_step) if spec.get("compile") else train_step
     real = tf.constant(spec["real"], dtype=tf.float32)
     results = []
     for _ in range(spec.get("calls", 1)):
         result = step(g, d, g_opt, d_opt, real, spec["latent_dim"])
+        eager = eager or bool(tf.config.functions_run_eagerly())
         if isinstance(result, (tuple, list)) and len(result) == 2:
             values = []
             for value in result:
@@ -227,7 +233,7 @@ def train_step_probe(train_step, spec: dict) -> dict:
         else:
             results.append(repr(result)[:120])
     index = _variable_index(g, d)
-    return {"results": results,
+    return {"results": results, "eager": eager,
             "log": [[name, [index.get(v, ["?", -1]) for v in ids]] for name, ids in log],
             "g_after": [v.numpy() for v in g.trainable_variables],
             "d_after": [v.numpy() for v in d.trainable_variables],
