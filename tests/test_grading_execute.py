@@ -660,3 +660,19 @@ def test_messages_of_many_json_values_cost_the_grader_little(attack, tmp_path):
     else:  # kept only up to the cell's output limit; the rest of the notebook is graded
         assert "further output of this cell dropped" in texts[1], texts[1][-500:]
         assert texts[3] == "after\n", texts
+
+
+def test_a_cells_streams_are_joined_by_the_grader_not_by_nbclient():
+    # nbclient's joining handles a carriage return in time quadratic in a line's length (a
+    # red-team helper's one-line print of two million characters held the grader most of an
+    # hour): the grader joins them itself, the same way (tests/test_grading_limits.py)
+    need_sandbox()
+    from medai_lessons.grading.execute import ExecuteGradedWork
+
+    assert ExecuteGradedWork().coalesce_streams is False
+    cell = new_code_cell("import sys\nprint('a' * 300_000, end='')\nsys.stdout.flush()\n"
+                         "print('\\rb', end='')\nsys.stderr.write('e\\n')\nprint('\\nc')")
+    nb = new_notebook(cells=[cell])
+    out, _ = ExecuteGradedWork(timeout=120).preprocess(nb, {"metadata": {"path": "."}})
+    streams = [(o.name, o.text) for o in out.cells[0].outputs if o.output_type == "stream"]
+    assert streams == [("stdout", "b\nc\n"), ("stderr", "e\n")]

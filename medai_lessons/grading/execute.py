@@ -50,6 +50,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Enum, Integer, Unicode
 
 from medai_lessons.grading import core, notebook_scan, preload, remote, sandbox
+from medai_lessons.grading.limits import coalesce_streams
 from medai_lessons.grading.relay import Relay
 from medai_lessons.grading.sandbox import Sandbox, SandboxPolicy, SandboxUnavailable, lock_run_dir
 
@@ -184,8 +185,10 @@ class ExecuteGradedWork(Execute):
     # no timestamps in the autograded notebook: the same submission grades the same
     record_timing = Bool(False).tag(config=True)
     # a kernel's output arrives in as many pieces as the machine's load makes of it: one
-    # output per stream, so that the same submission's autograded notebook is the same
-    coalesce_streams = Bool(True).tag(config=True)
+    # output per stream, so that the same submission's autograded notebook is the same; joined
+    # here (limits.coalesce_streams), in time linear in the text, not by nbclient, whose
+    # handling of carriage returns takes time quadratic in a line's length
+    coalesce_streams = Bool(False).tag(config=True)
     # nothing of a grading kernel is worth a graceful end (its atexit hooks are the learner's):
     # it is stopped at once, not after a wait of up to seconds
     shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate").tag(config=True)
@@ -371,6 +374,7 @@ class ExecuteGradedWork(Execute):
         started = time.monotonic()
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
+            cell.outputs = coalesce_streams(cell.outputs)
         except Exception as exc:  # nbclient's DeadKernelError and kin: the kernel is gone
             if self._dead is None:
                 self._dead = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
