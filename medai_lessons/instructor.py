@@ -324,7 +324,7 @@ def _run_jobs(course, jobs, rows, log, workers, scheduler, progress) -> None:
         failed += not row.graded
         bar.update()
         bar.set_postfix(graded=n - failed, failed=failed)
-        line = (f"  [{n}/{len(jobs)}] {job.student} / {job.chapter}: "
+        line = (f"  [{n}/{len(jobs)}] {shown(job.student)} / {shown(job.chapter)}: "
                 + (score_text(row) if row.graded else "not graded (see the table)")
                 + f" ({row.seconds:.0f} s)")
         if progress and jobs:
@@ -360,6 +360,15 @@ def _course_chapters() -> list[str]:
         return []
 
 
+def shown(text: str) -> str:
+    """``text`` as a terminal may print it: a character that is not printable (a newline,
+    an escape sequence that moves the cursor or clears a line, a right-to-left override) is
+    written as its escape (``\\x1b``). A student's folder or file name could otherwise
+    rewrite the lines of the score table above it."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in str(text))
+
+
 def score_text(row: GradeRow) -> str:
     if row.score is None or not row.graded:  # nbgrader records 0 for what it could not grade
         return "-"
@@ -369,9 +378,10 @@ def score_text(row: GradeRow) -> str:
 def table(rows: list[GradeRow]) -> list[str]:
     """The score table: student, chapter, score/max, seconds, note."""
     header = ("student", "chapter", "score", "time", "note")
-    cells = [(r.student, r.chapter, score_text(r), f"{r.seconds:.0f} s",
-              ("recorded by an earlier run (--only-missing)" if r.reused else "")
-              if r.graded else f"NOT GRADED: {r.note}") for r in rows]
+    cells = [tuple(shown(c) for c in (
+                 r.student, r.chapter, score_text(r), f"{r.seconds:.0f} s",
+                 ("recorded by an earlier run (--only-missing)" if r.reused else "")
+                 if r.graded else f"NOT GRADED: {r.note}")) for r in rows]
     widths = [max(len(c[i]) for c in [header, *cells]) for i in range(4)]
     return ["  ".join(c[i].ljust(widths[i]) for i in range(4)) + "  " + c[4]
             for c in [header, *cells]]
@@ -477,8 +487,8 @@ def feedback(course: GradingCourse, chapter_ids: list[str] | None = None,
     for student, ch in pairs:
         try:
             files.append(course.generate_feedback(ch, student))
-            log(f"  feedback {student} / {ch}: {files[-1]}")
+            log(f"  feedback {shown(student)} / {shown(ch)}: {shown(files[-1])}")
         except Exception as exc:  # one student's failure must not stop the others
-            problems.append(f"{student} / {ch}: {_failure_note(None, exc)}")
-            log(f"  feedback {student} / {ch}: FAILED ({problems[-1]})")
+            problems.append(shown(f"{student} / {ch}: {_failure_note(None, exc)}"))
+            log(f"  feedback {shown(student)} / {shown(ch)}: FAILED ({problems[-1]})")
     return files, problems

@@ -9,6 +9,8 @@ import csv
 import io
 import re
 import shutil
+import tempfile
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -268,3 +270,32 @@ def test_a_new_gradebook_gets_nbgraders_schema_version_without_an_alembic_subpro
     course.generate("ch01_background")  # nbgrader's own app works on it
     with course.gradebook() as gb:
         assert [a.name for a in gb.assignments] == ["ch01_background"]
+
+
+#: a red-team helper, round 11: a file name (or a student's folder name) holding a newline and
+#: terminal escapes moved the cursor up and rewrote the rows above it ("dave ... not graded",
+#: "mallory ... 12/12")
+FORGING_NAMES = [
+    "x\n\x1b[2A\x1b[2Kdave  ch02  0\u221522  NOT GRADED\n\x1b[2Kmallory  ch02  22\u221522.ipynb",
+    "x\r\x1b[1;1Hmallory 22\u221522\u202e.ipynb",      # (\u2215 looks like a slash)
+]
+
+
+@pytest.mark.parametrize("name", FORGING_NAMES)
+def test_the_score_table_prints_no_terminal_control_from_a_submission(name):
+    from medai_lessons.instructor import GradeRow, submission_problem, table
+
+    folder = Path(tempfile.mkdtemp(prefix="medai-names-"))
+    try:
+        (folder / name).write_text("{}")
+        note = submission_problem(folder, CH)
+    finally:
+        shutil.rmtree(folder)
+    rows = [GradeRow(student="mal\x1b[2Klory\n", chapter=CH, note=note),
+            GradeRow(student="dave", chapter=CH, score=19, max_score=22)]
+    lines = table(rows)
+    assert len(lines) == 3 and lines[2].split()[:3] == ["dave", CH, "19/22"], lines
+    text = "\n".join(lines)
+    assert not any(not c.isprintable() for line in lines for c in line), text
+    assert "\\x1b[2A" in lines[1] or "\\x1b[1;1H" in lines[1], lines[1]
+    assert lines[1].startswith("mal\\x1b[2Klory\\n "), lines[1]
