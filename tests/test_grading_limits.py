@@ -232,3 +232,20 @@ def test_a_long_line_of_output_is_joined_in_linear_time():
               for i in range(0, len(line), 8192)] + [
         new_output("stream", name="stdout", text="\rdone")]
     assert coalesce_streams(pieces)[0].text == "done"
+
+
+def test_a_notebooks_markdown_is_rendered_only_up_to_its_total_limit():
+    # a red-team helper, round 11: LaTeX environments in markdown cost the feedback page and the
+    # formgrader time quadratic in their number (a 475 kB cell: 58 s per page); each cell is
+    # cut, and the cells past the notebook's total are replaced by a note
+    hostile = "\\begin{a}x\\end{b}" * 1500
+    cells = [nbformat.v4.new_markdown_cell(hostile) for _ in range(30)]
+    cells.insert(0, nbformat.v4.new_markdown_cell("My answer."))
+    nb, _ = LimitOutputSize().preprocess(nbformat.v4.new_notebook(cells=cells), {})
+    kept = [c for c in nb.cells if c.source.startswith("\\begin")]
+    assert nb.cells[0].source == "My answer."
+    # 10 characters + 9 cells cut to 20,000 fit in 200,000; the tenth would not
+    assert len(kept) == 9 and all(len(c.source) < 20_100 for c in kept)
+    assert all("characters of markdown removed" in c.source for c in nb.cells[10:])
+    again, _ = LimitOutputSize().preprocess(nbformat.v4.new_notebook(cells=cells[:2]), {})
+    assert again.cells[1].source.startswith("\\begin")     # counted per notebook

@@ -110,6 +110,16 @@ class LimitOutputSize(LimitOutput):
         20_000,
         help="maximum number of characters kept of a markdown cell (the course's longest is "
              "under 5,000; rendering costs grow faster than the size)").tag(config=True)
+    max_markdown_total = Integer(
+        200_000,
+        help="maximum number of characters of all markdown cells of a notebook together (the "
+             "course's longest chapter has about 40,000); later cells are replaced by a "
+             "note").tag(config=True)
+    _markdown_used = 0
+
+    def preprocess(self, nb, resources):
+        self._markdown_used = 0
+        return super().preprocess(nb, resources)
 
     max_chars = Integer(
         20_000,
@@ -143,6 +153,12 @@ class LimitOutputSize(LimitOutput):
         cell, resources = super().preprocess_cell(cell, resources, cell_index)
         if cell.cell_type == "markdown":
             source = cell.source
+            self._markdown_used += min(len(source), self.max_markdown_chars)
+            if self._markdown_used > self.max_markdown_total:
+                cell.source = (f"({len(source):,} characters of markdown removed by the "
+                               "course's grader: the notebook's markdown cells together are "
+                               f"over {self.max_markdown_total:,} characters)")
+                return cell, resources
             if len(source) > self.max_markdown_chars:
                 source = (source[:self.max_markdown_chars]
                           + f"\n\n({len(source) - self.max_markdown_chars:,} characters of "
