@@ -41,6 +41,7 @@ def test_the_courses_own_notebooks_read_clean(chapter):
     for name in answers:
         assert scan.course_code(name) == [], name
         assert scan.library_code(name, LIBRARY_EQUIVALENTS.get(name, ())) == [], name
+        assert scan.unreadable_in(name) == [], name
     assert set(LIBRARY_EQUIVALENTS) <= set(EXERCISES)
 
 
@@ -449,6 +450,35 @@ def test_an_own_implementation_is_not_taken_for_a_librarys(exercise, own):
     from medai_lessons.grading import LIBRARY_EQUIVALENTS
 
     assert _scan(own).library_code(exercise, LIBRARY_EQUIVALENTS[exercise]) == []
+
+
+#: an exercise's function that reaches its computation by a way the text cannot follow: the
+#: library's function by a computed name (which LIBRARY_EQUIVALENTS cannot see), code run as
+#: text, an import by name in a helper
+UNREADABLE = {
+    "a computed name": ("kaplan_meier", "import sksurv.nonparametric as snp\n"
+                                        "def kaplan_meier(t, e):\n"
+                                        "    f = getattr(snp, 'kaplan_meier' + '_estimator')\n"
+                                        "    return f(e == 1, t)\n"),
+    "exec": ("softmax", "def softmax(z):\n    exec('from scipy.special import softmax as s')\n"
+                        "    return z\n"),
+    "__import__ in a helper": ("softmax", "def _h():\n"
+                                          "    return __import__('scipy.special').special\n"
+                                          "def softmax(z):\n    return _h().softmax(z)\n"),
+    "an alias to eval": ("sigmoid", "sigmoid = eval('lambda z: 1 / (1 + np.exp(-z))')\n"),
+}
+
+
+@pytest.mark.parametrize("form", UNREADABLE)
+def test_an_exercise_whose_code_the_reading_cannot_follow_is_seen(form):
+    exercise, code = UNREADABLE[form]
+    assert _scan(code).unreadable_in(exercise), form
+
+
+def test_a_refused_line_outside_the_exercises_code_does_not_count_against_it():
+    scan = _scan("import sys\nprint(sys.version)\n"
+                 "def softmax(z):\n    e = np.exp(z)\n    return e / e.sum()\n")
+    assert scan.tampering and scan.unreadable_in("softmax") == []
 
 
 def test_only_what_is_bound_before_the_test_counts():

@@ -393,6 +393,11 @@ def assert_own_implementation(func: Callable, exercise: str, sample_args: tuple 
                  hint="the exercise asks you to compute it yourself: a library function that "
                       "does the whole computation is not your own implementation (use it "
                       "afterwards to check yours).")
+        for finding in (scan.unreadable_in(exercise, before) if scan is not None else []):
+            fail(exercise, "own implementation", got=str(finding)[:300],
+                 hint="the grader reads your function to tell that it is your own work, and "
+                      "cannot read where this line leads: write the computation with NumPy "
+                      "(or TensorFlow) directly.")
         if scan is not None and scan.tampering:
             return  # the kernel's report could be forged there: the text decided
         for problem in remote.run_probe(func, own_implementation_report):

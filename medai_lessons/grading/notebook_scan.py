@@ -147,6 +147,7 @@ class _Binding:
     module: str = ""
     top: bool = True      # a statement of a cell (the last one of a name is the one in force)
     attrs: set[str] = field(default_factory=set)    # attribute names the code or value reads
+    end: int = 0          # the last line of the statement, in its cell (0: its first line)
 
 
 def is_python(source: str) -> bool:
@@ -692,7 +693,8 @@ def _bindings(cells: list[_Cell]) -> dict[str, list[_Binding]]:
             read, called = _names_read(expr)
             for name in names:
                 bind(name, _Binding("value", where, refs=read, calls=called,
-                                    top=top, attrs=_attributes(expr)))
+                                    top=top, attrs=_attributes(expr),
+                                    end=getattr(node, "end_lineno", 0) or 0))
 
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             _bind_import(node, cell, bind, top)
@@ -716,7 +718,7 @@ def _bindings(cells: list[_Cell]) -> dict[str, list[_Binding]]:
                     _bind_import(part, cell, bind_local, False)
             refs = {local_imports.get(n, n) for n in (read | called) - _local_names(node)}
             bind(node.name, _Binding("def", where, refs=refs, top=top,
-                                     attrs=_attributes(node)))
+                                     attrs=_attributes(node), end=node.end_lineno or 0))
             for part in ast.walk(node):  # what a function binds beyond itself
                 if part is node:
                     continue
@@ -727,6 +729,7 @@ def _bindings(cells: list[_Cell]) -> dict[str, list[_Binding]]:
                     read, called = _names_read(part)
                     bind(part.name, _Binding(
                         "def", cell.finding(part, ""), top=False, attrs=_attributes(part),
+                        end=part.end_lineno or 0,
                         refs={local_imports.get(n, n)
                               for n in (read | called) - _local_names(part)}))
                     continue
@@ -941,6 +944,17 @@ class NotebookScan:
                         problems.append(f"{current!r} (cell {binding.where.cell}) calls "
                                         f"{b.module} (imported as {shown!r}){via}")
         return problems
+
+    def unreadable_in(self, name: str, before: int | None = None) -> list[Finding]:
+        """The lines of the code ``name`` (an exercise's function) runs or reads, along the
+        same ways as :meth:`course_code`, that the reading refuses (a name computed at run
+        time, ``exec``, an import beyond the scientific libraries...): what they reach, the
+        text cannot tell, so neither can the own-implementation verdict."""
+        spans = {(b.where.cell, b.where.line, max(b.end, b.where.line))
+                 for b, _, _ in self.reached(name, before) if b.kind in ("def", "value")}
+        return [f for f in self.tampering
+                if any(f.cell == cell and first <= f.line <= last
+                       for cell, first, last in spans)]
 
     def cells_of(self, name: str, before: int | None = None) -> dict[int, set[str]]:
         """The cells whose code ``name`` runs or reads (see :meth:`reached`), each with the
