@@ -24,14 +24,49 @@ _DISPLAY = re.compile(r"\$\$(.+?)\$\$", re.S)
 _INLINE = re.compile(r"(?<![\\$])\$(?!\$)([^$<>]{1,500}?)(?<![\\$])\$(?!\$)", re.S)
 
 
+#: the MathML elements a formula may become (no ``maction``, no ``mglyph``, which loads an
+#: image); an element of any other name, or an attribute that runs or loads something, means
+#: the converter passed text through as markup, and the formula stays TeX
+_MATHML_TAGS = frozenset({
+    "math", "semantics", "annotation", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace",
+    "msup", "msub", "msubsup", "mfrac", "msqrt", "mroot", "mstyle", "mtable", "mtr", "mtd",
+    "mlabeledtr", "munder", "mover", "munderover", "menclose", "mpadded", "mphantom", "merror",
+    "mfenced", "mmultiscripts", "mprescripts", "none"})
+
+
+def _safe_mathml(markup: str) -> bool:
+    """Whether ``markup`` holds MathML elements only, with no attribute that runs or loads
+    anything (``latex2mathml`` writes the text of ``\\text{...}`` into ``<mtext>`` as it is:
+    an ``<img onerror=...>`` there ran in the feedback page)."""
+    from html.parser import HTMLParser
+
+    found: list[tuple[str, list[str]]] = []
+
+    class Tags(HTMLParser):  # read as the browser reads it (the converter's "&" stays bare)
+        def handle_starttag(self, tag, attrs):
+            found.append((tag, [name for name, _ in attrs]))
+
+        handle_startendtag = handle_starttag
+
+    Tags(convert_charrefs=True).feed(markup)
+    return bool(found) and all(
+        tag.split(":")[-1] in _MATHML_TAGS
+        and not any(name.split(":")[-1].startswith("on")
+                    or name.split(":")[-1] in ("href", "src", "style") for name in names)
+        for tag, names in found)
+
+
 def _mathml(tex: str, display: bool) -> str:
     from latex2mathml.converter import convert
 
     source = html.unescape(tex).strip()
     try:
-        return convert(source, display="block" if display else "inline")
+        markup = convert(source, display="block" if display else "inline")
     except Exception:  # noqa: BLE001 - a formula the converter cannot read stays readable TeX
-        return f"<code>{html.escape(source)}</code>"
+        markup = None
+    if markup is not None and _safe_mathml(markup):
+        return markup
+    return f"<code>{html.escape(source)}</code>"
 
 
 def formulas_to_mathml(page: str) -> tuple[str, int]:

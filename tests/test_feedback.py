@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import chapter_dirs
 from medai_lessons.feedback import finish, formulas_to_mathml, mark_not_graded
 
@@ -53,3 +55,23 @@ def test_every_formula_of_the_chapters_converts():
                 assert "<code>" not in page or "<code>" in text, (d.name, text[:200])
     assert n > 200
     assert convert("z = w^\\top x + b").startswith("<math")
+
+
+#: a red-team helper, round 11: latex2mathml writes the text of \text{...} and \mbox{...} into
+#: <mtext> as markup, so an escaped tag in a written answer's formula (or in an HTML output's)
+#: became a live one in the feedback page: the script ran and forged a score above the real one
+MARKUP_IN_FORMULAS = [
+    r"$\text{&lt;img/src=&quot;x&quot;/onerror=&quot;document.title='XSS'&quot;&gt;}$",
+    r"$$\frac{a}{b} \mbox{&lt;svg onload=alert(1)&gt;}$$",
+    r"$x \text{&lt;a href=&quot;javascript:alert(1)&quot;&gt;click&lt;/a&gt;}$",
+    r"$\text{&lt;h4&gt;Score: 14.0 / 14.0&lt;/h4&gt;}$",
+]
+
+
+@pytest.mark.parametrize("formula", MARKUP_IN_FORMULAS)
+def test_a_formula_cannot_put_markup_in_the_page(formula):
+    page, count = formulas_to_mathml(f"<p>Answer: {formula} and $z = w^\\top x + b$.</p>")
+    assert count == 2 and page.count("<math") == 1, page      # the honest formula is drawn
+    assert "<img" not in page and "<svg" not in page and "<a " not in page \
+        and "<h4>" not in page, page
+    assert "<code>" in page                                    # the other stays readable TeX
