@@ -213,6 +213,21 @@ TAMPERING = {
     "functions run eagerly": "tf.config.run_functions_eagerly(True)\n",
     "functions run eagerly, by an alias": "c = tf.config\n"
                                           "c.experimental_run_functions_eagerly(1)\n",
+    # a red-team helper, round 11 (third): an object looked up by a name held in text, the
+    # running frames' builtins, attributes copied onto an object by name
+    "a format field's object": "import string\n"
+                               "m = string.Formatter().get_field('0.__glo' + 'bals__',\n"
+                               "                                 [len], {})\n",
+    "a Formatter imported by name": "from string import Formatter\n"
+                                    "m = Formatter().get_field('0.x', [len], {})[0]\n",
+    "a frame's builtins": "import traceback\n"
+                          "f = next(traceback.walk_stack(None))[0]\nb = f.f_builtins\n",
+    "a traceback's next frame": "def f(tb):\n    return tb.tb_next\n",
+    "logging's current frame": "import logging\nf = logging.currentframe()\n",
+    "attributes copied by update_wrapper": "import functools\n"
+                                          "functools.update_wrapper(m, h, ('a',), ())\n",
+    "attributes copied by wraps": "import functools\n"
+                                  "w = functools.wraps(h, assigned=('_probe_named',))\n",
     # shell lines and %pip start a process: refused whatever the command
     "a shell line": "!nvidia-smi\n",
     "a shell line's output": "gpus = !nvidia-smi -L\n",

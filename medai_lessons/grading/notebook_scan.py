@@ -76,6 +76,12 @@ DENIED_ATTRIBUTES = frozenset({
     # TensorFlow told to run tf.function's code eagerly: the check that train_step works
     # compiled would see Python run again at every call
     "run_functions_eagerly", "experimental_run_functions_eagerly",
+    # objects looked up by a name held in text (a format field "0.__globals__[os]..."), and
+    # the frames of the running code with their builtins (setattr, __import__)
+    "get_field", "Formatter", "vformat", "f_builtins", "walk_stack", "walk_tb",
+    "currentframe", "cr_frame", "ag_frame", "tb_next",
+    # copies attributes named in text onto any object (update_wrapper(module, ...))
+    "update_wrapper",
 })
 
 #: what of ``os`` starts a process or writes through a file descriptor (``os.environ``,
@@ -631,6 +637,8 @@ def _call_problems(cell: _Cell, node: ast.Call) -> list[Finding]:
     for kw in node.keywords:
         if kw.arg in DENIED_KEYWORDS:
             out.append(cell.finding(node, f"{kw.arg}= loads code from data"))
+        elif kw.arg in ("assigned", "updated"):  # functools.wraps(..., assigned=("array",))
+            out.append(cell.finding(node, f"{kw.arg}= names attributes to set on an object"))
     name = node.func.attr if isinstance(node.func, ast.Attribute) else \
         node.func.id if isinstance(node.func, ast.Name) else None
     if name in LOADERS and (len(node.args) > LOADERS[name]
