@@ -50,8 +50,9 @@ class CheckReport:
     problem: str = ""  # the run stopped early (a dead kernel)
     #: lines for which autograding would not run the probe checks (grading.notebook_scan)
     refused_lines: list[str] = field(default_factory=list)
-    #: exercises whose function calls a library's implementation of the whole exercise, which
-    #: the hidden tests do not accept as the learner's own (grading.LIBRARY_EQUIVALENTS)
+    #: exercises whose function calls a library's implementation of the whole exercise
+    #: (grading.LIBRARY_EQUIVALENTS), or holds a line the reading cannot follow: the hidden
+    #: tests do not accept them as the learner's own
     library_lines: list[str] = field(default_factory=list)
 
     def _with(self, *statuses: str) -> list[ExerciseResult]:
@@ -91,7 +92,8 @@ class CheckReport:
             out += [f"  - {line}" for line in self.refused_lines[:10]]
         if self.library_lines:
             out.append("The hidden tests will not count these as your own implementation (a "
-                       "library function does the whole computation: use it to check yours):")
+                       "library function does the whole computation, or the grader cannot "
+                       "read where a line leads):")
             out += [f"  - {line}" for line in self.library_lines[:10]]
         out.append("These are the visible tests; grading adds hidden ones with stricter cases."
                    if self.ok else
@@ -203,12 +205,13 @@ def check_notebook(path: Path | str, timeout: int = 120, kernel_name: str | None
                          "notebook of the course, e.g. <workspace>/<chapter>/<chapter>.ipynb")
     probes_used = any(name in c.source for c in nb.cells if _nbgrader(c).get("grade")
                       for name in notebook_scan.PROBE_CHECKS)
-    from medai_lessons.grading import LIBRARY_EQUIVALENTS
+    from medai_lessons.grading import EXERCISES, LIBRARY_EQUIVALENTS
 
     scan = notebook_scan.scan(kernel_cells(nb))
     refused = scan.tampering if probes_used else []
-    library = [problem for exercise, functions in LIBRARY_EQUIVALENTS.items()
-               for problem in scan.library_code(exercise, functions)]
+    library = [problem for exercise in EXERCISES for problem in
+               scan.library_code(exercise, LIBRARY_EQUIVALENTS.get(exercise, ()))
+               + [f"{exercise}: {f}" for f in scan.unreadable_in(exercise)]]
     nb, _ = ClearHiddenTests().preprocess(nb, {})
     for c in nb.cells:      # as in autograding: graded and answer cells always run
         if is_graded_or_answer(c) and SKIP_TAG in c.metadata.get("tags", []):

@@ -946,7 +946,7 @@ class NotebookScan:
                 for attr in sorted(binding.attrs & functions):
                     problems.append(f"{current!r} (cell {binding.where.cell}) calls the "
                                     f"library's {attr}{via}")
-                for n in sorted(binding.calls | binding.refs):
+                for n in sorted(binding.calls - binding.refs):  # the refs are followed
                     for b in imported(n):
                         shown = n.split(".<import>.")[-1]   # an import in the function
                         problems.append(f"{current!r} (cell {binding.where.cell}) calls "
